@@ -1,0 +1,173 @@
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+
+
+class Topic(models.Model):
+    name = models.CharField(_("Name"), max_length=100, unique=True)
+    slug = models.SlugField(_("Kurzname"), max_length=100, unique=True)
+    description = models.TextField(_("Beschreibung"), blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("Thema")
+        verbose_name_plural = _("Themen")
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("articles:topic", kwargs={"slug": self.slug})
+
+
+class Author(models.Model):
+    name = models.CharField(_("Name"), max_length=120)
+    slug = models.SlugField(_("Kurzname"), max_length=120, unique=True)
+    bio = models.TextField(_("Kurzbiografie"), blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("Autor")
+        verbose_name_plural = _("Autoren")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ArticleKind(models.TextChoices):
+    OPINION = "opinion", _("Meinung")
+    NEWS = "news", _("Nachricht")
+    ANALYSIS = "analysis", _("Analyse")
+
+
+class Disclaimer(models.Model):
+    """A managed disclaimer; its wording lives in immutable versions."""
+
+    name = models.CharField(_("Name"), max_length=120, unique=True)
+    default_for_kind = models.CharField(
+        _("Standard für Artikelart"),
+        max_length=20,
+        choices=ArticleKind.choices,
+        blank=True,
+        help_text=_("Neue Artikel dieser Art erhalten diesen Hinweis automatisch."),
+    )
+
+    class Meta:
+        verbose_name = _("Hinweis")
+        verbose_name_plural = _("Hinweise")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["default_for_kind"],
+                condition=~Q(default_for_kind=""),
+                name="disclaimer_one_default_per_kind",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class DisclaimerVersion(models.Model):
+    """One wording of a disclaimer. Never edited: a change is a new version."""
+
+    disclaimer = models.ForeignKey(Disclaimer, on_delete=models.PROTECT, related_name="versions")
+    version = models.PositiveIntegerField(_("Version"))
+    text_de = models.TextField(_("Text (Deutsch)"))
+    text_en = models.TextField(_("Text (Englisch)"), blank=True)
+    created_at = models.DateTimeField(_("erstellt am"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["disclaimer", "-version"]
+        verbose_name = _("Hinweis-Version")
+        verbose_name_plural = _("Hinweis-Versionen")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["disclaimer", "version"], name="disclaimer_version_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.disclaimer} v{self.version}"
+
+    def text_for(self, language: str) -> str:
+        if language.startswith("en") and self.text_en:
+            return self.text_en
+        return self.text_de
+
+
+class ArticleStatus(models.TextChoices):
+    DRAFT = "draft", _("Entwurf")
+    SCHEDULED = "scheduled", _("Geplant")
+    PUBLISHED = "published", _("Veröffentlicht")
+    WITHDRAWN = "withdrawn", _("Zurückgezogen")
+
+
+class Article(models.Model):
+    title = models.CharField(_("Titel"), max_length=200)
+    slug = models.SlugField(_("Kurzname"), max_length=200, unique=True)
+    kind = models.CharField(
+        _("Art"), max_length=20, choices=ArticleKind.choices, default=ArticleKind.OPINION
+    )
+    lead = models.TextField(_("Vorspann"), max_length=1000, blank=True)
+    body_markdown = models.TextField(_("Text (Markdown)"), max_length=200_000)
+    body_html = models.TextField(_("Text (HTML, bereinigt)"), editable=False, blank=True)
+    authors = models.ManyToManyField(Author, verbose_name=_("Autoren"), blank=True)
+    topics = models.ManyToManyField(
+        Topic, verbose_name=_("Themen"), blank=True, related_name="articles"
+    )
+    status = models.CharField(
+        _("Status"), max_length=20, choices=ArticleStatus.choices, default=ArticleStatus.DRAFT
+    )
+    published_at = models.DateTimeField(
+        _("online ab"),
+        null=True,
+        blank=True,
+        db_index=True,
+        help_text=_("Zeitpunkt, zu dem der Artikel online geht oder ging."),
+    )
+    corrected_at = models.DateTimeField(_("aktualisiert am"), null=True, blank=True)
+    meta_description = models.CharField(_("Meta-Beschreibung"), max_length=300, blank=True)
+    disclaimer_version = models.ForeignKey(
+        DisclaimerVersion,
+        verbose_name=_("Hinweis"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="articles",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    modified_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-published_at", "-id"]
+        verbose_name = _("Artikel")
+        verbose_name_plural = _("Artikel")
+        indexes = [models.Index(fields=["status", "-published_at"], name="article_live_idx")]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(
+                    kind=ArticleKind.OPINION,
+                    status__in=[ArticleStatus.SCHEDULED, ArticleStatus.PUBLISHED],
+                    disclaimer_version__isnull=True,
+                ),
+                name="opinion_live_needs_disclaimer",
+                violation_error_message=_(
+                    "Ein Meinungsartikel kann nur mit Hinweis veröffentlicht werden."
+                ),
+            ),
+            models.CheckConstraint(
+                condition=~Q(
+                    status__in=[ArticleStatus.SCHEDULED, ArticleStatus.PUBLISHED],
+                    published_at__isnull=True,
+                ),
+                name="live_article_has_live_time",
+                violation_error_message=_("Geplante und veröffentlichte Artikel brauchen ein Datum."),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    def get_absolute_url(self) -> str:
+        return reverse("articles:detail", kwargs={"slug": self.slug})

@@ -1,0 +1,209 @@
+"""The consent ledger: newsletters, their consent texts, subscriptions and their evidence."""
+
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+
+class Frequency(models.TextChoices):
+    DAILY = "daily", _("täglich")
+    WEEKLY = "weekly", _("wöchentlich")
+
+
+class Newsletter(models.Model):
+    name = models.CharField(_("Name"), max_length=120)
+    slug = models.SlugField(_("Kurzname"), max_length=80, unique=True)
+    description = models.TextField(_("Beschreibung"), blank=True)
+    sender_name = models.CharField(_("Absendername"), max_length=120)
+    sender_email = models.EmailField(_("Absenderadresse"))
+    reply_to = models.EmailField(_("Antwortadresse"), blank=True)
+    language = models.CharField(
+        _("Sprache"), max_length=8, choices=[("de", "Deutsch"), ("en", "English")], default="de"
+    )
+    imprint_url = models.URLField(_("Impressum-URL"), blank=True)
+    privacy_url = models.URLField(_("Datenschutz-URL"), blank=True)
+    imprint_text = models.TextField(_("Impressum (Kurzfassung für Mails)"), blank=True)
+    welcome_mail = models.BooleanField(_("Willkommensmail nach Bestätigung"), default=False)
+    is_active = models.BooleanField(_("aktiv"), default=True)
+    # Schedule, in Europe/Berlin wall-clock time.
+    starts_at = models.DateTimeField(
+        _("Start"), help_text=_("Der erste Digest enthält Artikel ab diesem Zeitpunkt.")
+    )
+    send_time = models.TimeField(_("Versandzeit"), default="07:00")
+    offers_daily = models.BooleanField(_("täglicher Digest"), default=True)
+    offers_weekly = models.BooleanField(_("wöchentlicher Digest"), default=False)
+    weekly_days = models.CharField(
+        _("Wochentage (wöchentlich)"),
+        max_length=7,
+        default="0",
+        help_text=_("Ziffern 0 (Montag) bis 6 (Sonntag), z. B. „0“ oder „03“."),
+    )
+    subject_template = models.CharField(
+        _("Betreffvorlage"),
+        max_length=200,
+        default="{newsletter}: {count} neue Artikel vom {date}",
+        help_text=_("Platzhalter: {newsletter}, {count}, {date}, {first_title}"),
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("Newsletter")
+        verbose_name_plural = _("Newsletter")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(offers_daily=True) | Q(offers_weekly=True),
+                name="newsletter_offers_a_frequency",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ConsentText(models.Model):
+    """One version of a newsletter's consent declaration, exactly as shown. Immutable."""
+
+    newsletter = models.ForeignKey(
+        Newsletter, on_delete=models.PROTECT, related_name="consent_texts"
+    )
+    language = models.CharField(_("Sprache"), max_length=8)
+    version = models.PositiveIntegerField(_("Version"))
+    text = models.TextField(_("Text"))
+    sha256 = models.CharField(_("SHA-256"), max_length=64, editable=False)
+    created_at = models.DateTimeField(_("erstellt am"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["newsletter", "language", "-version"]
+        verbose_name = _("Einwilligungstext")
+        verbose_name_plural = _("Einwilligungstexte")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["newsletter", "language", "version"], name="consent_text_version_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.newsletter} {self.language} v{self.version}"
+
+
+class SubscriptionState(models.TextChoices):
+    PENDING = "pending", _("unbestätigt")
+    CONFIRMED = "confirmed", _("bestätigt")
+    UNSUBSCRIBED = "unsubscribed", _("abgemeldet")
+    SUPPRESSED = "suppressed", _("gesperrt")
+
+
+class Subscription(models.Model):
+    email = models.EmailField(_("E-Mail-Adresse"), max_length=254)
+    newsletter = models.ForeignKey(
+        Newsletter, on_delete=models.PROTECT, related_name="subscriptions"
+    )
+    state = models.CharField(
+        _("Status"),
+        max_length=20,
+        choices=SubscriptionState.choices,
+        default=SubscriptionState.PENDING,
+    )
+    language = models.CharField(_("Sprache"), max_length=8, default="de")
+    frequency = models.CharField(
+        _("Häufigkeit"), max_length=10, choices=Frequency.choices, default=Frequency.DAILY
+    )
+    created_at = models.DateTimeField(_("angefragt am"), auto_now_add=True)
+    confirmed_at = models.DateTimeField(_("bestätigt am"), null=True, blank=True)
+    unsubscribed_at = models.DateTimeField(_("abgemeldet am"), null=True, blank=True)
+    confirmation_sends = models.PositiveSmallIntegerField(default=0)
+    last_confirmation_sent_at = models.DateTimeField(null=True, blank=True)
+    soft_bounces = models.PositiveSmallIntegerField(default=0)
+    last_mailed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("Abonnement")
+        verbose_name_plural = _("Abonnements")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["newsletter", "email"], name="subscription_unique_per_newsletter"
+            ),
+            models.CheckConstraint(
+                condition=~Q(state="confirmed", confirmed_at__isnull=True),
+                name="confirmed_subscription_has_time",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["newsletter", "state", "frequency", "id"], name="sub_fanout_idx"),
+            models.Index(fields=["email"], name="sub_email_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.email} → {self.newsletter}"
+
+
+class ConsentEventKind(models.TextChoices):
+    REQUESTED = "requested", _("angefragt")
+    CONFIRMATION_SENT = "confirmation_sent", _("Bestätigungsmail versandt")
+    CONFIRMED = "confirmed", _("bestätigt")
+    REVOKED = "revoked", _("widerrufen")
+    SUPPRESSED = "suppressed", _("gesperrt")
+    ERASED = "erased", _("gelöscht")
+    EXPORTED = "exported", _("exportiert")
+    PREFERENCES_CHANGED = "preferences_changed", _("Einstellungen geändert")
+
+
+class RevocationChannel(models.TextChoices):
+    LINK = "link", _("Abmeldelink")
+    ONE_CLICK = "one_click", _("One-Click-Header")
+    PREFERENCES = "preferences", _("Einstellungsseite")
+    ADMIN = "admin", _("Verwaltung")
+    WEBHOOK = "webhook", _("Versanddienstleister")
+    FORM = "form", _("Formular")
+
+
+class ConsentEvent(models.Model):
+    """Append-only evidence, written by services in the transaction of the change it records.
+
+    After erasure the subscription is gone; the event keeps the keyed hash of the address
+    and stays as pseudonymised evidence until the retention job removes it.
+    """
+
+    subscription = models.ForeignKey(
+        Subscription, on_delete=models.SET_NULL, null=True, blank=True, related_name="events"
+    )
+    newsletter = models.ForeignKey(Newsletter, on_delete=models.PROTECT, related_name="+")
+    address_hmac = models.CharField(max_length=64, db_index=True)
+    kind = models.CharField(max_length=32, choices=ConsentEventKind.choices)
+    at = models.DateTimeField(db_index=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=500, blank=True)
+    url = models.CharField(max_length=500, blank=True)
+    channel = models.CharField(max_length=20, choices=RevocationChannel.choices, blank=True)
+    form = models.CharField(max_length=80, blank=True)
+    consent_text = models.ForeignKey(
+        ConsentText, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    text_sha256 = models.CharField(max_length=64, blank=True)
+    message_id = models.CharField(max_length=255, blank=True)
+    note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+        verbose_name = _("Einwilligungsereignis")
+        verbose_name_plural = _("Einwilligungsereignisse")
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.at:%d.%m.%Y %H:%M}"
+
+
+class Suppression(models.Model):
+    """An address that must not be mailed, kept only as a keyed hash (survives erasure)."""
+
+    address_hmac = models.CharField(max_length=64, unique=True)
+    reason = models.CharField(max_length=40)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("Sperre")
+        verbose_name_plural = _("Sperrliste")
+
+    def __str__(self) -> str:
+        return f"{self.address_hmac[:12]}… ({self.reason})"

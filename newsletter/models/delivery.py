@@ -1,0 +1,144 @@
+"""Digest delivery records (see shared DESIGN: the batch is the unit of sending)."""
+
+from django.db import models
+from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
+
+from .consent import Frequency, Newsletter, Subscription
+
+
+class DigestState(models.TextChoices):
+    SKIPPED = "skipped", _("übersprungen (keine neuen Artikel)")
+    FANNING_OUT = "fanning_out", _("wird vorbereitet")
+    SENDING = "sending", _("wird versandt")
+    PAUSED = "paused", _("pausiert")
+    CANCELLED = "cancelled", _("abgebrochen")
+    DONE = "done", _("fertig")
+
+
+class Digest(models.Model):
+    newsletter = models.ForeignKey(Newsletter, on_delete=models.PROTECT, related_name="digests")
+    frequency = models.CharField(max_length=10, choices=Frequency.choices)
+    slot = models.DateTimeField(_("geplanter Zeitpunkt"))
+    state = models.CharField(max_length=20, choices=DigestState.choices)
+    period_start = models.DateTimeField()
+    period_end = models.DateTimeField()
+    article_ids = models.JSONField(default=list)
+    subject = models.CharField(max_length=300, blank=True)
+    # Keyset claim cursor: every delivery with id <= cursor belongs to a claimed batch.
+    cursor = models.BigIntegerField(default=0)
+    last_delivery_id = models.BigIntegerField(null=True, blank=True)
+    recipients = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    fanned_out_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-slot"]
+        verbose_name = _("Digest")
+        verbose_name_plural = _("Digests")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["newsletter", "frequency", "slot"], name="digest_once_per_slot"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.newsletter} {self.get_frequency_display()} {self.slot:%d.%m.%Y %H:%M}"
+
+
+class BatchState(models.TextChoices):
+    SENDING = "sending", _("wird gesendet")
+    SENT = "sent", _("gesendet")
+    RETRY = "retry", _("wird wiederholt")
+    UNCERTAIN = "uncertain", _("ungewiss")
+    FAILED = "failed", _("fehlgeschlagen")
+
+
+class Batch(models.Model):
+    """One provider API call for the deliveries first_delivery_id..last_delivery_id."""
+
+    digest = models.ForeignKey(Digest, on_delete=models.CASCADE, related_name="batches")
+    first_delivery_id = models.BigIntegerField()
+    last_delivery_id = models.BigIntegerField()
+    size = models.PositiveIntegerField()
+    state = models.CharField(max_length=20, choices=BatchState.choices)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    error = models.TextField(blank=True)
+    provider_message_ids = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["digest", "first_delivery_id"]
+        verbose_name = _("Versandpaket")
+        verbose_name_plural = _("Versandpakete")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["digest", "last_delivery_id"], name="batch_range_claimed_once"
+            ),
+            models.CheckConstraint(
+                condition=Q(first_delivery_id__lte=F("last_delivery_id")),
+                name="batch_range_ordered",
+            ),
+        ]
+        indexes = [models.Index(fields=["state", "lease_until"], name="batch_state_lease_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.digest_id}:{self.first_delivery_id}-{self.last_delivery_id}"
+
+
+class DeliveryState(models.TextChoices):
+    SKIPPED = "skipped", _("ausgelassen")
+    FAILED = "failed", _("abgelehnt")
+
+
+class Delivery(models.Model):
+    """One recipient of one digest. State is only written for exceptions; NULL follows its batch."""
+
+    digest = models.ForeignKey(Digest, on_delete=models.CASCADE, related_name="deliveries")
+    subscription = models.ForeignKey(
+        Subscription, on_delete=models.SET_NULL, null=True, related_name="deliveries"
+    )
+    state = models.CharField(max_length=10, choices=DeliveryState.choices, null=True)
+    reason = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = _("Zustellung")
+        verbose_name_plural = _("Zustellungen")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["digest", "subscription"], name="delivery_once_per_subscriber"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.digest_id}/{self.id}"
+
+
+class ProviderEvent(models.Model):
+    """A tracking webhook event, kept once per provider event id (replays are ignored)."""
+
+    esp = models.CharField(max_length=40)
+    event_id = models.CharField(max_length=200)
+    event_type = models.CharField(max_length=40)
+    recipient = models.CharField(max_length=254, blank=True)
+    delivery = models.ForeignKey(
+        Delivery, on_delete=models.SET_NULL, null=True, blank=True, related_name="events"
+    )
+    occurred_at = models.DateTimeField(null=True, blank=True)
+    received_at = models.DateTimeField(auto_now_add=True)
+    detail = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        verbose_name = _("Versand-Ereignis")
+        verbose_name_plural = _("Versand-Ereignisse")
+        constraints = [
+            models.UniqueConstraint(fields=["esp", "event_id"], name="provider_event_once")
+        ]
+        indexes = [models.Index(fields=["delivery"], name="provider_event_delivery_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.esp}:{self.event_type}:{self.event_id}"

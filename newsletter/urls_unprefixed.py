@@ -1,0 +1,4 @@
+"""URLs that must not carry a language prefix: links in mail and provider webhooks."""
+
+
+urlpatterns: list = []

@@ -1,0 +1,204 @@
+"""Shared fixtures: the real services the suite runs against, real Celery workers, Chromium."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+IN_CI = bool(os.environ.get("CI"))
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def _reachable(url: str, default_port: int) -> bool:
+    parsed = urlparse(url)
+    try:
+        with socket.create_connection(
+            (parsed.hostname or "127.0.0.1", parsed.port or default_port), timeout=2
+        ):
+            return True
+    except OSError:
+        return False
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """The suite needs the real PostgreSQL and Redis: stop at once, loudly, when one is gone."""
+    missing = [
+        name
+        for name, url, port in (
+            ("PostgreSQL", os.environ.get("DATABASE_URL", "postgres://127.0.0.1:5432"), 5432),
+            ("Redis", os.environ.get("REDIS_URL", "redis://127.0.0.1:6379"), 6379),
+        )
+        if not _reachable(url, port)
+    ]
+    if missing:
+        pytest.exit(
+            f"{' and '.join(missing)} not reachable; start them (see README, 'Tests').",
+            returncode=3,
+        )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class WorkerProcess:
+    """A real `celery worker` subprocess on the test database and a queue of its own."""
+
+    def __init__(self, env: dict[str, str], concurrency: int, log_path: Path) -> None:
+        self.env = env
+        self.concurrency = concurrency
+        self.log_path = log_path
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> WorkerProcess:
+        log = open(self.log_path, "ab")  # noqa: SIM115 - closed with the process
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                "--loglevel=INFO",
+                "--pool=prefork",
+                f"--concurrency={self.concurrency}",
+                "-Q",
+                self.env["CELERY_TASK_DEFAULT_QUEUE"],
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                "-n",
+                f"test-{uuid.uuid4().hex[:8]}@%h",
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self._wait_ready()
+        return self
+
+    def _wait_ready(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc and self.proc.poll() is not None:
+                raise RuntimeError(f"worker exited early:\n{self.log()}")
+            if b" ready." in self.log_path.read_bytes():
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"worker not ready after {timeout}s:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-5000:]
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group: the parent and its pool children die mid-task."""
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@pytest.fixture
+def celery_workers(transactional_db, tmp_path, settings) -> Iterator:
+    """Start real workers with `celery_workers(concurrency=2, env={...})`; all stop at teardown.
+
+    The test process stops running tasks eagerly for the duration, so `.delay()` goes through
+    Redis to the workers, which read and write the same (committed) test database.
+    """
+    from django.db import connection
+
+    from config.celery import app
+
+    queue = f"q-{uuid.uuid4().hex[:10]}"
+    db = connection.settings_dict
+    base_env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "CELERY_TASK_ALWAYS_EAGER": "0",
+        "CELERY_TASK_DEFAULT_QUEUE": queue,
+        "PYTHONUNBUFFERED": "1",
+    }
+    old_eager, old_queue = app.conf.task_always_eager, app.conf.task_default_queue
+    app.conf.task_always_eager = False
+    app.conf.task_default_queue = queue
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    started: list[WorkerProcess] = []
+
+    def start(concurrency: int = 2, env: dict[str, str] | None = None) -> WorkerProcess:
+        worker = WorkerProcess(
+            {**base_env, **(env or {})}, concurrency, tmp_path / f"worker{len(started)}.log"
+        )
+        started.append(worker)
+        return worker.start()
+
+    try:
+        yield start
+    finally:
+        for worker in started:
+            worker.stop()
+        with app.connection_for_write() as conn:
+            conn.default_channel.queue_purge(queue)
+        app.conf.task_always_eager, app.conf.task_default_queue = old_eager, old_queue
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    if not CHROMIUM:
+        if IN_CI:
+            pytest.fail("Chromium is missing (apt-get install chromium); CI must not skip it")
+        pytest.skip("Chromium is not installed (apt-get install chromium)")
+    return CHROMIUM
+
+
+@pytest.fixture
+def browser_page(chromium_path, live_server) -> Iterator:
+    """A Playwright page in Debian's Chromium (never a downloaded browser)."""
+    from playwright.sync_api import sync_playwright
+
+    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=chromium_path,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        context = browser.new_context(locale="de-DE", timezone_id="Europe/Berlin")
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        try:
+            yield page
+        finally:
+            context.close()
+            browser.close()
