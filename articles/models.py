@@ -162,7 +162,9 @@ class Article(models.Model):
                     published_at__isnull=True,
                 ),
                 name="live_article_has_live_time",
-                violation_error_message=_("Geplante und veröffentlichte Artikel brauchen ein Datum."),
+                violation_error_message=_(
+                    "Geplante und veröffentlichte Artikel brauchen ein Datum."
+                ),
             ),
         ]
 

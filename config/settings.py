@@ -217,3 +217,14 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# --- Newsletter -------------------------------------------------------------------------
+NEWSLETTER_CONFIRM_MAX_AGE = env.int("NEWSLETTER_CONFIRM_MAX_AGE", default=7 * 24 * 3600)
+# Keyed hash of addresses for the suppression list and pseudonymised evidence. Must stay
+# stable for the life of the data and is deliberately not SECRET_KEY (which may rotate).
+NEWSLETTER_ADDRESS_HMAC_KEY = env.str("NEWSLETTER_ADDRESS_HMAC_KEY", default="") or (
+    SECRET_KEY if DEBUG else ""
+)
+if not NEWSLETTER_ADDRESS_HMAC_KEY:
+    raise ImproperlyConfigured("Set NEWSLETTER_ADDRESS_HMAC_KEY (a long random string).")
+NEWSLETTER_RETENTION_DAYS = env.int("NEWSLETTER_RETENTION_DAYS", default=3 * 365)

@@ -1,4 +1,3 @@
 """URLs that must not carry a language prefix: links in mail and provider webhooks."""
 
-
 urlpatterns: list = []

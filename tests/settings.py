@@ -18,6 +18,7 @@ os.environ.setdefault("CELERY_BROKER_URL", os.environ["REDIS_URL"])
 os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "1")
 os.environ.setdefault("EMAIL_URL", "memorymail://")
 os.environ.setdefault("SITE_URL", "http://testserver")
+os.environ.setdefault("NEWSLETTER_ADDRESS_HMAC_KEY", "tests-only-address-key")
 
 TEST_DB_NAME = os.environ.get("DJANGO_TEST_DB_NAME", "test_meinung")
 os.environ.setdefault("CACHE_KEY_PREFIX", TEST_DB_NAME)

@@ -5,110 +5,249 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Author',
+            name="Author",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=120, verbose_name='Name')),
-                ('slug', models.SlugField(max_length=120, unique=True, verbose_name='Kurzname')),
-                ('bio', models.TextField(blank=True, verbose_name='Kurzbiografie')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=120, verbose_name="Name")),
+                ("slug", models.SlugField(max_length=120, unique=True, verbose_name="Kurzname")),
+                ("bio", models.TextField(blank=True, verbose_name="Kurzbiografie")),
             ],
             options={
-                'verbose_name': 'Autor',
-                'verbose_name_plural': 'Autoren',
-                'ordering': ['name'],
+                "verbose_name": "Autor",
+                "verbose_name_plural": "Autoren",
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='Topic',
+            name="Topic",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100, unique=True, verbose_name='Name')),
-                ('slug', models.SlugField(max_length=100, unique=True, verbose_name='Kurzname')),
-                ('description', models.TextField(blank=True, verbose_name='Beschreibung')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=100, unique=True, verbose_name="Name")),
+                ("slug", models.SlugField(max_length=100, unique=True, verbose_name="Kurzname")),
+                ("description", models.TextField(blank=True, verbose_name="Beschreibung")),
             ],
             options={
-                'verbose_name': 'Thema',
-                'verbose_name_plural': 'Themen',
-                'ordering': ['name'],
+                "verbose_name": "Thema",
+                "verbose_name_plural": "Themen",
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='Disclaimer',
+            name="Disclaimer",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=120, unique=True, verbose_name='Name')),
-                ('default_for_kind', models.CharField(blank=True, choices=[('opinion', 'Meinung'), ('news', 'Nachricht'), ('analysis', 'Analyse')], help_text='Neue Artikel dieser Art erhalten diesen Hinweis automatisch.', max_length=20, verbose_name='Standard für Artikelart')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=120, unique=True, verbose_name="Name")),
+                (
+                    "default_for_kind",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("opinion", "Meinung"),
+                            ("news", "Nachricht"),
+                            ("analysis", "Analyse"),
+                        ],
+                        help_text="Neue Artikel dieser Art erhalten diesen Hinweis automatisch.",
+                        max_length=20,
+                        verbose_name="Standard für Artikelart",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'Hinweis',
-                'verbose_name_plural': 'Hinweise',
-                'constraints': [models.UniqueConstraint(condition=models.Q(('default_for_kind', ''), _negated=True), fields=('default_for_kind',), name='disclaimer_one_default_per_kind')],
+                "verbose_name": "Hinweis",
+                "verbose_name_plural": "Hinweise",
+                "constraints": [
+                    models.UniqueConstraint(
+                        condition=models.Q(("default_for_kind", ""), _negated=True),
+                        fields=("default_for_kind",),
+                        name="disclaimer_one_default_per_kind",
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='DisclaimerVersion',
+            name="DisclaimerVersion",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('version', models.PositiveIntegerField(verbose_name='Version')),
-                ('text_de', models.TextField(verbose_name='Text (Deutsch)')),
-                ('text_en', models.TextField(blank=True, verbose_name='Text (Englisch)')),
-                ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='erstellt am')),
-                ('disclaimer', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='versions', to='articles.disclaimer')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("version", models.PositiveIntegerField(verbose_name="Version")),
+                ("text_de", models.TextField(verbose_name="Text (Deutsch)")),
+                ("text_en", models.TextField(blank=True, verbose_name="Text (Englisch)")),
+                ("created_at", models.DateTimeField(auto_now_add=True, verbose_name="erstellt am")),
+                (
+                    "disclaimer",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="versions",
+                        to="articles.disclaimer",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'Hinweis-Version',
-                'verbose_name_plural': 'Hinweis-Versionen',
-                'ordering': ['disclaimer', '-version'],
+                "verbose_name": "Hinweis-Version",
+                "verbose_name_plural": "Hinweis-Versionen",
+                "ordering": ["disclaimer", "-version"],
             },
         ),
         migrations.CreateModel(
-            name='Article',
+            name="Article",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('title', models.CharField(max_length=200, verbose_name='Titel')),
-                ('slug', models.SlugField(max_length=200, unique=True, verbose_name='Kurzname')),
-                ('kind', models.CharField(choices=[('opinion', 'Meinung'), ('news', 'Nachricht'), ('analysis', 'Analyse')], default='opinion', max_length=20, verbose_name='Art')),
-                ('lead', models.TextField(blank=True, max_length=1000, verbose_name='Vorspann')),
-                ('body_markdown', models.TextField(max_length=200000, verbose_name='Text (Markdown)')),
-                ('body_html', models.TextField(blank=True, editable=False, verbose_name='Text (HTML, bereinigt)')),
-                ('status', models.CharField(choices=[('draft', 'Entwurf'), ('scheduled', 'Geplant'), ('published', 'Veröffentlicht'), ('withdrawn', 'Zurückgezogen')], default='draft', max_length=20, verbose_name='Status')),
-                ('published_at', models.DateTimeField(blank=True, db_index=True, help_text='Zeitpunkt, zu dem der Artikel online geht oder ging.', null=True, verbose_name='online ab')),
-                ('corrected_at', models.DateTimeField(blank=True, null=True, verbose_name='aktualisiert am')),
-                ('meta_description', models.CharField(blank=True, max_length=300, verbose_name='Meta-Beschreibung')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('modified_at', models.DateTimeField(auto_now=True)),
-                ('authors', models.ManyToManyField(blank=True, to='articles.author', verbose_name='Autoren')),
-                ('disclaimer_version', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='articles', to='articles.disclaimerversion', verbose_name='Hinweis')),
-                ('topics', models.ManyToManyField(blank=True, related_name='articles', to='articles.topic', verbose_name='Themen')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("title", models.CharField(max_length=200, verbose_name="Titel")),
+                ("slug", models.SlugField(max_length=200, unique=True, verbose_name="Kurzname")),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("opinion", "Meinung"),
+                            ("news", "Nachricht"),
+                            ("analysis", "Analyse"),
+                        ],
+                        default="opinion",
+                        max_length=20,
+                        verbose_name="Art",
+                    ),
+                ),
+                ("lead", models.TextField(blank=True, max_length=1000, verbose_name="Vorspann")),
+                (
+                    "body_markdown",
+                    models.TextField(max_length=200000, verbose_name="Text (Markdown)"),
+                ),
+                (
+                    "body_html",
+                    models.TextField(
+                        blank=True, editable=False, verbose_name="Text (HTML, bereinigt)"
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("draft", "Entwurf"),
+                            ("scheduled", "Geplant"),
+                            ("published", "Veröffentlicht"),
+                            ("withdrawn", "Zurückgezogen"),
+                        ],
+                        default="draft",
+                        max_length=20,
+                        verbose_name="Status",
+                    ),
+                ),
+                (
+                    "published_at",
+                    models.DateTimeField(
+                        blank=True,
+                        db_index=True,
+                        help_text="Zeitpunkt, zu dem der Artikel online geht oder ging.",
+                        null=True,
+                        verbose_name="online ab",
+                    ),
+                ),
+                (
+                    "corrected_at",
+                    models.DateTimeField(blank=True, null=True, verbose_name="aktualisiert am"),
+                ),
+                (
+                    "meta_description",
+                    models.CharField(blank=True, max_length=300, verbose_name="Meta-Beschreibung"),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("modified_at", models.DateTimeField(auto_now=True)),
+                (
+                    "authors",
+                    models.ManyToManyField(
+                        blank=True, to="articles.author", verbose_name="Autoren"
+                    ),
+                ),
+                (
+                    "disclaimer_version",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="articles",
+                        to="articles.disclaimerversion",
+                        verbose_name="Hinweis",
+                    ),
+                ),
+                (
+                    "topics",
+                    models.ManyToManyField(
+                        blank=True,
+                        related_name="articles",
+                        to="articles.topic",
+                        verbose_name="Themen",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'Artikel',
-                'verbose_name_plural': 'Artikel',
-                'ordering': ['-published_at', '-id'],
+                "verbose_name": "Artikel",
+                "verbose_name_plural": "Artikel",
+                "ordering": ["-published_at", "-id"],
             },
         ),
         migrations.AddConstraint(
-            model_name='disclaimerversion',
-            constraint=models.UniqueConstraint(fields=('disclaimer', 'version'), name='disclaimer_version_unique'),
+            model_name="disclaimerversion",
+            constraint=models.UniqueConstraint(
+                fields=("disclaimer", "version"), name="disclaimer_version_unique"
+            ),
         ),
         migrations.AddIndex(
-            model_name='article',
-            index=models.Index(fields=['status', '-published_at'], name='article_live_idx'),
+            model_name="article",
+            index=models.Index(fields=["status", "-published_at"], name="article_live_idx"),
         ),
         migrations.AddConstraint(
-            model_name='article',
-            constraint=models.CheckConstraint(condition=models.Q(('disclaimer_version__isnull', True), ('kind', 'opinion'), ('status__in', ['scheduled', 'published']), _negated=True), name='opinion_live_needs_disclaimer', violation_error_message='Ein Meinungsartikel kann nur mit Hinweis veröffentlicht werden.'),
+            model_name="article",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("disclaimer_version__isnull", True),
+                    ("kind", "opinion"),
+                    ("status__in", ["scheduled", "published"]),
+                    _negated=True,
+                ),
+                name="opinion_live_needs_disclaimer",
+                violation_error_message="Ein Meinungsartikel kann nur mit Hinweis veröffentlicht werden.",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='article',
-            constraint=models.CheckConstraint(condition=models.Q(('published_at__isnull', True), ('status__in', ['scheduled', 'published']), _negated=True), name='live_article_has_live_time', violation_error_message='Geplante und veröffentlichte Artikel brauchen ein Datum.'),
+            model_name="article",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("published_at__isnull", True),
+                    ("status__in", ["scheduled", "published"]),
+                    _negated=True,
+                ),
+                name="live_article_has_live_time",
+                violation_error_message="Geplante und veröffentlichte Artikel brauchen ein Datum.",
+            ),
         ),
     ]

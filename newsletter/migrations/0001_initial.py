@@ -5,246 +5,539 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Digest',
+            name="Digest",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('frequency', models.CharField(choices=[('daily', 'täglich'), ('weekly', 'wöchentlich')], max_length=10)),
-                ('slot', models.DateTimeField(verbose_name='geplanter Zeitpunkt')),
-                ('state', models.CharField(choices=[('skipped', 'übersprungen (keine neuen Artikel)'), ('fanning_out', 'wird vorbereitet'), ('sending', 'wird versandt'), ('paused', 'pausiert'), ('cancelled', 'abgebrochen'), ('done', 'fertig')], max_length=20)),
-                ('period_start', models.DateTimeField()),
-                ('period_end', models.DateTimeField()),
-                ('article_ids', models.JSONField(default=list)),
-                ('subject', models.CharField(blank=True, max_length=300)),
-                ('cursor', models.BigIntegerField(default=0)),
-                ('last_delivery_id', models.BigIntegerField(blank=True, null=True)),
-                ('recipients', models.PositiveIntegerField(default=0)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('fanned_out_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "frequency",
+                    models.CharField(
+                        choices=[("daily", "täglich"), ("weekly", "wöchentlich")], max_length=10
+                    ),
+                ),
+                ("slot", models.DateTimeField(verbose_name="geplanter Zeitpunkt")),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("skipped", "übersprungen (keine neuen Artikel)"),
+                            ("fanning_out", "wird vorbereitet"),
+                            ("sending", "wird versandt"),
+                            ("paused", "pausiert"),
+                            ("cancelled", "abgebrochen"),
+                            ("done", "fertig"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("period_start", models.DateTimeField()),
+                ("period_end", models.DateTimeField()),
+                ("article_ids", models.JSONField(default=list)),
+                ("subject", models.CharField(blank=True, max_length=300)),
+                ("cursor", models.BigIntegerField(default=0)),
+                ("last_delivery_id", models.BigIntegerField(blank=True, null=True)),
+                ("recipients", models.PositiveIntegerField(default=0)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("fanned_out_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
             ],
             options={
-                'verbose_name': 'Digest',
-                'verbose_name_plural': 'Digests',
-                'ordering': ['-slot'],
+                "verbose_name": "Digest",
+                "verbose_name_plural": "Digests",
+                "ordering": ["-slot"],
             },
         ),
         migrations.CreateModel(
-            name='Suppression',
+            name="Suppression",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('address_hmac', models.CharField(max_length=64, unique=True)),
-                ('reason', models.CharField(max_length=40)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("address_hmac", models.CharField(max_length=64, unique=True)),
+                ("reason", models.CharField(max_length=40)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'verbose_name': 'Sperre',
-                'verbose_name_plural': 'Sperrliste',
+                "verbose_name": "Sperre",
+                "verbose_name_plural": "Sperrliste",
             },
         ),
         migrations.CreateModel(
-            name='Delivery',
+            name="Delivery",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('state', models.CharField(choices=[('skipped', 'ausgelassen'), ('failed', 'abgelehnt')], max_length=10, null=True)),
-                ('reason', models.CharField(blank=True, max_length=200)),
-                ('digest', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='deliveries', to='newsletter.digest')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[("skipped", "ausgelassen"), ("failed", "abgelehnt")],
+                        max_length=10,
+                        null=True,
+                    ),
+                ),
+                ("reason", models.CharField(blank=True, max_length=200)),
+                (
+                    "digest",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="deliveries",
+                        to="newsletter.digest",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'Zustellung',
-                'verbose_name_plural': 'Zustellungen',
+                "verbose_name": "Zustellung",
+                "verbose_name_plural": "Zustellungen",
             },
         ),
         migrations.CreateModel(
-            name='Newsletter',
+            name="Newsletter",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=120, verbose_name='Name')),
-                ('slug', models.SlugField(max_length=80, unique=True, verbose_name='Kurzname')),
-                ('description', models.TextField(blank=True, verbose_name='Beschreibung')),
-                ('sender_name', models.CharField(max_length=120, verbose_name='Absendername')),
-                ('sender_email', models.EmailField(max_length=254, verbose_name='Absenderadresse')),
-                ('reply_to', models.EmailField(blank=True, max_length=254, verbose_name='Antwortadresse')),
-                ('language', models.CharField(choices=[('de', 'Deutsch'), ('en', 'English')], default='de', max_length=8, verbose_name='Sprache')),
-                ('imprint_url', models.URLField(blank=True, verbose_name='Impressum-URL')),
-                ('privacy_url', models.URLField(blank=True, verbose_name='Datenschutz-URL')),
-                ('imprint_text', models.TextField(blank=True, verbose_name='Impressum (Kurzfassung für Mails)')),
-                ('welcome_mail', models.BooleanField(default=False, verbose_name='Willkommensmail nach Bestätigung')),
-                ('is_active', models.BooleanField(default=True, verbose_name='aktiv')),
-                ('starts_at', models.DateTimeField(help_text='Der erste Digest enthält Artikel ab diesem Zeitpunkt.', verbose_name='Start')),
-                ('send_time', models.TimeField(default='07:00', verbose_name='Versandzeit')),
-                ('offers_daily', models.BooleanField(default=True, verbose_name='täglicher Digest')),
-                ('offers_weekly', models.BooleanField(default=False, verbose_name='wöchentlicher Digest')),
-                ('weekly_days', models.CharField(default='0', help_text='Ziffern 0 (Montag) bis 6 (Sonntag), z. B. „0“ oder „03“.', max_length=7, verbose_name='Wochentage (wöchentlich)')),
-                ('subject_template', models.CharField(default='{newsletter}: {count} neue Artikel vom {date}', help_text='Platzhalter: {newsletter}, {count}, {date}, {first_title}', max_length=200, verbose_name='Betreffvorlage')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=120, verbose_name="Name")),
+                ("slug", models.SlugField(max_length=80, unique=True, verbose_name="Kurzname")),
+                ("description", models.TextField(blank=True, verbose_name="Beschreibung")),
+                ("sender_name", models.CharField(max_length=120, verbose_name="Absendername")),
+                ("sender_email", models.EmailField(max_length=254, verbose_name="Absenderadresse")),
+                (
+                    "reply_to",
+                    models.EmailField(blank=True, max_length=254, verbose_name="Antwortadresse"),
+                ),
+                (
+                    "language",
+                    models.CharField(
+                        choices=[("de", "Deutsch"), ("en", "English")],
+                        default="de",
+                        max_length=8,
+                        verbose_name="Sprache",
+                    ),
+                ),
+                ("imprint_url", models.URLField(blank=True, verbose_name="Impressum-URL")),
+                ("privacy_url", models.URLField(blank=True, verbose_name="Datenschutz-URL")),
+                (
+                    "imprint_text",
+                    models.TextField(blank=True, verbose_name="Impressum (Kurzfassung für Mails)"),
+                ),
+                (
+                    "welcome_mail",
+                    models.BooleanField(
+                        default=False, verbose_name="Willkommensmail nach Bestätigung"
+                    ),
+                ),
+                ("is_active", models.BooleanField(default=True, verbose_name="aktiv")),
+                (
+                    "starts_at",
+                    models.DateTimeField(
+                        help_text="Der erste Digest enthält Artikel ab diesem Zeitpunkt.",
+                        verbose_name="Start",
+                    ),
+                ),
+                ("send_time", models.TimeField(default="07:00", verbose_name="Versandzeit")),
+                (
+                    "offers_daily",
+                    models.BooleanField(default=True, verbose_name="täglicher Digest"),
+                ),
+                (
+                    "offers_weekly",
+                    models.BooleanField(default=False, verbose_name="wöchentlicher Digest"),
+                ),
+                (
+                    "weekly_days",
+                    models.CharField(
+                        default="0",
+                        help_text="Ziffern 0 (Montag) bis 6 (Sonntag), z. B. „0“ oder „03“.",
+                        max_length=7,
+                        verbose_name="Wochentage (wöchentlich)",
+                    ),
+                ),
+                (
+                    "subject_template",
+                    models.CharField(
+                        default="{newsletter}: {count} neue Artikel vom {date}",
+                        help_text="Platzhalter: {newsletter}, {count}, {date}, {first_title}",
+                        max_length=200,
+                        verbose_name="Betreffvorlage",
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'verbose_name': 'Newsletter',
-                'verbose_name_plural': 'Newsletter',
-                'ordering': ['name'],
-                'constraints': [models.CheckConstraint(condition=models.Q(('offers_daily', True), ('offers_weekly', True), _connector='OR'), name='newsletter_offers_a_frequency')],
+                "verbose_name": "Newsletter",
+                "verbose_name_plural": "Newsletter",
+                "ordering": ["name"],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("offers_daily", True), ("offers_weekly", True), _connector="OR"
+                        ),
+                        name="newsletter_offers_a_frequency",
+                    )
+                ],
             },
         ),
         migrations.AddField(
-            model_name='digest',
-            name='newsletter',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='digests', to='newsletter.newsletter'),
+            model_name="digest",
+            name="newsletter",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="digests",
+                to="newsletter.newsletter",
+            ),
         ),
         migrations.CreateModel(
-            name='ConsentText',
+            name="ConsentText",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('language', models.CharField(max_length=8, verbose_name='Sprache')),
-                ('version', models.PositiveIntegerField(verbose_name='Version')),
-                ('text', models.TextField(verbose_name='Text')),
-                ('sha256', models.CharField(editable=False, max_length=64, verbose_name='SHA-256')),
-                ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='erstellt am')),
-                ('newsletter', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='consent_texts', to='newsletter.newsletter')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("language", models.CharField(max_length=8, verbose_name="Sprache")),
+                ("version", models.PositiveIntegerField(verbose_name="Version")),
+                ("text", models.TextField(verbose_name="Text")),
+                ("sha256", models.CharField(editable=False, max_length=64, verbose_name="SHA-256")),
+                ("created_at", models.DateTimeField(auto_now_add=True, verbose_name="erstellt am")),
+                (
+                    "newsletter",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="consent_texts",
+                        to="newsletter.newsletter",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'Einwilligungstext',
-                'verbose_name_plural': 'Einwilligungstexte',
-                'ordering': ['newsletter', 'language', '-version'],
+                "verbose_name": "Einwilligungstext",
+                "verbose_name_plural": "Einwilligungstexte",
+                "ordering": ["newsletter", "language", "-version"],
             },
         ),
         migrations.CreateModel(
-            name='ProviderEvent',
+            name="ProviderEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('esp', models.CharField(max_length=40)),
-                ('event_id', models.CharField(max_length=200)),
-                ('event_type', models.CharField(max_length=40)),
-                ('recipient', models.CharField(blank=True, max_length=254)),
-                ('occurred_at', models.DateTimeField(blank=True, null=True)),
-                ('received_at', models.DateTimeField(auto_now_add=True)),
-                ('detail', models.CharField(blank=True, max_length=500)),
-                ('delivery', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='events', to='newsletter.delivery')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("esp", models.CharField(max_length=40)),
+                ("event_id", models.CharField(max_length=200)),
+                ("event_type", models.CharField(max_length=40)),
+                ("recipient", models.CharField(blank=True, max_length=254)),
+                ("occurred_at", models.DateTimeField(blank=True, null=True)),
+                ("received_at", models.DateTimeField(auto_now_add=True)),
+                ("detail", models.CharField(blank=True, max_length=500)),
+                (
+                    "delivery",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="events",
+                        to="newsletter.delivery",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'Versand-Ereignis',
-                'verbose_name_plural': 'Versand-Ereignisse',
+                "verbose_name": "Versand-Ereignis",
+                "verbose_name_plural": "Versand-Ereignisse",
             },
         ),
         migrations.CreateModel(
-            name='Subscription',
+            name="Subscription",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('email', models.EmailField(max_length=254, verbose_name='E-Mail-Adresse')),
-                ('state', models.CharField(choices=[('pending', 'unbestätigt'), ('confirmed', 'bestätigt'), ('unsubscribed', 'abgemeldet'), ('suppressed', 'gesperrt')], default='pending', max_length=20, verbose_name='Status')),
-                ('language', models.CharField(default='de', max_length=8, verbose_name='Sprache')),
-                ('frequency', models.CharField(choices=[('daily', 'täglich'), ('weekly', 'wöchentlich')], default='daily', max_length=10, verbose_name='Häufigkeit')),
-                ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='angefragt am')),
-                ('confirmed_at', models.DateTimeField(blank=True, null=True, verbose_name='bestätigt am')),
-                ('unsubscribed_at', models.DateTimeField(blank=True, null=True, verbose_name='abgemeldet am')),
-                ('confirmation_sends', models.PositiveSmallIntegerField(default=0)),
-                ('last_confirmation_sent_at', models.DateTimeField(blank=True, null=True)),
-                ('soft_bounces', models.PositiveSmallIntegerField(default=0)),
-                ('last_mailed_at', models.DateTimeField(blank=True, null=True)),
-                ('newsletter', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='subscriptions', to='newsletter.newsletter')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("email", models.EmailField(max_length=254, verbose_name="E-Mail-Adresse")),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("pending", "unbestätigt"),
+                            ("confirmed", "bestätigt"),
+                            ("unsubscribed", "abgemeldet"),
+                            ("suppressed", "gesperrt"),
+                        ],
+                        default="pending",
+                        max_length=20,
+                        verbose_name="Status",
+                    ),
+                ),
+                ("language", models.CharField(default="de", max_length=8, verbose_name="Sprache")),
+                (
+                    "frequency",
+                    models.CharField(
+                        choices=[("daily", "täglich"), ("weekly", "wöchentlich")],
+                        default="daily",
+                        max_length=10,
+                        verbose_name="Häufigkeit",
+                    ),
+                ),
+                (
+                    "created_at",
+                    models.DateTimeField(auto_now_add=True, verbose_name="angefragt am"),
+                ),
+                (
+                    "confirmed_at",
+                    models.DateTimeField(blank=True, null=True, verbose_name="bestätigt am"),
+                ),
+                (
+                    "unsubscribed_at",
+                    models.DateTimeField(blank=True, null=True, verbose_name="abgemeldet am"),
+                ),
+                ("confirmation_sends", models.PositiveSmallIntegerField(default=0)),
+                ("last_confirmation_sent_at", models.DateTimeField(blank=True, null=True)),
+                ("soft_bounces", models.PositiveSmallIntegerField(default=0)),
+                ("last_mailed_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "newsletter",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="subscriptions",
+                        to="newsletter.newsletter",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'Abonnement',
-                'verbose_name_plural': 'Abonnements',
-                'ordering': ['-created_at'],
+                "verbose_name": "Abonnement",
+                "verbose_name_plural": "Abonnements",
+                "ordering": ["-created_at"],
             },
         ),
         migrations.AddField(
-            model_name='delivery',
-            name='subscription',
-            field=models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='deliveries', to='newsletter.subscription'),
+            model_name="delivery",
+            name="subscription",
+            field=models.ForeignKey(
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="deliveries",
+                to="newsletter.subscription",
+            ),
         ),
         migrations.CreateModel(
-            name='ConsentEvent',
+            name="ConsentEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('address_hmac', models.CharField(db_index=True, max_length=64)),
-                ('kind', models.CharField(choices=[('requested', 'angefragt'), ('confirmation_sent', 'Bestätigungsmail versandt'), ('confirmed', 'bestätigt'), ('revoked', 'widerrufen'), ('suppressed', 'gesperrt'), ('erased', 'gelöscht'), ('exported', 'exportiert'), ('preferences_changed', 'Einstellungen geändert')], max_length=32)),
-                ('at', models.DateTimeField(db_index=True)),
-                ('ip', models.GenericIPAddressField(blank=True, null=True)),
-                ('user_agent', models.CharField(blank=True, max_length=500)),
-                ('url', models.CharField(blank=True, max_length=500)),
-                ('channel', models.CharField(blank=True, choices=[('link', 'Abmeldelink'), ('one_click', 'One-Click-Header'), ('preferences', 'Einstellungsseite'), ('admin', 'Verwaltung'), ('webhook', 'Versanddienstleister'), ('form', 'Formular')], max_length=20)),
-                ('form', models.CharField(blank=True, max_length=80)),
-                ('text_sha256', models.CharField(blank=True, max_length=64)),
-                ('message_id', models.CharField(blank=True, max_length=255)),
-                ('note', models.TextField(blank=True)),
-                ('consent_text', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='newsletter.consenttext')),
-                ('newsletter', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='newsletter.newsletter')),
-                ('subscription', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='events', to='newsletter.subscription')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("address_hmac", models.CharField(db_index=True, max_length=64)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("requested", "angefragt"),
+                            ("confirmation_sent", "Bestätigungsmail versandt"),
+                            ("confirmed", "bestätigt"),
+                            ("revoked", "widerrufen"),
+                            ("suppressed", "gesperrt"),
+                            ("erased", "gelöscht"),
+                            ("exported", "exportiert"),
+                            ("preferences_changed", "Einstellungen geändert"),
+                        ],
+                        max_length=32,
+                    ),
+                ),
+                ("at", models.DateTimeField(db_index=True)),
+                ("ip", models.GenericIPAddressField(blank=True, null=True)),
+                ("user_agent", models.CharField(blank=True, max_length=500)),
+                ("url", models.CharField(blank=True, max_length=500)),
+                (
+                    "channel",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("link", "Abmeldelink"),
+                            ("one_click", "One-Click-Header"),
+                            ("preferences", "Einstellungsseite"),
+                            ("admin", "Verwaltung"),
+                            ("webhook", "Versanddienstleister"),
+                            ("form", "Formular"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("form", models.CharField(blank=True, max_length=80)),
+                ("text_sha256", models.CharField(blank=True, max_length=64)),
+                ("message_id", models.CharField(blank=True, max_length=255)),
+                ("note", models.TextField(blank=True)),
+                (
+                    "consent_text",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="newsletter.consenttext",
+                    ),
+                ),
+                (
+                    "newsletter",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="newsletter.newsletter",
+                    ),
+                ),
+                (
+                    "subscription",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="events",
+                        to="newsletter.subscription",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'Einwilligungsereignis',
-                'verbose_name_plural': 'Einwilligungsereignisse',
-                'ordering': ['at', 'id'],
+                "verbose_name": "Einwilligungsereignis",
+                "verbose_name_plural": "Einwilligungsereignisse",
+                "ordering": ["at", "id"],
             },
         ),
         migrations.CreateModel(
-            name='Batch',
+            name="Batch",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('first_delivery_id', models.BigIntegerField()),
-                ('last_delivery_id', models.BigIntegerField()),
-                ('size', models.PositiveIntegerField()),
-                ('state', models.CharField(choices=[('sending', 'wird gesendet'), ('sent', 'gesendet'), ('retry', 'wird wiederholt'), ('uncertain', 'ungewiss'), ('failed', 'fehlgeschlagen')], max_length=20)),
-                ('lease_until', models.DateTimeField(blank=True, null=True)),
-                ('next_attempt_at', models.DateTimeField(blank=True, null=True)),
-                ('attempts', models.PositiveSmallIntegerField(default=0)),
-                ('error', models.TextField(blank=True)),
-                ('provider_message_ids', models.JSONField(blank=True, default=list)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('sent_at', models.DateTimeField(blank=True, null=True)),
-                ('digest', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='batches', to='newsletter.digest')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("first_delivery_id", models.BigIntegerField()),
+                ("last_delivery_id", models.BigIntegerField()),
+                ("size", models.PositiveIntegerField()),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("sending", "wird gesendet"),
+                            ("sent", "gesendet"),
+                            ("retry", "wird wiederholt"),
+                            ("uncertain", "ungewiss"),
+                            ("failed", "fehlgeschlagen"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("lease_until", models.DateTimeField(blank=True, null=True)),
+                ("next_attempt_at", models.DateTimeField(blank=True, null=True)),
+                ("attempts", models.PositiveSmallIntegerField(default=0)),
+                ("error", models.TextField(blank=True)),
+                ("provider_message_ids", models.JSONField(blank=True, default=list)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("sent_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "digest",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="batches",
+                        to="newsletter.digest",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'Versandpaket',
-                'verbose_name_plural': 'Versandpakete',
-                'ordering': ['digest', 'first_delivery_id'],
-                'indexes': [models.Index(fields=['state', 'lease_until'], name='batch_state_lease_idx')],
-                'constraints': [models.UniqueConstraint(fields=('digest', 'last_delivery_id'), name='batch_range_claimed_once'), models.CheckConstraint(condition=models.Q(('first_delivery_id__lte', models.F('last_delivery_id'))), name='batch_range_ordered')],
+                "verbose_name": "Versandpaket",
+                "verbose_name_plural": "Versandpakete",
+                "ordering": ["digest", "first_delivery_id"],
+                "indexes": [
+                    models.Index(fields=["state", "lease_until"], name="batch_state_lease_idx")
+                ],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("digest", "last_delivery_id"), name="batch_range_claimed_once"
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("first_delivery_id__lte", models.F("last_delivery_id"))
+                        ),
+                        name="batch_range_ordered",
+                    ),
+                ],
             },
         ),
         migrations.AddConstraint(
-            model_name='digest',
-            constraint=models.UniqueConstraint(fields=('newsletter', 'frequency', 'slot'), name='digest_once_per_slot'),
+            model_name="digest",
+            constraint=models.UniqueConstraint(
+                fields=("newsletter", "frequency", "slot"), name="digest_once_per_slot"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='consenttext',
-            constraint=models.UniqueConstraint(fields=('newsletter', 'language', 'version'), name='consent_text_version_unique'),
+            model_name="consenttext",
+            constraint=models.UniqueConstraint(
+                fields=("newsletter", "language", "version"), name="consent_text_version_unique"
+            ),
         ),
         migrations.AddIndex(
-            model_name='providerevent',
-            index=models.Index(fields=['delivery'], name='provider_event_delivery_idx'),
+            model_name="providerevent",
+            index=models.Index(fields=["delivery"], name="provider_event_delivery_idx"),
         ),
         migrations.AddConstraint(
-            model_name='providerevent',
-            constraint=models.UniqueConstraint(fields=('esp', 'event_id'), name='provider_event_once'),
+            model_name="providerevent",
+            constraint=models.UniqueConstraint(
+                fields=("esp", "event_id"), name="provider_event_once"
+            ),
         ),
         migrations.AddIndex(
-            model_name='subscription',
-            index=models.Index(fields=['newsletter', 'state', 'frequency', 'id'], name='sub_fanout_idx'),
+            model_name="subscription",
+            index=models.Index(
+                fields=["newsletter", "state", "frequency", "id"], name="sub_fanout_idx"
+            ),
         ),
         migrations.AddIndex(
-            model_name='subscription',
-            index=models.Index(fields=['email'], name='sub_email_idx'),
+            model_name="subscription",
+            index=models.Index(fields=["email"], name="sub_email_idx"),
         ),
         migrations.AddConstraint(
-            model_name='subscription',
-            constraint=models.UniqueConstraint(fields=('newsletter', 'email'), name='subscription_unique_per_newsletter'),
+            model_name="subscription",
+            constraint=models.UniqueConstraint(
+                fields=("newsletter", "email"), name="subscription_unique_per_newsletter"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='subscription',
-            constraint=models.CheckConstraint(condition=models.Q(('confirmed_at__isnull', True), ('state', 'confirmed'), _negated=True), name='confirmed_subscription_has_time'),
+            model_name="subscription",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("confirmed_at__isnull", True), ("state", "confirmed"), _negated=True
+                ),
+                name="confirmed_subscription_has_time",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='delivery',
-            constraint=models.UniqueConstraint(fields=('digest', 'subscription'), name='delivery_once_per_subscriber'),
+            model_name="delivery",
+            constraint=models.UniqueConstraint(
+                fields=("digest", "subscription"), name="delivery_once_per_subscriber"
+            ),
         ),
     ]

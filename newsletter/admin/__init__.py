@@ -1,0 +1,3 @@
+"""Admin registrations, one module per flow."""
+
+from . import consent, digests  # noqa: F401

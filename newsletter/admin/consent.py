@@ -1,0 +1,1 @@
+"""Admin for newsletters, consent texts and subscriptions."""

@@ -1,0 +1,1 @@
+"""Tasks of the consent flows (confirmation mail, retention)."""

@@ -1,0 +1,1 @@
+"""Tasks of digest delivery (trigger, fan-out, drain, reconcile)."""
