@@ -1,3 +1,11 @@
 """URLs that must not carry a language prefix: links in mail and provider webhooks."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from newsletter.views import consent
+
+urlpatterns = [
+    path("n/bestaetigen/<str:token>/", consent.confirm, name="newsletter_confirm"),
+    path("n/abmelden/<str:token>/", consent.unsubscribe, name="newsletter_unsubscribe"),
+    path("n/einstellungen/<str:token>/", consent.preferences, name="newsletter_preferences"),
+]

@@ -1,0 +1,72 @@
+import factory
+from django.utils import timezone
+
+from articles.models import (
+    Article,
+    ArticleKind,
+    ArticleStatus,
+    Author,
+    Disclaimer,
+    DisclaimerVersion,
+    Topic,
+)
+
+
+class TopicFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Topic
+        django_get_or_create = ("slug",)
+
+    name = factory.Sequence(lambda n: f"Thema {n}")
+    slug = factory.Sequence(lambda n: f"thema-{n}")
+
+
+class AuthorFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Author
+
+    name = factory.Sequence(lambda n: f"Autorin {n}")
+    slug = factory.Sequence(lambda n: f"autorin-{n}")
+
+
+class DisclaimerFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Disclaimer
+
+    name = factory.Sequence(lambda n: f"Hinweis {n}")
+
+
+class DisclaimerVersionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = DisclaimerVersion
+
+    disclaimer = factory.SubFactory(DisclaimerFactory)
+    version = 1
+    text_de = (
+        "Hinweis: Bei diesem Artikel handelt es sich um eine Meinungsäußerung unserer Redaktion. "
+        "Wir betreiben keine Anlageberatung."
+    )
+    text_en = "Note: this article is the opinion of our editors. We give no investment advice."
+
+
+class ArticleFactory(factory.django.DjangoModelFactory):
+    """A published opinion article with a disclaimer, live an hour ago."""
+
+    class Meta:
+        model = Article
+        skip_postgeneration_save = True
+
+    title = factory.Sequence(lambda n: f"Meinung Nummer {n}")
+    slug = factory.Sequence(lambda n: f"meinung-{n}")
+    kind = ArticleKind.OPINION
+    lead = "Ein kurzer Vorspann."
+    body_markdown = "## Überschrift\n\nText mit *Betonung*."
+    body_html = "<h2>Überschrift</h2>\n<p>Text mit <em>Betonung</em>.</p>"
+    status = ArticleStatus.PUBLISHED
+    published_at = factory.LazyFunction(lambda: timezone.now() - timezone.timedelta(hours=1))
+    disclaimer_version = factory.SubFactory(DisclaimerVersionFactory)
+
+    @factory.post_generation
+    def topics(self, create, extracted, **kwargs):
+        if create and extracted:
+            self.topics.set(extracted)
