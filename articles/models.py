@@ -152,6 +152,7 @@ class Article(models.Model):
                     disclaimer_version__isnull=True,
                 ),
                 name="opinion_live_needs_disclaimer",
+                violation_error_code="disclaimer_missing",
                 violation_error_message=_(
                     "Ein Meinungsartikel kann nur mit Hinweis veröffentlicht werden."
                 ),
@@ -162,6 +163,7 @@ class Article(models.Model):
                     published_at__isnull=True,
                 ),
                 name="live_article_has_live_time",
+                violation_error_code="live_time_missing",
                 violation_error_message=_(
                     "Geplante und veröffentlichte Artikel brauchen ein Datum."
                 ),
@@ -173,3 +175,8 @@ class Article(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("articles:detail", kwargs={"slug": self.slug})
+
+    @property
+    def display_time(self):
+        """The time the byline shows: the correction if there was one, else going live."""
+        return self.corrected_at or self.published_at

@@ -2,10 +2,10 @@
 
 from datetime import datetime
 
-from django.db.models import Q, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 from django.utils import timezone
 
-from .models import Article, ArticleStatus
+from .models import Article, ArticleStatus, Author, Disclaimer, DisclaimerVersion, Topic
 
 
 def live_article_filter(*, now: datetime | None = None) -> Q:
@@ -28,3 +28,88 @@ def article_list_published_between(*, start: datetime, end: datetime) -> list[Ar
         .select_related("disclaimer_version")
         .order_by("published_at", "id")
     )
+
+
+def _with_cards(queryset: QuerySet[Article]) -> QuerySet[Article]:
+    """What a teaser shows, fetched in a fixed number of queries whatever the count."""
+    return queryset.select_related("disclaimer_version").prefetch_related(
+        Prefetch("topics", queryset=Topic.objects.only("id", "name", "slug")),
+        Prefetch("authors", queryset=Author.objects.only("id", "name", "slug")),
+    )
+
+
+def article_list_for_page(*, now: datetime | None = None) -> QuerySet[Article]:
+    """Live articles, newest first, ready for a list page."""
+    return _with_cards(article_list_live(now=now))
+
+
+def article_list_for_topic(*, topic: Topic, now: datetime | None = None) -> QuerySet[Article]:
+    """Live articles on one topic, newest first."""
+    return _with_cards(article_list_live(now=now).filter(topics=topic))
+
+
+def article_get_live(*, slug: str, now: datetime | None = None) -> Article | None:
+    """The live article with this slug (with authors, topics, disclaimer), or None."""
+    return _with_cards(article_list_live(now=now)).filter(slug=slug).first()
+
+
+def article_get_for_preview(*, pk: int) -> Article | None:
+    """Any article, whatever its status, for the staff preview."""
+    return _with_cards(Article.objects.all()).filter(pk=pk).first()
+
+
+def article_list_related(
+    *, article: Article, limit: int = 4, now: datetime | None = None
+) -> list[Article]:
+    """Up to `limit` other live articles sharing a topic with `article`, newest first."""
+    topic_ids = [topic.pk for topic in article.topics.all()]
+    if not topic_ids:
+        return []
+    ids = (
+        article_list_live(now=now).filter(topics__in=topic_ids).exclude(pk=article.pk).values("pk")
+    )
+    return list(
+        article_list_live(now=now)
+        .filter(pk__in=ids)
+        .only("id", "title", "slug", "lead", "published_at", "kind")
+        .order_by("-published_at", "-id")[:limit]
+    )
+
+
+def topic_get(*, slug: str) -> Topic | None:
+    return Topic.objects.filter(slug=slug).first()
+
+
+def topic_list_navigation() -> list[Topic]:
+    """Topics that have at least one live article, for the site navigation."""
+    return list(
+        Topic.objects.filter(articles__in=article_list_live().values("pk"))
+        .distinct()
+        .only("id", "name", "slug")
+        .order_by("name")
+    )
+
+
+def article_next_go_live(*, now: datetime | None = None) -> datetime | None:
+    """When the next scheduled article goes live: the moment cached pages turn stale."""
+    return (
+        Article.objects.filter(
+            status=ArticleStatus.SCHEDULED, published_at__gt=now or timezone.now()
+        )
+        .order_by("published_at")
+        .values_list("published_at", flat=True)
+        .first()
+    )
+
+
+def disclaimer_default_version(*, kind: str) -> DisclaimerVersion | None:
+    """The newest version of the disclaimer that is the default for `kind`, if any."""
+    return (
+        DisclaimerVersion.objects.filter(disclaimer__default_for_kind=kind)
+        .order_by("-version")
+        .first()
+    )
+
+
+def disclaimer_latest_version(*, disclaimer: Disclaimer) -> DisclaimerVersion | None:
+    return disclaimer.versions.order_by("-version").first()
