@@ -194,6 +194,12 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE: dict = {}
+# Scheduled articles are live from their minute anyway (see articles.selectors); this flips
+# their status and refreshes cached pages within the minute.
+CELERY_BEAT_SCHEDULE["articles-publish-due"] = {
+    "task": "articles.tasks.articles_publish_due_task",
+    "schedule": 60.0,
+}
 
 # --- Security ---------------------------------------------------------------------------
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=not DEBUG)
