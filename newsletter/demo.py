@@ -1,5 +1,31 @@
-"""Demo newsletter for `seed_demo` (filled in by the consent flow)."""
+"""Demo newsletter for `seed_demo`: a working signup on every article page after `make run`."""
+
+from django.conf import settings
+from django.utils import timezone
+
+from newsletter.models import Newsletter
+from newsletter.services.consent import consent_text_default_publish
+
+DEMO_SLUG = "meinung-am-morgen"
 
 
-def newsletter_demo_seed() -> None:
+def newsletter_demo_seed() -> Newsletter:
     """Create the demo newsletter and its consent texts once; running again adds nothing."""
+    newsletter, _created = Newsletter.objects.get_or_create(
+        slug=DEMO_SLUG,
+        defaults={
+            "name": "Meinung am Morgen",
+            "description": "Die neuen Meinungsbeiträge der Redaktion, morgens in Ihrem Postfach.",
+            "sender_name": "Redaktion Meinung am Morgen",
+            "sender_email": settings.DEFAULT_FROM_EMAIL,
+            "language": "de",
+            "imprint_url": f"{settings.SITE_URL}/impressum/",
+            "privacy_url": f"{settings.SITE_URL}/datenschutz/",
+            "starts_at": timezone.now() - timezone.timedelta(days=7),
+            "offers_daily": True,
+            "offers_weekly": True,
+            "welcome_mail": True,
+        },
+    )
+    consent_text_default_publish(newsletter=newsletter)
+    return newsletter

@@ -26,6 +26,8 @@ def make_token(*, purpose: str, value: int | str) -> str:
 
 
 def read_token(*, purpose: str, token: str, max_age: int | None = None) -> int | str:
+    if not isinstance(token, str) or len(token) > 500:
+        raise TokenInvalid("not a token")
     try:
         return signing.loads(token, salt=purpose, max_age=max_age)
     except signing.SignatureExpired as exc:
@@ -34,14 +36,20 @@ def read_token(*, purpose: str, token: str, max_age: int | None = None) -> int |
         raise TokenInvalid(str(exc)) from exc
 
 
-def make_confirm_token(subscription_id: int) -> str:
-    return make_token(purpose=CONFIRM, value=subscription_id)
+def make_confirm_token(subscription_id: int, confirm_round: int = 1) -> str:
+    """Confirm token for one opt-in round: an old link cannot confirm a later request."""
+    return make_token(purpose=CONFIRM, value=f"{subscription_id}.{confirm_round}")
 
 
-def read_confirm_token(token: str) -> int:
-    return _as_id(
-        read_token(purpose=CONFIRM, token=token, max_age=settings.NEWSLETTER_CONFIRM_MAX_AGE)
-    )
+def read_confirm_token(token: str) -> tuple[int, int]:
+    """(subscription id, round) of an authentic, unexpired confirm token."""
+    value = read_token(purpose=CONFIRM, token=token, max_age=settings.NEWSLETTER_CONFIRM_MAX_AGE)
+    if not isinstance(value, str):
+        raise TokenInvalid("confirm token carries no subscription round")
+    sub_id, _sep, confirm_round = value.partition(".")
+    if not (sub_id.isdigit() and confirm_round.isdigit()):
+        raise TokenInvalid("confirm token carries no subscription round")
+    return _as_id(int(sub_id)), _as_id(int(confirm_round))
 
 
 def make_unsubscribe_token(subscription_id: int) -> str:

@@ -80,7 +80,8 @@ class ConsentText(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["newsletter", "language", "version"], name="consent_text_version_unique"
-            )
+            ),
+            models.CheckConstraint(condition=~Q(sha256=""), name="consent_text_has_sha256"),
         ]
 
     def __str__(self) -> str:
@@ -96,6 +97,9 @@ class SubscriptionState(models.TextChoices):
 
 class Subscription(models.Model):
     email = models.EmailField(_("E-Mail-Adresse"), max_length=254)
+    # Keyed hash of the address: the identity used for lookups across case variants, for the
+    # preference centre's token and for the suppression list.
+    address_hmac = models.CharField(max_length=64, blank=True, default="", editable=False)
     newsletter = models.ForeignKey(
         Newsletter, on_delete=models.PROTECT, related_name="subscriptions"
     )
@@ -110,6 +114,10 @@ class Subscription(models.Model):
         _("Häufigkeit"), max_length=10, choices=Frequency.choices, default=Frequency.DAILY
     )
     created_at = models.DateTimeField(_("angefragt am"), auto_now_add=True)
+    # When the current double opt-in round began; a new request after a revocation starts a
+    # new round, and a confirm token only works for the round it was issued in.
+    requested_at = models.DateTimeField(_("zuletzt angefragt am"), null=True, blank=True)
+    confirm_round = models.PositiveIntegerField(default=1, editable=False)
     confirmed_at = models.DateTimeField(_("bestätigt am"), null=True, blank=True)
     unsubscribed_at = models.DateTimeField(_("abgemeldet am"), null=True, blank=True)
     confirmation_sends = models.PositiveSmallIntegerField(default=0)
@@ -125,12 +133,19 @@ class Subscription(models.Model):
             models.UniqueConstraint(
                 fields=["newsletter", "email"], name="subscription_unique_per_newsletter"
             ),
+            models.UniqueConstraint(
+                fields=["newsletter", "address_hmac"],
+                condition=~Q(address_hmac=""),
+                name="subscription_unique_address_hmac",
+            ),
             models.CheckConstraint(
                 condition=~Q(state="confirmed", confirmed_at__isnull=True),
                 name="confirmed_subscription_has_time",
             ),
         ]
         indexes = [
+            models.Index(fields=["address_hmac"], name="sub_address_hmac_idx"),
+            models.Index(fields=["state", "requested_at"], name="sub_state_requested_idx"),
             models.Index(fields=["newsletter", "state", "frequency", "id"], name="sub_fanout_idx"),
             models.Index(fields=["email"], name="sub_email_idx"),
         ]
@@ -189,6 +204,18 @@ class ConsentEvent(models.Model):
         ordering = ["at", "id"]
         verbose_name = _("Einwilligungsereignis")
         verbose_name_plural = _("Einwilligungsereignisse")
+        constraints = [
+            # A request without the text that was shown would prove nothing.
+            models.CheckConstraint(
+                condition=~Q(kind="requested")
+                | (Q(consent_text__isnull=False) & ~Q(text_sha256="")),
+                name="consent_request_names_its_text",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind="revoked") | ~Q(channel=""),
+                name="consent_revocation_names_its_channel",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.at:%d.%m.%Y %H:%M}"

@@ -1,1 +1,37 @@
-"""Tasks of the consent flows (confirmation mail, retention)."""
+"""Tasks of the consent flows: confirmation, welcome and link mails, retention.
+
+Each takes ids and calls one service; the services' state checks make a repeat harmless.
+"""
+
+from smtplib import SMTPException
+
+from celery import shared_task
+
+from newsletter.services import consent as services
+
+# Transient delivery problems (connection refused, a 4xx from the relay) retry with backoff.
+TRANSIENT = (OSError, SMTPException)
+
+
+@shared_task(
+    autoretry_for=TRANSIENT, retry_backoff=30, retry_backoff_max=1800, max_retries=8, acks_late=True
+)
+def subscription_confirmation_send_task(subscription_id: int) -> bool:
+    return services.subscription_confirmation_send(subscription_id=subscription_id)
+
+
+@shared_task(
+    autoretry_for=TRANSIENT, retry_backoff=30, retry_backoff_max=1800, max_retries=8, acks_late=True
+)
+def subscription_welcome_send_task(subscription_id: int) -> bool:
+    return services.subscription_welcome_send(subscription_id=subscription_id)
+
+
+@shared_task(autoretry_for=TRANSIENT, retry_backoff=30, max_retries=5, acks_late=True)
+def preferences_link_send_task(address_hmac: str) -> bool:
+    return services.preferences_link_send(address_hmac=address_hmac)
+
+
+@shared_task(acks_late=True)
+def consent_retention_task() -> dict[str, int]:
+    return services.consent_retention_run()

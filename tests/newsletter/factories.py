@@ -3,6 +3,7 @@ import hashlib
 import factory
 from django.utils import timezone
 
+from newsletter.addresses import address_hmac
 from newsletter.models import ConsentText, Newsletter, Subscription, SubscriptionState
 
 
@@ -38,6 +39,8 @@ class SubscriptionFactory(factory.django.DjangoModelFactory):
         model = Subscription
 
     email = factory.Sequence(lambda n: f"leser{n}@example.org")
+    address_hmac = factory.LazyAttribute(lambda o: address_hmac(o.email))
     newsletter = factory.SubFactory(NewsletterFactory)
     state = SubscriptionState.CONFIRMED
+    requested_at = factory.LazyFunction(timezone.now)
     confirmed_at = factory.LazyFunction(timezone.now)

@@ -1,0 +1,69 @@
+"""Reads of the consent ledger that carry a rule."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from newsletter.models import (
+    ConsentEvent,
+    ConsentText,
+    Newsletter,
+    Subscription,
+    SubscriptionState,
+    Suppression,
+)
+
+
+def newsletter_default() -> Newsletter | None:
+    """The newsletter a signup box offers when the page names none: the first active one."""
+    return Newsletter.objects.filter(is_active=True).order_by("id").first()
+
+
+def newsletter_list_active() -> QuerySet[Newsletter]:
+    return Newsletter.objects.filter(is_active=True).order_by("name", "id")
+
+
+def consent_text_current(*, newsletter: Newsletter, language: str) -> ConsentText | None:
+    """The newest version in the language, falling back to the newsletter's own language."""
+    texts = ConsentText.objects.filter(newsletter=newsletter).order_by("-version")
+    for lang in (language, newsletter.language, "de"):
+        text = texts.filter(language=lang).first()
+        if text is not None:
+            return text
+    return texts.first()
+
+
+def subscription_list_for_address(*, address_hmac: str) -> QuerySet[Subscription]:
+    return (
+        Subscription.objects.filter(address_hmac=address_hmac)
+        .select_related("newsletter")
+        .order_by("newsletter__name", "id")
+    )
+
+
+def consent_event_list_for_address(*, address_hmac: str) -> QuerySet[ConsentEvent]:
+    """Every event about the address, including the pseudonymised ones of erased rows."""
+    return (
+        ConsentEvent.objects.filter(address_hmac=address_hmac)
+        .select_related("newsletter", "consent_text")
+        .order_by("at", "id")
+    )
+
+
+def consent_event_list_for_subscription(*, subscription: Subscription) -> QuerySet[ConsentEvent]:
+    return (
+        ConsentEvent.objects.filter(subscription=subscription)
+        .select_related("consent_text")
+        .order_by("at", "id")
+    )
+
+
+def address_is_suppressed(*, address_hmac: str) -> bool:
+    return Suppression.objects.filter(address_hmac=address_hmac).exists()
+
+
+def subscription_list_confirmed(*, newsletter: Newsletter | None = None) -> QuerySet[Subscription]:
+    qs = Subscription.objects.filter(state=SubscriptionState.CONFIRMED)
+    if newsletter is not None:
+        qs = qs.filter(newsletter=newsletter)
+    return qs.select_related("newsletter").order_by("newsletter_id", "id")
