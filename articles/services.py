@@ -66,9 +66,12 @@ def article_save(
     article: Article,
     authors: Iterable[Author] | None = None,
     topics: Iterable[Topic] | None = None,
+    mark_corrected: bool = False,
 ) -> Article:
     """Validate and store an article with its body rendered once; readers see it at once."""
     article_apply_publishing_defaults(article=article)
+    if mark_corrected:
+        article.corrected_at = timezone.now()
     article_render_body(article=article)
     article.full_clean()
     article.save()

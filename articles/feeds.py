@@ -1,0 +1,85 @@
+"""RSS and Atom feeds, site-wide and per topic. Every item carries its disclaimer."""
+
+from django.conf import settings
+from django.contrib.syndication.views import Feed
+from django.http import Http404
+from django.urls import reverse
+from django.utils.feedgenerator import Atom1Feed
+from django.utils.html import escape
+from django.utils.translation import get_language
+from django.utils.translation import gettext_lazy as _
+
+from .models import Article, Topic
+from .selectors import article_list_for_page, article_list_for_topic, topic_get
+
+FEED_SIZE = 20
+
+
+class _ArticleItems:
+    def item_title(self, item: Article) -> str:
+        return item.title
+
+    def item_description(self, item: Article) -> str:
+        parts = []
+        if item.lead:
+            parts.append(f"<p><strong>{escape(item.lead)}</strong></p>")
+        parts.append(item.body_html)
+        if item.disclaimer_version:
+            text = item.disclaimer_version.text_for(get_language() or settings.LANGUAGE_CODE)
+            parts.append(f"<p><em>{escape(text)}</em></p>")
+        return "\n".join(parts)
+
+    def item_pubdate(self, item: Article):
+        return item.published_at
+
+    def item_updateddate(self, item: Article):
+        return item.display_time
+
+    def item_author_name(self, item: Article) -> str:
+        return ", ".join(author.name for author in item.authors.all())
+
+    def item_categories(self, item: Article) -> list[str]:
+        return [topic.name for topic in item.topics.all()]
+
+
+class LatestArticlesRss(_ArticleItems, Feed):
+    title = _("Meinung & Märkte – neueste Artikel")
+    description = _("Meinungen, Analysen und Nachrichten aus unserer Redaktion.")
+
+    def link(self) -> str:
+        return reverse("articles:list")
+
+    def items(self):
+        return article_list_for_page()[:FEED_SIZE]
+
+
+class LatestArticlesAtom(LatestArticlesRss):
+    feed_type = Atom1Feed
+    subtitle = LatestArticlesRss.description
+
+
+class TopicArticlesRss(_ArticleItems, Feed):
+    def get_object(self, request, slug: str) -> Topic:
+        topic = topic_get(slug=slug)
+        if topic is None:
+            raise Http404("no such topic")
+        return topic
+
+    def title(self, obj: Topic) -> str:
+        return _("Meinung & Märkte – Thema %(topic)s") % {"topic": obj.name}
+
+    def description(self, obj: Topic) -> str:
+        return obj.description or self.title(obj)
+
+    def link(self, obj: Topic) -> str:
+        return obj.get_absolute_url()
+
+    def items(self, obj: Topic):
+        return article_list_for_topic(topic=obj)[:FEED_SIZE]
+
+
+class TopicArticlesAtom(TopicArticlesRss):
+    feed_type = Atom1Feed
+
+    def subtitle(self, obj: Topic) -> str:
+        return self.description(obj)

@@ -1,0 +1,58 @@
+"""Template helpers for the public site: byline times, language links, topic navigation."""
+
+from datetime import datetime
+
+from django import template
+from django.conf import settings
+from django.urls import translate_url
+from django.utils import dateformat, timezone
+from django.utils.translation import get_language_info, pgettext
+
+from ..caching import cached_fragment
+from ..selectors import article_next_go_live, topic_list_navigation
+
+register = template.Library()
+
+
+@register.filter
+def byline_time(value: datetime | None) -> str:
+    """'25.07.2025 06:11 Uhr' in German, in the site's time zone."""
+    if not value:
+        return ""
+    # Translators: a PHP-style date format (Django's `date` filter); backslash escapes letters.
+    fmt = pgettext("byline date format", "d.m.Y H:i \\U\\h\\r")
+    return dateformat.format(timezone.localtime(value), fmt)
+
+
+@register.simple_tag(takes_context=True)
+def language_links(context) -> list[dict[str, object]]:
+    """The current page in every language, as plain links (cache-safe, no form needed)."""
+    request = context.get("request")
+    current = context.get("LANGUAGE_CODE") or settings.LANGUAGE_CODE
+    path = request.get_full_path() if request else "/"
+    return [
+        {
+            "code": code,
+            "name": get_language_info(code)["name_local"],
+            "url": translate_url(path, code),
+            "current": code == current,
+        }
+        for code, _name in settings.LANGUAGES
+    ]
+
+
+@register.simple_tag
+def navigation_topics() -> list[dict[str, str]]:
+    """Topics with live articles, cached per content generation."""
+
+    def build():
+        topics = [{"name": topic.name, "slug": topic.slug} for topic in topic_list_navigation()]
+        return topics, article_next_go_live()
+
+    return cached_fragment("nav", build=build)
+
+
+@register.filter
+def disclaimer_text(version, language: str) -> str:
+    """The disclaimer wording in the page's language (German when no translation exists)."""
+    return version.text_for(language or settings.LANGUAGE_CODE) if version else ""

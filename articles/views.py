@@ -1,0 +1,146 @@
+"""Public pages. The expensive part of each page is a cached fragment (see caching.py).
+
+The fragments are rendered without the request, so they never carry a CSRF token or anything
+per reader; the parts that do (the newsletter signup box) are rendered around them.
+"""
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib.admin.views.decorators import staff_member_required
+from django.core.paginator import EmptyPage, Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.template.loader import render_to_string
+from django.utils.safestring import mark_safe
+from django.utils.translation import get_language
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_safe
+
+from .caching import cached_fragment
+from .models import Article
+from .selectors import (
+    article_get_for_preview,
+    article_get_live,
+    article_list_for_page,
+    article_list_for_topic,
+    article_list_related,
+    article_next_go_live,
+    topic_get,
+)
+
+PAGE_SIZE = 10
+MISSING = {"missing": True}
+
+
+def _page_number(request: HttpRequest) -> int:
+    raw = request.GET.get("page", "1")
+    if not raw.isdigit() or not 0 < len(raw) < 6 or int(raw) < 1:
+        raise Http404("no such page")
+    return int(raw)
+
+
+def _page_context(queryset, number: int) -> dict[str, Any] | None:
+    paginator = Paginator(queryset, PAGE_SIZE)
+    try:
+        page = paginator.page(number)
+    except EmptyPage:
+        return None
+    return {"page_obj": page, "articles": list(page.object_list)}
+
+
+def _render_parts(template: str, context: dict[str, Any]) -> dict[str, str]:
+    """Render the head and main parts of a page for the cache (no request, no CSRF)."""
+    context = {**context, "site_url": settings.SITE_URL}
+    return {
+        "head": render_to_string(f"articles/{template}_head.html", context),
+        "main": render_to_string(f"articles/{template}_main.html", context),
+        "title": render_to_string(f"articles/{template}_title.txt", context).strip(),
+    }
+
+
+def _show(request: HttpRequest, parts: dict[str, str], **extra: Any) -> HttpResponse:
+    if parts.get("missing"):
+        raise Http404("not found")
+    return render(
+        request,
+        "articles/page.html",
+        {
+            "page_title": parts["title"],
+            "page_head": mark_safe(parts["head"]),  # noqa: S308 - our own rendered template
+            "page_main": mark_safe(parts["main"]),  # noqa: S308 - our own rendered template
+            **extra,
+        },
+    )
+
+
+@require_safe
+def article_list(request: HttpRequest) -> HttpResponse:
+    number = _page_number(request)
+
+    def build():
+        context = _page_context(article_list_for_page(), number)
+        if context is None:
+            return MISSING, article_next_go_live()
+        return _render_parts("article_list", context), article_next_go_live()
+
+    return _show(request, cached_fragment("list", get_language(), number, build=build))
+
+
+@require_safe
+def topic_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    number = _page_number(request)
+
+    def build():
+        topic = topic_get(slug=slug)
+        context = _page_context(article_list_for_topic(topic=topic), number) if topic else None
+        if context is None:
+            return MISSING, article_next_go_live()
+        return (
+            _render_parts("topic", {**context, "topic": topic}),
+            article_next_go_live(),
+        )
+
+    return _show(request, cached_fragment("topic", get_language(), slug, number, build=build))
+
+
+def _article_parts(article: Article, *, related: list[Article]) -> dict[str, str]:
+    return _render_parts("article", {"article": article, "related": related})
+
+
+@require_safe
+def article_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    def build():
+        article = article_get_live(slug=slug)
+        if article is None:
+            return MISSING, article_next_go_live()
+        related = article_list_related(article=article)
+        return _article_parts(article, related=related), article_next_go_live()
+
+    parts = cached_fragment("article", get_language(), slug, build=build)
+    return _show(request, parts, with_signup=True)
+
+
+@never_cache
+@staff_member_required
+def article_preview(request: HttpRequest, pk: int) -> HttpResponse:
+    """Exactly the public page, for any status, never cached."""
+    article = article_get_for_preview(pk=pk)
+    if article is None:
+        raise Http404("not found")
+    parts = _article_parts(article, related=article_list_related(article=article))
+    return _show(request, parts, with_signup=True, preview=article)
+
+
+@require_safe
+def robots_txt(request: HttpRequest) -> HttpResponse:
+    return render(
+        request,
+        "robots.txt",
+        {"site_url": settings.SITE_URL},
+        content_type="text/plain; charset=utf-8",
+    )
+
+
+def static_page(request: HttpRequest, *, template: str) -> HttpResponse:
+    return render(request, f"articles/{template}.html")
