@@ -1,0 +1,138 @@
+"""Structured logging: one JSON object per line, carrying the request or task it belongs to.
+
+`LOG_FORMAT=json` switches the console handler to `JsonFormatter`. Every record passes through
+`ContextFilter`, which adds `request_id` (set by `config.middleware.RequestIdMiddleware`), the
+Celery `task_id` (bound by the signal receivers below) and any fields bound with `log_context`.
+Fields passed as `extra={"digest_id": ..., "batch_id": ..., "delivery_id": ...}` appear as keys
+of the JSON object as they are.
+
+In tasks, either pass `extra=` on each call or bind the ids once for the whole body::
+
+    with log_context(digest_id=digest.pk, batch_id=batch.pk):
+        logger.info("batch sent", extra={"recipients": n})
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import logging
+from collections.abc import Iterator
+from contextvars import ContextVar
+from typing import Any
+
+# The ids of the unit of work in progress (request or task), plus fields bound by log_context.
+_context: ContextVar[dict[str, Any]] = ContextVar("log_context", default={})  # noqa: B039
+
+# Attributes every LogRecord has; anything else on a record came from `extra` or the filter.
+_RECORD_ATTRS = frozenset(
+    vars(logging.LogRecord("", 0, "", 0, "", None, None)).keys() | {"message", "asctime"}
+)
+
+
+def log_context_get() -> dict[str, Any]:
+    """The fields bound to the current request or task."""
+    return _context.get()
+
+
+@contextlib.contextmanager
+def log_context(**fields: Any) -> Iterator[None]:
+    """Add fields to every record logged inside the block (nested blocks add to the outer)."""
+    token = _context.set({**_context.get(), **fields})
+    try:
+        yield
+    finally:
+        _context.reset(token)
+
+
+def log_context_bind(**fields: Any) -> Any:
+    """Bind fields until `log_context_reset(token)`; for hooks that cannot use a with-block."""
+    return _context.set({**_context.get(), **fields})
+
+
+def log_context_reset(token: Any) -> None:
+    """Undo one `log_context_bind`."""
+    _context.reset(token)
+
+
+class ContextFilter(logging.Filter):
+    """Copies the bound request/task fields onto each record; `request_id` is always present."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        for key, value in _context.get().items():
+            if not hasattr(record, key):
+                setattr(record, key, value)
+        if not hasattr(record, "request_id"):
+            record.request_id = None
+        return True
+
+
+class TextFormatter(logging.Formatter):
+    """Human-readable lines for the local run, with the request id when there is one."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        if getattr(record, "request_id", None) is None:
+            record.request_id = getattr(record, "task_id", None) or "-"
+        return super().format(record)
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record, on one line, so log shippers need no parsing rules."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": dt.datetime.fromtimestamp(record.created, tz=dt.UTC).isoformat(
+                timespec="milliseconds"
+            ),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "request_id": getattr(record, "request_id", None),
+        }
+        for key, value in vars(record).items():
+            if key not in _RECORD_ATTRS and key not in entry:
+                entry[key] = value
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        if record.stack_info:
+            entry["stack"] = self.formatStack(record.stack_info)
+        # default=str keeps a log call from ever failing on an odd value (UUID, datetime, model).
+        return json.dumps(entry, default=str, ensure_ascii=False)
+
+
+def _celery_connect() -> None:
+    """Bind the task id to every record a task logs, and leave logging to Django's LOGGING.
+
+    Connecting `setup_logging` tells Celery not to install its own root handler, so workers
+    and beat log through the same handler and format (text or JSON) as the web processes.
+    """
+    try:
+        from celery import signals
+    except ImportError:  # gunicorn's config may load this module before the app's deps
+        return
+
+    tokens: dict[str, Any] = {}
+
+    def keep_django_logging(**kwargs: Any) -> None:
+        return None
+
+    def task_bind(task_id: str | None = None, task: Any = None, **kwargs: Any) -> None:
+        if task_id:
+            tokens[task_id] = log_context_bind(task_id=task_id, task=getattr(task, "name", None))
+
+    def task_unbind(task_id: str | None = None, **kwargs: Any) -> None:
+        token = tokens.pop(task_id, None) if task_id else None
+        if token is not None:
+            with contextlib.suppress(ValueError):
+                log_context_reset(token)
+
+    signals.setup_logging.connect(keep_django_logging, weak=False, dispatch_uid="config-log")
+    signals.task_prerun.connect(task_bind, weak=False, dispatch_uid="config-log-bind")
+    signals.task_postrun.connect(task_unbind, weak=False, dispatch_uid="config-log-unbind")
+
+
+_celery_connect()

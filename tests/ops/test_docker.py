@@ -1,0 +1,124 @@
+"""The container files: compose validates with Debian's docker-compose, scripts lint clean."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+IN_CI = bool(os.environ.get("CI"))
+
+
+def _tool(name: str, package: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        if IN_CI:
+            pytest.fail(f"{name} is missing (apt-get install {package}); CI must not skip it")
+        pytest.skip(f"{name} is not installed (apt-get install {package})")
+    return path
+
+
+@pytest.fixture
+def compose_project(tmp_path: Path) -> Path:
+    """A copy of the compose file beside an .env made from .env.example, as an operator has it."""
+    (tmp_path / "docker").mkdir()
+    shutil.copy(ROOT / "docker" / "compose.yml", tmp_path / "docker" / "compose.yml")
+    shutil.copy(ROOT / ".env.example", tmp_path / ".env")
+    return tmp_path
+
+
+def _compose(project: Path, *args: str) -> subprocess.CompletedProcess:
+    binary = _tool("docker-compose", "docker-compose")
+    env = {"PATH": os.environ["PATH"], "HOME": str(project)}
+    return subprocess.run(
+        [binary, "-f", "docker/compose.yml", *args],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_compose_file_validates(compose_project):
+    result = _compose(compose_project, "config", "-q")
+    assert result.returncode == 0, result.stderr
+
+
+def test_compose_wires_the_stack_in_order(compose_project):
+    result = _compose(compose_project, "config")
+    assert result.returncode == 0, result.stderr
+    import yaml
+
+    config = yaml.safe_load(result.stdout)
+    services = config["services"]
+    assert set(services) >= {"web", "worker", "beat", "migrate", "postgres", "redis", "mailpit"}
+    assert services["web"]["depends_on"]["migrate"]["condition"] == (
+        "service_completed_successfully"
+    )
+    assert services["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert services["mailpit"]["profiles"] == ["dev"]
+    assert "--appendonly" in services["redis"]["command"]
+    assert set(config["volumes"]) == {"postgres-data", "redis-data"}
+    # Secrets reach the containers from .env, never from the compose file itself.
+    assert services["web"]["environment"]["DJANGO_SECRET_KEY"] == "change-me"
+    raw = (ROOT / "docker" / "compose.yml").read_text()
+    assert "SECRET_KEY" not in raw and "PASSWORD" not in raw
+
+
+def test_compose_file_refuses_a_missing_env_file(tmp_path):
+    (tmp_path / "docker").mkdir()
+    shutil.copy(ROOT / "docker" / "compose.yml", tmp_path / "docker" / "compose.yml")
+    result = _compose(tmp_path, "config", "-q")
+    assert result.returncode != 0
+    assert ".env" in result.stderr
+
+
+def test_entrypoint_parses_with_bash_n():
+    result = subprocess.run(
+        ["bash", "-n", str(ROOT / "docker" / "entrypoint.sh")], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_entrypoint_is_shellcheck_clean():
+    shellcheck = _tool("shellcheck", "shellcheck")
+    result = subprocess.run(
+        [shellcheck, "--severity=style", str(ROOT / "docker" / "entrypoint.sh")],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_entrypoint_is_executable():
+    assert os.access(ROOT / "docker" / "entrypoint.sh", os.X_OK)
+
+
+def _gunicorn_workers(env: dict[str, str]) -> int:
+    code = "import runpy; print(runpy.run_path('docker/gunicorn.conf.py')['workers'])"
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={"PATH": os.environ["PATH"], **env},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return int(result.stdout)
+
+
+def test_gunicorn_workers_follow_the_cpu_formula_capped_and_overridable():
+    expected = min(os.cpu_count() * 2 + 1, 12)
+    assert _gunicorn_workers({}) == expected
+    assert _gunicorn_workers({"GUNICORN_MAX_WORKERS": "2"}) == min(expected, 2)
+    assert _gunicorn_workers({"GUNICORN_WORKERS": "7"}) == 7
+
+
+def test_dockerignore_keeps_secrets_and_local_state_out_of_the_image():
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    for entry in (".env", ".git", ".venv", "var"):
+        assert entry in ignored
