@@ -210,6 +210,23 @@ CELERY_BEAT_SCHEDULE["articles-publish-due"] = {
     "task": "articles.tasks.articles_publish_due_task",
     "schedule": 60.0,
 }
+# Digests: one tick a minute creates due digests once per slot (DB constraint); the reconcile
+# wakes stalled digests (lost messages, killed workers, uncertain batches). Drain tasks never
+# depend on long countdowns.
+CELERY_BEAT_SCHEDULE["newsletter-digest-tick"] = {
+    "task": "newsletter.tasks.digests.digest_tick_task",
+    "schedule": 60.0,
+}
+CELERY_BEAT_SCHEDULE["newsletter-digest-reconcile"] = {
+    "task": "newsletter.tasks.digests.digest_reconcile_task",
+    "schedule": env.float("NEWSLETTER_RECONCILE_SECONDS", default=30.0),
+}
+# Consent retention: unconfirmed signups after the token lifetime, old evidence after the
+# retention period. Hourly is plenty; each run is idempotent and logs its counts.
+CELERY_BEAT_SCHEDULE["newsletter-consent-retention"] = {
+    "task": "newsletter.tasks.consent.consent_retention_task",
+    "schedule": 3600.0,
+}
 
 # --- Security ---------------------------------------------------------------------------
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=not DEBUG)
@@ -287,3 +304,31 @@ NEWSLETTER_ADDRESS_HMAC_KEY = env.str("NEWSLETTER_ADDRESS_HMAC_KEY", default="")
 if not NEWSLETTER_ADDRESS_HMAC_KEY:
     raise ImproperlyConfigured("Set NEWSLETTER_ADDRESS_HMAC_KEY (a long random string).")
 NEWSLETTER_RETENTION_DAYS = env.int("NEWSLETTER_RETENTION_DAYS", default=3 * 365)
+# Signup and link-request limits as "count/seconds", counted atomically in the cache (Redis)
+# per client IP and per address; a bot's form is refused when sent faster than the minimum.
+NEWSLETTER_RATE_LIMIT_IP = env.str("NEWSLETTER_RATE_LIMIT_IP", default="30/3600")
+NEWSLETTER_RATE_LIMIT_ADDRESS = env.str("NEWSLETTER_RATE_LIMIT_ADDRESS", default="5/3600")
+NEWSLETTER_SIGNUP_MIN_SECONDS = env.float("NEWSLETTER_SIGNUP_MIN_SECONDS", default=3.0)
+# Digest delivery (see DESIGN "Digest delivery"). A batch is one provider call: Mailgun takes
+# up to 1000 recipients per call; SMTP and other backends send one message per recipient over
+# one connection per batch.
+NEWSLETTER_BATCH_SIZE = env.int(
+    "NEWSLETTER_BATCH_SIZE", default=1000 if ANYMAIL_ESP == "mailgun" else 500
+)
+NEWSLETTER_SEND_RATE = env.float("NEWSLETTER_SEND_RATE", default=0.0)  # msgs/s, 0 = unlimited
+NEWSLETTER_DRAIN_TASKS = env.int("NEWSLETTER_DRAIN_TASKS", default=4)
+# Must exceed ANYMAIL_REQUESTS_TIMEOUT/EMAIL_TIMEOUT plus a batch's send time, or a slow but
+# live send is taken for a lost worker.
+NEWSLETTER_LEASE_SECONDS = env.int("NEWSLETTER_LEASE_SECONDS", default=180)
+NEWSLETTER_UNCERTAIN_GRACE_SECONDS = env.int("NEWSLETTER_UNCERTAIN_GRACE_SECONDS", default=900)
+# "resend": an uncertain batch the provider never reported on is sent again (at-least-once);
+# "drop": it is recorded failed (at-most-once).
+NEWSLETTER_UNCERTAIN_POLICY = env.str("NEWSLETTER_UNCERTAIN_POLICY", default="resend")
+if NEWSLETTER_UNCERTAIN_POLICY not in {"resend", "drop"}:
+    raise ImproperlyConfigured("NEWSLETTER_UNCERTAIN_POLICY must be 'resend' or 'drop'.")
+NEWSLETTER_RETRY_BASE_SECONDS = env.float("NEWSLETTER_RETRY_BASE_SECONDS", default=2.0)
+NEWSLETTER_RETRY_MAX_SECONDS = env.float("NEWSLETTER_RETRY_MAX_SECONDS", default=120.0)
+NEWSLETTER_MAX_ATTEMPTS = env.int("NEWSLETTER_MAX_ATTEMPTS", default=30)
+NEWSLETTER_SOFT_BOUNCE_LIMIT = env.int("NEWSLETTER_SOFT_BOUNCE_LIMIT", default=5)
+NEWSLETTER_UNSUBSCRIBE_MAILTO = env.str("NEWSLETTER_UNSUBSCRIBE_MAILTO", default="")
+NEWSLETTER_TRACK_CLICKS = env.bool("NEWSLETTER_TRACK_CLICKS", default=False)

@@ -5,3 +5,7 @@ from django.utils.translation import gettext_lazy as _
 class NewsletterConfig(AppConfig):
     name = "newsletter"
     verbose_name = _("Newsletter")
+
+    def ready(self) -> None:
+        # Connects the anymail tracking receiver (provider webhooks for digests).
+        from newsletter import webhooks  # noqa: F401

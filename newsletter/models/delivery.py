@@ -62,6 +62,10 @@ class Batch(models.Model):
     first_delivery_id = models.BigIntegerField()
     last_delivery_id = models.BigIntegerField()
     size = models.PositiveIntegerField()
+    # One language per batch: one rendered body per provider call.
+    language = models.CharField(max_length=8, default="de")
+    # Recipients actually handed to the provider (size minus skipped and refused rows).
+    sent_count = models.PositiveIntegerField(default=0)
     state = models.CharField(max_length=20, choices=BatchState.choices)
     lease_until = models.DateTimeField(null=True, blank=True)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
@@ -84,7 +88,10 @@ class Batch(models.Model):
                 name="batch_range_ordered",
             ),
         ]
-        indexes = [models.Index(fields=["state", "lease_until"], name="batch_state_lease_idx")]
+        indexes = [
+            models.Index(fields=["state", "lease_until"], name="batch_state_lease_idx"),
+            models.Index(fields=["digest", "state"], name="batch_digest_state_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.digest_id}:{self.first_delivery_id}-{self.last_delivery_id}"
@@ -102,6 +109,8 @@ class Delivery(models.Model):
     subscription = models.ForeignKey(
         Subscription, on_delete=models.SET_NULL, null=True, related_name="deliveries"
     )
+    # Copied at fan-out so that a claim can cut batches at a language change without a join.
+    language = models.CharField(max_length=8, default="de")
     state = models.CharField(max_length=10, choices=DeliveryState.choices, null=True)
     reason = models.CharField(max_length=200, blank=True)
 
@@ -113,6 +122,8 @@ class Delivery(models.Model):
                 fields=["digest", "subscription"], name="delivery_once_per_subscriber"
             )
         ]
+        # The keyset claim walks one digest's deliveries by id.
+        indexes = [models.Index(fields=["digest", "id"], name="delivery_digest_id_idx")]
 
     def __str__(self) -> str:
         return f"{self.digest_id}/{self.id}"

@@ -1,0 +1,264 @@
+"""The digest mail: rendered once per digest and language, personalised by string substitution.
+
+The rendered subject, text and HTML carry Mailgun-style placeholders (``%recipient.key%``). A
+batch-capable provider (Mailgun) substitutes them itself from the message's ``merge_data``; for
+every other backend `digest_message_single` replaces them here with plain ``str.replace``. The
+per-recipient parts are only the unsubscribe and preference links and the consent date, so the
+costly template render happens once per (digest, language) and process.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+from anymail.message import AnymailMessage
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import translation
+
+from newsletter.models import Digest, Newsletter
+from newsletter.tokens import make_preferences_token, make_unsubscribe_token
+
+BERLIN = ZoneInfo("Europe/Berlin")
+PERSONAL_KEYS = ("unsubscribe_url", "preferences_url", "consent_date")
+_TOKEN = "TOKENPLACEHOLDER"
+_LINE_BREAKS = re.compile(r"[\r\n\t\v\f\x00\u2028\u2029\x85]+")
+
+
+def placeholder(key: str) -> str:
+    return f"%recipient.{key}%"
+
+
+def header_safe(value: str) -> str:
+    """No CR/LF (or other line breaks) from editable text ever reaches a header."""
+    return " ".join(_LINE_BREAKS.sub(" ", value).split())
+
+
+def format_when(value: datetime) -> str:
+    return value.astimezone(BERLIN).strftime("%d.%m.%Y %H:%M Uhr")
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str
+    text: str
+    html: str
+
+
+@dataclass(frozen=True)
+class Recipient:
+    delivery_id: int
+    subscription_id: int
+    email: str
+    address_hmac: str
+    confirmed_at: datetime | None
+
+
+def digest_subject(*, newsletter: Newsletter, articles: list, slot: datetime) -> str:
+    """The editor's template filled in; an unusable template falls back to a plain subject."""
+    values = {
+        "newsletter": newsletter.name,
+        "count": len(articles),
+        "date": slot.astimezone(BERLIN).strftime("%d.%m.%Y"),
+        "first_title": articles[0].title if articles else "",
+    }
+    try:
+        subject = newsletter.subject_template.format_map(values)
+    except (KeyError, ValueError, IndexError, AttributeError):
+        subject = f"{newsletter.name}: {values['date']}"
+    return header_safe(subject)[:300]
+
+
+def _article_items(articles: list, language: str) -> list[dict]:
+    base = settings.SITE_URL
+    items = []
+    with translation.override(language):
+        for article in articles:
+            disclaimer = ""
+            if article.disclaimer_version_id:
+                disclaimer = article.disclaimer_version.text_for(language)
+            items.append(
+                {
+                    "title": article.title,
+                    "when": format_when(article.published_at),
+                    "lead": article.lead,
+                    "url": base + article.get_absolute_url(),
+                    "disclaimer": disclaimer,
+                    "kind": article.kind,
+                }
+            )
+    return items
+
+
+def digest_render(
+    *, digest: Digest, articles: list, language: str, personal: bool = True
+) -> Rendered:
+    """Render subject, text and HTML once; personal parts are placeholders (or left out)."""
+    newsletter = digest.newsletter
+    context = {
+        "newsletter": newsletter,
+        "digest": digest,
+        "items": _article_items(articles, language),
+        "personal": personal,
+        "unsubscribe_url": placeholder("unsubscribe_url"),
+        "preferences_url": placeholder("preferences_url"),
+        "consent_date": placeholder("consent_date"),
+        "slot_date": digest.slot.astimezone(BERLIN).strftime("%d.%m.%Y"),
+    }
+    with translation.override(language):
+        text = render_to_string("newsletter/email/digest_body.txt", context)
+        html = render_to_string("newsletter/email/digest_body.html", context)
+    return Rendered(subject=digest.subject, text=text, html=html)
+
+
+@lru_cache(maxsize=64)
+def _cached_render(digest_id: int, language: str) -> Rendered:
+    from articles.models import Article
+
+    digest = Digest.objects.select_related("newsletter").get(pk=digest_id)
+    by_id = {
+        a.pk: a
+        for a in Article.objects.filter(pk__in=digest.article_ids).select_related(
+            "disclaimer_version"
+        )
+    }
+    articles = [by_id[pk] for pk in digest.article_ids if pk in by_id]
+    return digest_render(digest=digest, articles=articles, language=language)
+
+
+def digest_rendered(*, digest_id: int, language: str) -> Rendered:
+    """Once per process, digest and language (a digest's content is frozen at creation)."""
+    return _cached_render(digest_id, language)
+
+
+@lru_cache(maxsize=1)
+def _url_prefixes(site_url: str) -> tuple[str, str]:
+    unsubscribe = site_url + reverse("newsletter_unsubscribe", args=[_TOKEN])
+    preferences = site_url + reverse("newsletter_preferences", args=[_TOKEN])
+    return unsubscribe, preferences
+
+
+def personal_values(recipient: Recipient) -> dict[str, str]:
+    unsubscribe, preferences = _url_prefixes(settings.SITE_URL)
+    confirmed = recipient.confirmed_at
+    return {
+        "unsubscribe_url": unsubscribe.replace(
+            _TOKEN, make_unsubscribe_token(recipient.subscription_id)
+        ),
+        "preferences_url": preferences.replace(
+            _TOKEN, make_preferences_token(recipient.address_hmac)
+        ),
+        "consent_date": confirmed.astimezone(BERLIN).strftime("%d.%m.%Y") if confirmed else "",
+    }
+
+
+def message_id_domain(newsletter: Newsletter) -> str:
+    return (newsletter.sender_email.rpartition("@")[2] or "localhost").strip()
+
+
+def personal_headers(*, digest: Digest, recipient: Recipient, values: dict[str, str]) -> dict:
+    """The one List-Unsubscribe (HTTPS, optional mailto) and a Message-ID unique per delivery."""
+    targets = [f"<{values['unsubscribe_url']}>"]
+    mailto = getattr(settings, "NEWSLETTER_UNSUBSCRIBE_MAILTO", "")
+    if mailto:
+        targets.append(f"<mailto:{mailto}?subject=unsubscribe-{recipient.subscription_id}>")
+    domain = message_id_domain(digest.newsletter)
+    return {
+        "List-Unsubscribe": ", ".join(targets),
+        "Message-ID": f"<digest.{digest.pk}.{recipient.delivery_id}@{domain}>",
+    }
+
+
+def common_headers(digest: Digest) -> dict[str, str]:
+    newsletter = digest.newsletter
+    list_id = f"{newsletter.slug}.{message_id_domain(newsletter)}"
+    return {
+        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+        "List-Id": f"{header_safe(newsletter.name)} <{list_id}>",
+    }
+
+
+def _sender(newsletter: Newsletter) -> str:
+    from email.utils import formataddr
+
+    return formataddr((header_safe(newsletter.sender_name), newsletter.sender_email))
+
+
+def _tracking_off(message: AnymailMessage) -> None:
+    allow_clicks = getattr(settings, "NEWSLETTER_TRACK_CLICKS", False)
+    message.track_opens = False
+    message.track_clicks = bool(allow_clicks)
+
+
+def digest_message_batch(
+    *, digest: Digest, batch_id: int, language: str, recipients: list[Recipient]
+) -> AnymailMessage:
+    """One anymail message for a whole batch: the provider fills in the placeholders."""
+    rendered = digest_rendered(digest_id=digest.pk, language=language)
+    newsletter = digest.newsletter
+    merge_data, merge_headers, merge_metadata = {}, {}, {}
+    for recipient in recipients:
+        values = personal_values(recipient)
+        merge_data[recipient.email] = values
+        merge_headers[recipient.email] = personal_headers(
+            digest=digest, recipient=recipient, values=values
+        )
+        merge_metadata[recipient.email] = {"delivery_id": str(recipient.delivery_id)}
+    message = AnymailMessage(
+        subject=rendered.subject,
+        body=rendered.text,
+        from_email=_sender(newsletter),
+        to=[r.email for r in recipients],
+        reply_to=[newsletter.reply_to] if newsletter.reply_to else None,
+        headers=common_headers(digest),
+    )
+    message.attach_alternative(rendered.html, "text/html")
+    message.merge_data = merge_data
+    message.merge_headers = merge_headers
+    message.merge_metadata = merge_metadata
+    message.metadata = {"digest_id": str(digest.pk), "batch_id": str(batch_id)}
+    message.tags = ["digest"]
+    _tracking_off(message)
+    return message
+
+
+def substitute(template: str, values: dict[str, str]) -> str:
+    for key, value in values.items():
+        template = template.replace(placeholder(key), value)
+    return template
+
+
+def digest_message_single(
+    *, digest: Digest, batch_id: int, language: str, recipient: Recipient
+) -> EmailMultiAlternatives:
+    """One message for one recipient (SMTP and providers without batch sending)."""
+    rendered = digest_rendered(digest_id=digest.pk, language=language)
+    newsletter = digest.newsletter
+    values = personal_values(recipient)
+    headers = {
+        **common_headers(digest),
+        **personal_headers(digest=digest, recipient=recipient, values=values),
+    }
+    message = AnymailMessage(
+        subject=rendered.subject,
+        body=substitute(rendered.text, values),
+        from_email=_sender(newsletter),
+        to=[recipient.email],
+        reply_to=[newsletter.reply_to] if newsletter.reply_to else None,
+        headers=headers,
+    )
+    message.attach_alternative(substitute(rendered.html, values), "text/html")
+    message.metadata = {
+        "digest_id": str(digest.pk),
+        "batch_id": str(batch_id),
+        "delivery_id": str(recipient.delivery_id),
+    }
+    message.tags = ["digest"]
+    _tracking_off(message)
+    return message

@@ -1,0 +1,288 @@
+"""Digest lifecycle: create once per slot, fan out set-based, pause/resume/cancel, finish.
+
+The database is the source of truth; Celery messages only wake workers up. Every service here
+is safe to run twice: creation is guarded by the digest_once_per_slot constraint, fan-out by
+ON CONFLICT DO NOTHING under the digest row lock, state changes by conditional updates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Max
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from articles.selectors import article_list_published_between
+from newsletter.emails.digest import digest_subject
+from newsletter.models import (
+    Batch,
+    BatchState,
+    Delivery,
+    DeliveryState,
+    Digest,
+    DigestState,
+    Frequency,
+    Newsletter,
+    Subscription,
+    SubscriptionState,
+)
+from newsletter.schedule import newsletter_due_slots, newsletter_frequencies
+
+ACTIVE_BATCH_STATES = (BatchState.SENDING, BatchState.RETRY, BatchState.UNCERTAIN)
+
+
+@dataclass(frozen=True)
+class DigestCreated:
+    digest: Digest
+    created: bool
+
+
+def _enqueue_fan_out(digest_id: int) -> None:
+    from newsletter.tasks.digests import digest_fan_out_task
+
+    digest_fan_out_task.delay_on_commit(digest_id)
+
+
+def _enqueue_drains(digest_id: int) -> None:
+    from newsletter.tasks.digests import digest_drain_task
+
+    for _i in range(max(1, settings.NEWSLETTER_DRAIN_TASKS)):
+        digest_drain_task.delay_on_commit(digest_id)
+
+
+def digest_create(*, newsletter: Newsletter, frequency: str, slot: datetime) -> DigestCreated:
+    """Create the digest of one slot once (DB constraint); without new articles it is recorded
+    as skipped, otherwise its fan-out is enqueued after commit."""
+    existing = Digest.objects.filter(newsletter=newsletter, frequency=frequency, slot=slot).first()
+    if existing is not None:
+        return DigestCreated(existing, False)
+    previous_end = Digest.objects.filter(
+        newsletter=newsletter, frequency=frequency, slot__lt=slot
+    ).aggregate(end=Max("period_end"))["end"]
+    period_start = previous_end or newsletter.starts_at
+    articles = article_list_published_between(start=period_start, end=slot)
+    state = DigestState.FANNING_OUT if articles else DigestState.SKIPPED
+    try:
+        with transaction.atomic():
+            digest = Digest.objects.create(
+                newsletter=newsletter,
+                frequency=frequency,
+                slot=slot,
+                state=state,
+                period_start=period_start,
+                period_end=slot,
+                article_ids=[a.pk for a in articles],
+                subject=digest_subject(newsletter=newsletter, articles=articles, slot=slot),
+                finished_at=timezone.now() if not articles else None,
+            )
+            if articles:
+                _enqueue_fan_out(digest.pk)
+    except IntegrityError:
+        # A second beat (or a repeated tick) got there first: the slot already has its digest.
+        return DigestCreated(
+            Digest.objects.get(newsletter=newsletter, frequency=frequency, slot=slot), False
+        )
+    return DigestCreated(digest, True)
+
+
+def digest_tick(*, now: datetime | None = None) -> list[DigestCreated]:
+    """Create the due digest of every active newsletter's latest slot (once per slot)."""
+    now = now or timezone.now()
+    results = []
+    for newsletter in Newsletter.objects.filter(is_active=True, starts_at__lte=now):
+        for slot in newsletter_due_slots(newsletter, now):
+            results.append(
+                digest_create(newsletter=newsletter, frequency=slot.frequency, slot=slot.at)
+            )
+    return results
+
+
+def digest_start_now(
+    *, newsletter: Newsletter, frequency: str | None = None, now: datetime | None = None
+) -> DigestCreated:
+    """Start a digest for the current minute through the scheduler's own path (`--now`)."""
+    offered = newsletter_frequencies(newsletter)
+    frequency = frequency or (offered[0] if offered else Frequency.DAILY)
+    if frequency not in offered:
+        raise ValidationError(
+            _("Dieser Newsletter bietet die Häufigkeit „%(frequency)s“ nicht an."),
+            code="frequency_not_offered",
+            params={"frequency": frequency},
+        )
+    slot = (now or timezone.now()).replace(second=0, microsecond=0)
+    return digest_create(newsletter=newsletter, frequency=frequency, slot=slot)
+
+
+def _audience_sql(digest: Digest) -> tuple[str, list]:
+    newsletter = digest.newsletter
+    offered = newsletter_frequencies(newsletter)
+    where = "s.newsletter_id = %s AND s.state = %s"
+    params: list = [newsletter.pk, SubscriptionState.CONFIRMED]
+    # Where a newsletter offers both, the subscriber's choice decides; otherwise everyone
+    # confirmed gets the one frequency there is.
+    if len(offered) > 1:
+        where += " AND s.frequency = %s"
+        params.append(digest.frequency)
+    return where, params
+
+
+def digest_fan_out(*, digest_id: int) -> int:
+    """Write one delivery per confirmed subscription in one INSERT … SELECT (repeatable), then
+    move the digest to sending and enqueue its drains; returns the number of recipients."""
+    delivery_table = Delivery._meta.db_table
+    subscription_table = Subscription._meta.db_table
+    with transaction.atomic():
+        digest = (
+            Digest.objects.select_for_update(skip_locked=True)
+            .select_related("newsletter")
+            .filter(pk=digest_id, state=DigestState.FANNING_OUT)
+            .first()
+        )
+        if digest is None:
+            # Already fanned out, cancelled, or another worker is fanning out right now.
+            return 0
+        where, params = _audience_sql(digest)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""
+                INSERT INTO {delivery_table} (digest_id, subscription_id, language, state, reason)
+                SELECT %s, s.id,
+                       CASE WHEN left(s.language, 2) = 'en' THEN 'en' ELSE 'de' END,
+                       NULL, ''
+                FROM {subscription_table} s
+                WHERE {where}
+                ORDER BY 3, s.id
+                ON CONFLICT (digest_id, subscription_id) DO NOTHING
+                """,
+                [digest.pk, *params],
+            )
+            cursor.execute(
+                f"SELECT count(*), max(id) FROM {delivery_table} WHERE digest_id = %s",
+                [digest.pk],
+            )
+            count, last_id = cursor.fetchone()
+        digest.recipients = count
+        digest.last_delivery_id = last_id
+        digest.fanned_out_at = timezone.now()
+        if count:
+            digest.state = DigestState.SENDING
+            _enqueue_drains(digest.pk)
+        else:
+            digest.state = DigestState.DONE
+            digest.finished_at = timezone.now()
+        digest.save(
+            update_fields=[
+                "recipients",
+                "last_delivery_id",
+                "fanned_out_at",
+                "state",
+                "finished_at",
+            ]
+        )
+    return count
+
+
+def digest_finish_check(*, digest_id: int) -> bool:
+    """Mark the digest done once its cursor passed the last delivery and no batch is in flight."""
+    batch_table = Batch._meta.db_table
+    digest_table = Digest._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            UPDATE {digest_table} d SET state = %s, finished_at = now()
+            WHERE d.id = %s AND d.state = %s
+              AND d.cursor >= coalesce(d.last_delivery_id, 0)
+              AND NOT EXISTS (
+                SELECT 1 FROM {batch_table} b
+                WHERE b.digest_id = d.id AND b.state = ANY(%s))
+            """,
+            [
+                DigestState.DONE,
+                digest_id,
+                DigestState.SENDING,
+                [str(s) for s in ACTIVE_BATCH_STATES],
+            ],
+        )
+        return cursor.rowcount == 1
+
+
+def _transition(*, digest_id: int, from_states: tuple, to_state: str) -> bool:
+    return Digest.objects.filter(pk=digest_id, state__in=from_states).update(state=to_state) == 1
+
+
+def digest_pause(*, digest_id: int) -> bool:
+    """Pause a sending digest: drains stop claiming; batches already sent stay sent."""
+    return _transition(
+        digest_id=digest_id, from_states=(DigestState.SENDING,), to_state=DigestState.PAUSED
+    )
+
+
+def digest_resume(*, digest_id: int) -> bool:
+    """Resume a paused digest and wake its drains."""
+    with transaction.atomic():
+        resumed = _transition(
+            digest_id=digest_id, from_states=(DigestState.PAUSED,), to_state=DigestState.SENDING
+        )
+        if resumed:
+            _enqueue_drains(digest_id)
+    return resumed
+
+
+def digest_cancel(*, digest_id: int) -> bool:
+    """Cancel a digest for good: nothing more is claimed; waiting retries end as failed."""
+    with transaction.atomic():
+        cancelled = _transition(
+            digest_id=digest_id,
+            from_states=(DigestState.FANNING_OUT, DigestState.SENDING, DigestState.PAUSED),
+            to_state=DigestState.CANCELLED,
+        )
+        if cancelled:
+            Digest.objects.filter(pk=digest_id).update(finished_at=timezone.now())
+            Batch.objects.filter(digest_id=digest_id, state=BatchState.RETRY).update(
+                state=BatchState.FAILED, error="cancelled", next_attempt_at=None
+            )
+    return cancelled
+
+
+def digest_kick_stalled(*, now: datetime | None = None) -> list[int]:
+    """Periodic safety net: re-enqueue lost fan-outs, reconcile, and wake drains of digests
+    that have work but nobody holding a live lease (lost messages, killed workers)."""
+    from newsletter.services.digest_sending import digest_reconcile
+
+    now = now or timezone.now()
+    kicked = []
+    for digest_id in Digest.objects.filter(
+        state=DigestState.FANNING_OUT, created_at__lte=now - timedelta(seconds=5)
+    ).values_list("pk", flat=True):
+        _enqueue_fan_out(digest_id)
+        kicked.append(digest_id)
+    for digest in Digest.objects.filter(state=DigestState.SENDING):
+        digest_reconcile(digest_id=digest.pk, now=now)
+        if digest_finish_check(digest_id=digest.pk):
+            continue
+        live = Batch.objects.filter(
+            digest_id=digest.pk, state=BatchState.SENDING, lease_until__gt=now
+        ).exists()
+        if live:
+            continue
+        claimable = (digest.last_delivery_id or 0) > digest.cursor or Batch.objects.filter(
+            digest_id=digest.pk, state=BatchState.RETRY, next_attempt_at__lte=now
+        ).exists()
+        if claimable:
+            _enqueue_drains(digest.pk)
+            kicked.append(digest.pk)
+    return kicked
+
+
+def delivery_mark_failed(*, delivery_ids: list[int], reason: str) -> int:
+    """Record provider refusals (the rare per-recipient write)."""
+    if not delivery_ids:
+        return 0
+    return Delivery.objects.filter(pk__in=delivery_ids, state__isnull=True).update(
+        state=DeliveryState.FAILED, reason=reason[:200]
+    )

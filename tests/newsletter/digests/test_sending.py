@@ -1,0 +1,260 @@
+"""Digest creation, fan-out, claims and one send, in the test process against the fake."""
+
+import re
+
+import pytest
+from django.utils import timezone
+
+from newsletter.models import (
+    Batch,
+    BatchState,
+    ConsentEvent,
+    Delivery,
+    DeliveryState,
+    Digest,
+    DigestState,
+    Frequency,
+    SubscriptionState,
+)
+from newsletter.services.consent import subscription_revoke
+from newsletter.services.digest_sending import batch_claim, batch_send, digest_drain
+from newsletter.services.digests import (
+    digest_create,
+    digest_fan_out,
+    digest_start_now,
+    digest_tick,
+)
+from tests.articles.factories import ArticleFactory
+from tests.newsletter.factories import NewsletterFactory, SubscriptionFactory
+
+from .conftest import seed_subscribers
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def steps_by_hand(monkeypatch):
+    """These tests drive fan-out and drains themselves: wake-ups are recorded, not run."""
+    from newsletter.services import digests
+
+    woken: list[tuple[str, int]] = []
+    monkeypatch.setattr(digests, "_enqueue_drains", lambda pk: woken.append(("drain", pk)))
+    monkeypatch.setattr(digests, "_enqueue_fan_out", lambda pk: woken.append(("fan_out", pk)))
+    return woken
+
+
+def test_tick_creates_one_digest_per_slot(newsletter_with_articles, steps_by_hand):
+    first = digest_tick()
+    second = digest_tick()
+    mine = [r for r in first if r.digest.newsletter_id == newsletter_with_articles.pk]
+    assert len(mine) == 1 and mine[0].created
+    again = [r for r in second if r.digest.newsletter_id == newsletter_with_articles.pk]
+    assert [r.created for r in again] == [False]
+    assert Digest.objects.filter(newsletter=newsletter_with_articles).count() == 1
+    assert steps_by_hand == [("fan_out", mine[0].digest.pk)]
+
+
+def test_slot_without_new_articles_is_recorded_as_skipped():
+    newsletter = NewsletterFactory(starts_at=timezone.now() - timezone.timedelta(days=3))
+    result = digest_start_now(newsletter=newsletter)
+    assert result.created
+    assert result.digest.state == DigestState.SKIPPED
+    assert result.digest.article_ids == []
+    assert not Delivery.objects.filter(digest=result.digest).exists()
+
+
+def test_second_digest_covers_only_articles_since_the_first(newsletter_with_articles):
+    now = timezone.now()
+    first = digest_create(
+        newsletter=newsletter_with_articles, frequency=Frequency.DAILY, slot=now
+    ).digest
+    assert first.period_start == newsletter_with_articles.starts_at
+    assert len(first.article_ids) == 2
+    later = ArticleFactory(published_at=now + timezone.timedelta(minutes=5))
+    second = digest_create(
+        newsletter=newsletter_with_articles,
+        frequency=Frequency.DAILY,
+        slot=now + timezone.timedelta(minutes=10),
+    ).digest
+    assert second.period_start == now
+    assert second.article_ids == [later.pk]
+
+
+def test_fan_out_writes_each_confirmed_subscription_once(newsletter_with_articles, settings):
+    seed_subscribers(newsletter_with_articles, 120)
+    SubscriptionFactory(
+        newsletter=newsletter_with_articles, state=SubscriptionState.PENDING, confirmed_at=None
+    )
+    SubscriptionFactory(newsletter=newsletter_with_articles, state=SubscriptionState.UNSUBSCRIBED)
+    digest = Digest.objects.create(
+        newsletter=newsletter_with_articles,
+        frequency=Frequency.DAILY,
+        slot=timezone.now(),
+        state=DigestState.FANNING_OUT,
+        period_start=newsletter_with_articles.starts_at,
+        period_end=timezone.now(),
+        article_ids=[1],
+    )
+    assert digest_fan_out(digest_id=digest.pk) == 120
+    # A repeated fan-out (e.g. a redelivered message) adds nothing.
+    Digest.objects.filter(pk=digest.pk).update(state=DigestState.FANNING_OUT)
+    assert digest_fan_out(digest_id=digest.pk) == 120
+    assert Delivery.objects.filter(digest=digest).count() == 120
+    digest.refresh_from_db()
+    assert digest.state == DigestState.SENDING
+    assert digest.recipients == 120
+
+
+def _fanned_out(newsletter, n, **kwargs) -> Digest:
+    seed_subscribers(newsletter, n, **kwargs)
+    digest = Digest.objects.create(
+        newsletter=newsletter,
+        frequency=Frequency.DAILY,
+        slot=timezone.now(),
+        state=DigestState.FANNING_OUT,
+        period_start=newsletter.starts_at,
+        period_end=timezone.now(),
+        article_ids=[],
+        subject="Betreff",
+    )
+    digest_fan_out(digest_id=digest.pk)
+    digest.refresh_from_db()
+    return digest
+
+
+def test_claims_are_disjoint_and_cut_at_language_changes(newsletter_with_articles, settings):
+    settings.NEWSLETTER_BATCH_SIZE = 30
+    digest = _fanned_out(newsletter_with_articles, 100, language_every=4)
+    batches = []
+    while (batch := batch_claim(digest_id=digest.pk)) is not None:
+        batches.append(batch)
+    covered = [
+        pk
+        for b in batches
+        for pk in Delivery.objects.filter(
+            digest=digest, pk__gte=b.first_delivery_id, pk__lte=b.last_delivery_id
+        ).values_list("pk", flat=True)
+    ]
+    assert sorted(covered) == list(
+        Delivery.objects.filter(digest=digest).order_by("pk").values_list("pk", flat=True)
+    )
+    assert len(covered) == len(set(covered)) == 100
+    for b in batches:
+        languages = set(
+            Delivery.objects.filter(
+                digest=digest, pk__gte=b.first_delivery_id, pk__lte=b.last_delivery_id
+            ).values_list("language", flat=True)
+        )
+        assert languages == {b.language}
+        assert b.size <= 30
+    assert batch_claim(digest_id=digest.pk) is None
+
+
+def test_paused_digest_is_not_claimed(newsletter_with_articles):
+    digest = _fanned_out(newsletter_with_articles, 10)
+    Digest.objects.filter(pk=digest.pk).update(state=DigestState.PAUSED)
+    assert batch_claim(digest_id=digest.pk) is None
+
+
+def test_batch_goes_out_in_one_call_with_personal_headers(
+    newsletter_with_articles, mailgun_in_process
+):
+    fake = mailgun_in_process
+    newsletter_with_articles.subject_template = "{newsletter}:\r\n{first_title}\nBcc: x@evil.org"
+    newsletter_with_articles.save()
+    ArticleFactory(title="Titel mit\r\nUmbruch")
+    digest = digest_create(
+        newsletter=newsletter_with_articles, frequency=Frequency.DAILY, slot=timezone.now()
+    ).digest
+    Digest.objects.filter(pk=digest.pk).update(state=DigestState.FANNING_OUT)
+    subs = seed_subscribers(newsletter_with_articles, 60, language_every=3)
+    digest_fan_out(digest_id=digest.pk)
+    result = digest_drain(digest_id=digest.pk)
+    assert result.done
+    assert fake.stats.accepted_calls == Batch.objects.filter(digest=digest).count() >= 2
+    counts = fake.accepted_addresses(digest.pk)
+    assert counts == {s.email: 1 for s in subs}, fake.received[:1]
+    by_email = {r.email: r for r in fake.received if r.digest_id == str(digest.pk)}
+    sample = by_email[subs[0].email]
+    assert "\r" not in sample.subject and "\n" not in sample.subject
+    assert sample.subject.startswith("Meinung am Morgen:")
+    unsubscribe = [k for k in sample.headers if k.lower() == "list-unsubscribe"]
+    assert len(unsubscribe) == 1
+    assert re.fullmatch(r"<http://testserver/n/abmelden/[^>]+/>", sample.headers[unsubscribe[0]])
+    assert sample.headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert "List-Id" in sample.headers
+    message_ids = {r.headers["Message-Id"] for r in by_email.values()}
+    assert len(message_ids) == len(subs)
+    # The personal link in the body is the same one as in the header.
+    link = sample.headers[unsubscribe[0]].strip("<>")
+    assert link in sample.text and link in sample.html
+    assert "%recipient" not in sample.text + sample.html
+    assert "Zinsen steigen" in sample.text and "Meinungsäußerung" in sample.text
+    english = by_email[subs[2].email]
+    assert "opinion of our editors" in english.text
+    assert "Verlag Beispiel GmbH" in sample.text
+    digest.refresh_from_db()
+    assert digest.state == DigestState.DONE
+    assert sum(Batch.objects.filter(digest=digest).values_list("sent_count", flat=True)) == 60
+
+
+def test_revoked_before_send_is_skipped_not_mailed(newsletter_with_articles, mailgun_in_process):
+    fake = mailgun_in_process
+    digest = _fanned_out(newsletter_with_articles, 20)
+    gone = Delivery.objects.filter(digest=digest).order_by("pk")[5]
+    subscription_revoke(subscription_id=gone.subscription_id, channel="link")
+    digest_drain(digest_id=digest.pk)
+    gone.refresh_from_db()
+    assert gone.state == DeliveryState.SKIPPED
+    assert gone.subscription.email not in fake.accepted_addresses(digest.pk)
+    assert len(fake.accepted_addresses(digest.pk)) == 19
+
+
+def test_refused_addresses_fail_and_are_suppressed_the_rest_goes_out(
+    newsletter_with_articles, mailgun_in_process
+):
+    fake = mailgun_in_process
+    digest = _fanned_out(newsletter_with_articles, 30)
+    fake.refuse = {"r7@example.org"}
+    digest_drain(digest_id=digest.pk)
+    refused = Delivery.objects.get(digest=digest, subscription__email="r7@example.org")
+    assert refused.state == DeliveryState.FAILED
+    assert refused.subscription.state == SubscriptionState.SUPPRESSED
+    assert ConsentEvent.objects.filter(
+        subscription=refused.subscription, kind="suppressed"
+    ).exists()
+    counts = fake.accepted_addresses(digest.pk)
+    assert len(counts) == 29 and set(counts.values()) == {1}
+
+
+def test_transient_failure_is_retried_as_the_same_range(
+    newsletter_with_articles, mailgun_in_process, settings
+):
+    settings.NEWSLETTER_RETRY_BASE_SECONDS = 0
+    fake = mailgun_in_process
+    digest = _fanned_out(newsletter_with_articles, 10)
+    fake.fail_every = 1
+    batch = batch_claim(digest_id=digest.pk)
+    assert batch_send(batch_id=batch.pk).state == BatchState.RETRY
+    fake.fail_every = 0
+    again = batch_claim(digest_id=digest.pk)
+    assert again.pk == batch.pk and again.attempts == 2
+    assert batch_send(batch_id=again.pk).state == BatchState.SENT
+    assert fake.accepted_addresses(digest.pk) == {f"r{i}@example.org": 1 for i in range(1, 11)}
+
+
+def test_dropped_answer_is_uncertain_until_a_webhook_proves_the_send(
+    newsletter_with_articles, mailgun_in_process
+):
+    fake = mailgun_in_process
+    digest = _fanned_out(newsletter_with_articles, 10)
+    fake.drop_every = 1
+    batch = batch_claim(digest_id=digest.pk)
+    assert batch_send(batch_id=batch.pk).state == BatchState.UNCERTAIN
+    fake.drop_every = 0
+    fake.wait_webhooks()
+    result = digest_drain(digest_id=digest.pk)
+    assert result.done
+    batch.refresh_from_db()
+    assert batch.state == BatchState.SENT and batch.sent_count == 10
+    assert fake.duplicates == 0
