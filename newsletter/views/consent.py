@@ -1,15 +1,352 @@
-"""Pages of the consent flows: signup, confirm, unsubscribe, preference centre."""
+"""Pages of the consent flows: signup, confirm, unsubscribe, preference centre.
 
-from django.http import Http404, HttpRequest, HttpResponse
+Views parse input, call one service and present the result. Tokens are the authority on the
+pages reached from mail; GET never changes state.
+"""
+
+from __future__ import annotations
+
+import json
+
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils import timezone, translation
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods
+
+from newsletter import tokens
+from newsletter.addresses import address_hmac
+from newsletter.forms import (
+    PreferencesForm,
+    PreferencesLinkForm,
+    SignupForm,
+    form_started_token,
+)
+from newsletter.models import RevocationChannel, Subscription, SubscriptionState
+from newsletter.ratelimit import ratelimit_hit, ratelimit_limit
+from newsletter.selectors.consent import (
+    consent_event_list_for_address,
+    consent_text_current,
+    newsletter_default,
+    newsletter_list_active,
+    subscription_list_for_address,
+)
+from newsletter.services.consent import (
+    subscriber_erase,
+    subscriber_export,
+    subscription_confirm,
+    subscription_preferences_change,
+    subscription_request,
+    subscription_revoke,
+)
+from newsletter.tasks.consent import preferences_link_send_task
+
+ACTIVE_STATES = (SubscriptionState.PENDING, SubscriptionState.CONFIRMED)
 
 
+def _client_ip(request: HttpRequest) -> str:
+    return request.META.get("REMOTE_ADDR", "") or "unknown"
+
+
+def _user_agent(request: HttpRequest) -> str:
+    return request.META.get("HTTP_USER_AGENT", "")
+
+
+def _rate_limited(request: HttpRequest, *, scope: str, key: str, kind: str) -> HttpResponse | None:
+    retry_after = ratelimit_hit(scope=f"{scope}:{kind}", key=key, limit=ratelimit_limit(kind))
+    if retry_after is None:
+        return None
+    response = render(
+        request,
+        "newsletter/ratelimited.html",
+        {"retry_minutes": max(1, (retry_after + 59) // 60)},
+        status=429,
+    )
+    response["Retry-After"] = str(retry_after)
+    return response
+
+
+def _refresh_started(form) -> None:
+    """A re-shown form gets a new start time, so the reader's second try is not "too fast"
+    forever; the errors of the first try stay."""
+    data = form.data.copy()
+    data["started"] = form_started_token()
+    form.data = data
+
+
+def signup_box_context(request: HttpRequest | None, *, newsletter=None, form=None) -> dict:
+    """What the signup box shows: the newsletter, its current text verbatim, a fresh form."""
+    newsletter = newsletter or newsletter_default()
+    if newsletter is None:
+        return {"newsletter": None}
+    text = consent_text_current(newsletter=newsletter, language=translation.get_language() or "de")
+    if form is None:
+        form = SignupForm(
+            initial={
+                "newsletter": newsletter.slug,
+                "consent_text": text.id if text else None,
+                "page": request.get_full_path() if request is not None else "",
+                "started": form_started_token(),
+            }
+        )
+    return {"newsletter": newsletter, "consent_text": text, "form": form, "request": request}
+
+
+@require_http_methods(["GET", "POST"])
+def signup(request: HttpRequest) -> HttpResponse:
+    """The signup page; the box on article pages posts here too."""
+    if request.method == "GET":
+        return render(request, "newsletter/signup.html", signup_box_context(request))
+    limited = _rate_limited(request, scope="signup", key=_client_ip(request), kind="ip")
+    if limited:
+        return limited
+    form = SignupForm(request.POST)
+    if form.is_valid():
+        done = HttpResponseRedirect(reverse("newsletter:signup_done"), status=303)
+        if form.is_bot:
+            return done
+        email = form.cleaned_data["email"]
+        limited = _rate_limited(request, scope="signup", key=address_hmac(email), kind="address")
+        if limited:
+            return limited
+        try:
+            subscription_request(
+                address=email,
+                newsletter=form.cleaned_data["newsletter"],
+                ip=_client_ip(request),
+                user_agent=_user_agent(request),
+                url=form.cleaned_data["page"],
+                form="signup_box" if form.cleaned_data["page"] else "signup_page",
+                language=translation.get_language() or "de",
+                consent_text=form.cleaned_data["consent_text_obj"],
+            )
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            # The same answer for every address, whatever its state: no enumeration.
+            return done
+    _refresh_started(form)
+    newsletter = form.cleaned_data.get("newsletter")
+    context = signup_box_context(request, newsletter=newsletter or None, form=form)
+    return render(request, "newsletter/signup.html", context, status=400)
+
+
+def signup_done(request: HttpRequest) -> HttpResponse:
+    return render(request, "newsletter/signup_done.html")
+
+
+def _token_problem(request: HttpRequest, exc: Exception, *, purpose: str) -> HttpResponse:
+    expired = isinstance(exc, tokens.TokenExpired)
+    return render(
+        request,
+        "newsletter/token_invalid.html",
+        {"expired": expired, "purpose": purpose},
+        status=410 if expired else 400,
+    )
+
+
+@require_http_methods(["GET", "POST"])
 def confirm(request: HttpRequest, token: str) -> HttpResponse:
-    raise Http404
+    """GET shows a page that confirms by POST, so link-following scanners confirm nobody."""
+    try:
+        subscription_id, confirm_round = tokens.read_confirm_token(token)
+    except tokens.TokenInvalid as exc:
+        return _token_problem(request, exc, purpose="confirm")
+    if request.method == "GET":
+        return render(request, "newsletter/confirm.html", {"token": token})
+    try:
+        subscription = subscription_confirm(
+            subscription_id=subscription_id,
+            confirm_round=confirm_round,
+            ip=_client_ip(request),
+            user_agent=_user_agent(request),
+        )
+    except ValidationError as exc:
+        return render(
+            request,
+            "newsletter/token_invalid.html",
+            {"expired": True, "purpose": "confirm", "reason": exc.messages[0]},
+            status=410,
+        )
+    return render(
+        request,
+        "newsletter/confirmed.html",
+        {
+            "subscription": subscription,
+            "preferences_token": tokens.make_preferences_token(subscription.address_hmac),
+        },
+    )
 
 
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
 def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
-    raise Http404
+    """One button, no login; POST revokes. RFC 8058 one-click POSTs arrive here without cookie
+    or CSRF token, so the view is csrf-exempt and the signed token is the only authority."""
+    try:
+        subscription_id = tokens.read_unsubscribe_token(token)
+    except tokens.TokenInvalid as exc:
+        return _token_problem(request, exc, purpose="unsubscribe")
+    subscription = (
+        Subscription.objects.select_related("newsletter").filter(id=subscription_id).first()
+    )
+    if request.method == "GET":
+        return render(
+            request, "newsletter/unsubscribe.html", {"token": token, "subscription": subscription}
+        )
+    one_click = request.POST.get("List-Unsubscribe") == "One-Click"
+    subscription = subscription_revoke(
+        subscription_id=subscription_id,
+        channel=RevocationChannel.ONE_CLICK if one_click else RevocationChannel.LINK,
+        ip=_client_ip(request),
+        user_agent=_user_agent(request),
+    )
+    return render(
+        request,
+        "newsletter/unsubscribed.html",
+        {
+            "subscription": subscription,
+            "preferences_token": tokens.make_preferences_token(subscription.address_hmac)
+            if subscription
+            else "",
+        },
+    )
 
 
+def _preferences_context(key: str, token: str, form: PreferencesForm | None = None) -> dict:
+    subscriptions = list(subscription_list_for_address(address_hmac=key))
+    if form is None:
+        form = PreferencesForm(
+            newsletters=newsletter_list_active(),
+            subscriptions=subscriptions,
+            initial={"language": subscriptions[0].language if subscriptions else "de"},
+        )
+    return {
+        "token": token,
+        "subscriptions": subscriptions,
+        "events": list(consent_event_list_for_address(address_hmac=key)),
+        "form": form,
+        "email": subscriptions[0].email if subscriptions else "",
+    }
+
+
+@require_http_methods(["GET", "POST"])
 def preferences(request: HttpRequest, token: str) -> HttpResponse:
-    raise Http404
+    """The reader's preference centre: switches, language, leave all, export, erase."""
+    try:
+        key = tokens.read_preferences_token(token)
+    except tokens.TokenInvalid as exc:
+        return _token_problem(request, exc, purpose="preferences")
+    if request.method == "GET":
+        return render(request, "newsletter/preferences.html", _preferences_context(key, token))
+    action = request.POST.get("action", "")
+    here = reverse("newsletter_preferences", kwargs={"token": token})
+    if action == "export":
+        data = subscriber_export(address_hmac=key)
+        response = HttpResponse(
+            json.dumps(data, ensure_ascii=False, indent=2),
+            content_type="application/json; charset=utf-8",
+        )
+        stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
+        response["Content-Disposition"] = f'attachment; filename="newsletter-daten-{stamp}.json"'
+        return response
+    if action == "erase":
+        return render(request, "newsletter/preferences_erase.html", {"token": token})
+    if action == "erase_confirmed":
+        subscriber_erase(address_hmac=key, channel=RevocationChannel.PREFERENCES)
+        return render(request, "newsletter/preferences_erased.html")
+    if action == "unsubscribe_all":
+        for sub in subscription_list_for_address(address_hmac=key):
+            subscription_revoke(
+                subscription_id=sub.id,
+                channel=RevocationChannel.PREFERENCES,
+                ip=_client_ip(request),
+                user_agent=_user_agent(request),
+            )
+        return HttpResponseRedirect(f"{here}?gespeichert=1", status=303)
+    if action != "save":
+        return render(
+            request, "newsletter/preferences.html", _preferences_context(key, token), status=400
+        )
+    return _preferences_save(request, key=key, token=token, here=here)
+
+
+def _preferences_save(request: HttpRequest, *, key: str, token: str, here: str) -> HttpResponse:
+    subscriptions = list(subscription_list_for_address(address_hmac=key))
+    form = PreferencesForm(
+        request.POST, newsletters=newsletter_list_active(), subscriptions=subscriptions
+    )
+    if not subscriptions or not form.is_valid():
+        context = _preferences_context(key, token, form if subscriptions else None)
+        return render(request, "newsletter/preferences.html", context, status=400)
+    email = subscriptions[0].email
+    language = form.cleaned_data["language"]
+    try:
+        for row in form.rows:
+            newsletter, sub = row["newsletter"], row["subscription"]
+            wanted = form.cleaned_data[row["field"].name]
+            active = sub is not None and sub.state in ACTIVE_STATES
+            if wanted and not active:
+                # Another newsletter: its own text, its own double opt-in.
+                subscription_request(
+                    address=email,
+                    newsletter=newsletter,
+                    ip=_client_ip(request),
+                    user_agent=_user_agent(request),
+                    url=f"{request.build_absolute_uri(reverse('newsletter:preferences_request'))}",
+                    form="preferences",
+                    language=language,
+                )
+            elif active and not wanted:
+                subscription_revoke(
+                    subscription_id=sub.id,
+                    channel=RevocationChannel.PREFERENCES,
+                    ip=_client_ip(request),
+                    user_agent=_user_agent(request),
+                )
+            if sub is not None:
+                frequency = (
+                    form.cleaned_data.get(row["frequency"].name) if row["frequency"] else None
+                )
+                subscription_preferences_change(
+                    subscription_id=sub.id, language=language, frequency=frequency or None
+                )
+    except ValidationError as exc:
+        form.add_error(None, exc)
+        return render(
+            request,
+            "newsletter/preferences.html",
+            _preferences_context(key, token, form),
+            status=400,
+        )
+    return HttpResponseRedirect(f"{here}?gespeichert=1", status=303)
+
+
+@require_http_methods(["GET", "POST"])
+def preferences_request(request: HttpRequest) -> HttpResponse:
+    """Ask for the preference-centre link by address; every address gets the same answer."""
+    if request.method == "GET":
+        form = PreferencesLinkForm(initial={"started": form_started_token()})
+        return render(request, "newsletter/preferences_request.html", {"form": form})
+    limited = _rate_limited(request, scope="link", key=_client_ip(request), kind="ip")
+    if limited:
+        return limited
+    form = PreferencesLinkForm(request.POST)
+    if form.is_valid():
+        done = HttpResponseRedirect(reverse("newsletter:preferences_request_done"), status=303)
+        if form.is_bot:
+            return done
+        key = address_hmac(form.cleaned_data["email"])
+        limited = _rate_limited(request, scope="link", key=key, kind="address")
+        if limited:
+            return limited
+        preferences_link_send_task.delay_on_commit(key)
+        return done
+    _refresh_started(form)
+    return render(request, "newsletter/preferences_request.html", {"form": form}, status=400)
+
+
+def preferences_request_done(request: HttpRequest) -> HttpResponse:
+    return render(request, "newsletter/preferences_request_done.html")

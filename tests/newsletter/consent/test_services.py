@@ -1,4 +1,5 @@
 import hashlib
+import re
 from datetime import timedelta
 
 import pytest
@@ -104,8 +105,8 @@ def test_request_records_evidence_and_sends_one_confirmation_after_commit(
     assert message.to == ["Leserin@beispiel.de"]
     assert message.tags == ["newsletter-confirmation"]
     assert message.metadata["subscription_id"] == str(sub.id)
-    link = tokens.make_confirm_token(sub.id, sub.confirm_round)
-    assert f"http://testserver/n/bestaetigen/{link}/" in message.body
+    token = re.search(r"http://testserver/n/bestaetigen/([^/\s]+)/", message.body).group(1)
+    assert tokens.read_confirm_token(token) == (sub.id, sub.confirm_round)
     assert "https://example.org/impressum" in message.body
     assert "https://example.org/datenschutz" in message.body
     assert SEED_DECLARATION in message.body

@@ -1,0 +1,404 @@
+import json
+import re
+
+import pytest
+from django.core import mail
+from django.test import Client
+from django.urls import reverse
+
+from newsletter import tokens
+from newsletter.addresses import address_hmac
+from newsletter.forms import form_started_token
+from newsletter.models import (
+    ConsentEvent,
+    ConsentEventKind,
+    ConsentText,
+    RevocationChannel,
+    Subscription,
+    SubscriptionState,
+    Suppression,
+)
+from newsletter.services.consent import subscription_revoke, subscription_suppress
+
+pytestmark = pytest.mark.django_db
+
+SIGNUP = "/newsletter/anmelden/"
+
+
+@pytest.fixture(autouse=True)
+def _no_minimum_fill_time(settings):
+    settings.NEWSLETTER_SIGNUP_MIN_SECONDS = 0
+
+
+def signup_data(newsletter, email="leserin@example.org", **extra):
+    text = ConsentText.objects.filter(newsletter=newsletter, language="de").latest("version")
+    return {
+        "email": email,
+        "newsletter": newsletter.slug,
+        "consent_text": text.id,
+        "page": "/artikel/china-ki/",
+        "website": "",
+        "started": form_started_token(),
+        **extra,
+    }
+
+
+def post_signup(client, newsletter, email="leserin@example.org", capture=None, **extra):
+    if capture is None:
+        return client.post(
+            SIGNUP, signup_data(newsletter, email, **extra), REMOTE_ADDR="203.0.113.9"
+        )
+    with capture(execute=True):
+        return client.post(
+            SIGNUP, signup_data(newsletter, email, **extra), REMOTE_ADDR="203.0.113.9"
+        )
+
+
+def confirm_path(sub):
+    return reverse(
+        "newsletter_confirm", kwargs={"token": tokens.make_confirm_token(sub.id, sub.confirm_round)}
+    )
+
+
+def unsubscribe_path(sub):
+    return reverse(
+        "newsletter_unsubscribe", kwargs={"token": tokens.make_unsubscribe_token(sub.id)}
+    )
+
+
+def preferences_path(sub):
+    return reverse(
+        "newsletter_preferences", kwargs={"token": tokens.make_preferences_token(sub.address_hmac)}
+    )
+
+
+def test_signup_page_shows_current_text_verbatim_and_nothing_preticked(client, newsletter):
+    response = client.get(SIGNUP)
+    assert response.status_code == 200
+    html = response.content.decode()
+    text = ConsentText.objects.get(newsletter=newsletter, language="de")
+    assert "Ich bin damit einverstanden, per E-Mail über Produktneuheiten" in html
+    assert f'name="consent_text" value="{text.id}"' in html
+    assert "Abschicken" in html
+    assert "checked" not in html
+    assert "<script" not in html.split("</main>")[0].split("<main")[1]
+    assert 'style="' not in html
+
+
+def test_signup_records_request_with_page_and_mails_confirmation(
+    client, newsletter, django_capture_on_commit_callbacks
+):
+    response = post_signup(client, newsletter, capture=django_capture_on_commit_callbacks)
+    assert response.status_code == 303
+    assert response["Location"] == "/newsletter/anmelden/danke/"
+    sub = Subscription.objects.get()
+    event = ConsentEvent.objects.get(subscription=sub, kind=ConsentEventKind.REQUESTED)
+    assert event.url == "http://testserver/artikel/china-ki/"
+    assert event.ip == "203.0.113.9"
+    assert event.form == "signup_box"
+    assert len(mail.outbox) == 1
+    assert client.get(response["Location"]).status_code == 200
+
+
+def test_english_signup_records_english_text_and_language(client, newsletter):
+    response = client.get("/en/newsletter/anmelden/")
+    assert "I agree to be informed by e-mail" in response.content.decode()
+    text = ConsentText.objects.get(newsletter=newsletter, language="en")
+    client.post(
+        "/en/newsletter/anmelden/",
+        {**signup_data(newsletter), "consent_text": text.id},
+        REMOTE_ADDR="203.0.113.9",
+    )
+    sub = Subscription.objects.get()
+    assert sub.language == "en"
+    assert ConsentEvent.objects.get(subscription=sub, kind="requested").consent_text == text
+
+
+def test_signup_answer_is_byte_identical_for_every_address_state(client, newsletter):
+    """New, pending, confirmed, unsubscribed and suppressed: the same bytes, no enumeration."""
+    from tests.newsletter.factories import SubscriptionFactory
+
+    SubscriptionFactory(email="bestaetigt@example.org", newsletter=newsletter)
+    SubscriptionFactory(
+        email="wartet@example.org", newsletter=newsletter, state="pending", confirmed_at=None
+    )
+    gone = SubscriptionFactory(email="weg@example.org", newsletter=newsletter)
+    subscription_revoke(subscription_id=gone.id, channel=RevocationChannel.LINK)
+    blocked = SubscriptionFactory(email="gesperrt@example.org", newsletter=newsletter)
+    subscription_suppress(subscription_id=blocked.id, reason="complaint", channel="webhook")
+
+    answers = []
+    for email in (
+        "neu@example.org",
+        "wartet@example.org",
+        "bestaetigt@example.org",
+        "weg@example.org",
+        "gesperrt@example.org",
+    ):
+        # The request id is echoed from the caller (else random per request): fix it, so that
+        # every header and byte of the answer can be compared.
+        response = post_signup(Client(HTTP_X_REQUEST_ID="a" * 32), newsletter, email)
+        answers.append(
+            (
+                response.status_code,
+                sorted(response.items()),
+                response.cookies.output(),
+                response.content,
+            )
+        )
+    assert all(answer == answers[0] for answer in answers), answers
+    assert answers[0][0] == 303
+
+
+def test_honeypot_gets_the_success_answer_and_records_nothing(client, newsletter):
+    response = post_signup(client, newsletter, website="http://spam.example")
+    assert response.status_code == 303
+    assert not Subscription.objects.exists()
+
+
+def test_too_fast_or_forged_start_time_is_refused_with_a_fresh_form(client, newsletter, settings):
+    settings.NEWSLETTER_SIGNUP_MIN_SECONDS = 60
+    response = post_signup(client, newsletter)
+    assert response.status_code == 400
+    assert "Das ging sehr schnell" in response.content.decode()
+    settings.NEWSLETTER_SIGNUP_MIN_SECONDS = 0
+    response = post_signup(client, newsletter, started="1700000000.0")
+    assert response.status_code == 400
+    assert "abgelaufen" in response.content.decode()
+    assert not Subscription.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "email",
+    ["nope", "a" * 300 + "@example.org", "x@example.org\r\nBcc: y@example.org", "<b>x</b>@e.de"],
+)
+def test_bad_addresses_get_a_400_with_the_form(client, newsletter, email):
+    response = post_signup(client, newsletter, email)
+    assert response.status_code == 400
+    assert "<b>x</b>" not in response.content.decode()
+    assert not Subscription.objects.exists()
+
+
+def test_signup_without_csrf_token_is_refused(newsletter):
+    client = Client(enforce_csrf_checks=True)
+    response = post_signup(client, newsletter)
+    assert response.status_code == 403
+    assert not Subscription.objects.exists()
+
+
+def test_thousand_signups_from_one_ip_are_rate_limited(client, newsletter, settings):
+    settings.NEWSLETTER_RATE_LIMIT_IP = "30/3600"
+    statuses = [
+        post_signup(client, newsletter, f"bot{n}@example.org").status_code for n in range(1000)
+    ]
+    assert statuses[:30] == [303] * 30
+    assert set(statuses[30:]) == {429}
+    assert Subscription.objects.count() == 30
+    response = post_signup(client, newsletter, "spaeter@example.org")
+    assert response.status_code == 429
+    assert "Zu viele Anfragen" in response.content.decode()
+    assert int(response["Retry-After"]) > 0
+
+
+def test_one_address_from_many_ips_is_rate_limited(newsletter, settings):
+    settings.NEWSLETTER_RATE_LIMIT_ADDRESS = "3/3600"
+    statuses = [
+        Client()
+        .post(SIGNUP, signup_data(newsletter, "ziel@example.org"), REMOTE_ADDR=f"198.51.100.{n}")
+        .status_code
+        for n in range(6)
+    ]
+    assert statuses == [303, 303, 303, 429, 429, 429]
+
+
+def test_confirm_get_changes_nothing_and_post_confirms_once(client, newsletter):
+    post_signup(client, newsletter)
+    sub = Subscription.objects.get()
+    path = confirm_path(sub)
+    page = client.get(path)
+    assert page.status_code == 200
+    assert "newsletter/confirm.js" in page.content.decode()
+    sub.refresh_from_db()
+    assert sub.state == SubscriptionState.PENDING
+    first = client.post(path, HTTP_USER_AGENT="Firefox")
+    second = client.post(path, HTTP_USER_AGENT="Firefox")
+    assert first.status_code == second.status_code == 200
+    assert first.content.count(b"Anmeldung best\xc3\xa4tigt") and second.content == first.content
+    sub.refresh_from_db()
+    assert sub.state == SubscriptionState.CONFIRMED
+    assert ConsentEvent.objects.filter(subscription=sub, kind="confirmed").count() == 1
+
+
+def test_confirm_post_needs_csrf(newsletter):
+    post_signup(Client(), newsletter)
+    sub = Subscription.objects.get()
+    response = Client(enforce_csrf_checks=True).post(confirm_path(sub))
+    assert response.status_code == 403
+    sub.refresh_from_db()
+    assert sub.state == SubscriptionState.PENDING
+
+
+def test_expired_tampered_and_cross_purpose_tokens_get_clear_4xx_pages(
+    client, newsletter, settings
+):
+    post_signup(client, newsletter)
+    sub = Subscription.objects.get()
+    good = tokens.make_confirm_token(sub.id, sub.confirm_round)
+    cases = [
+        (reverse("newsletter_confirm", args=[good[:-2] + "xx"]), 400),
+        (reverse("newsletter_confirm", args=[tokens.make_unsubscribe_token(sub.id)]), 400),
+        (reverse("newsletter_unsubscribe", args=[good]), 400),
+        (reverse("newsletter_preferences", args=[good]), 400),
+        (reverse("newsletter_unsubscribe", args=["garbage"]), 400),
+    ]
+    for path, status in cases:
+        for method in (client.get, client.post):
+            response = method(path)
+            assert response.status_code == status, path
+            assert "Neu anmelden" in response.content.decode()
+    settings.NEWSLETTER_CONFIRM_MAX_AGE = -1
+    response = client.post(reverse("newsletter_confirm", args=[good]))
+    assert response.status_code == 410
+    assert "abgelaufen" in response.content.decode()
+    sub.refresh_from_db()
+    assert sub.state == SubscriptionState.PENDING
+
+
+def test_unsubscribe_get_shows_one_button_and_post_revokes(client, newsletter):
+    from tests.newsletter.factories import SubscriptionFactory
+
+    sub = SubscriptionFactory(newsletter=newsletter)
+    page = client.get(unsubscribe_path(sub))
+    assert page.status_code == 200
+    assert page.content.decode().count('type="submit"') == 1
+    sub.refresh_from_db()
+    assert sub.state == SubscriptionState.CONFIRMED
+    response = Client(enforce_csrf_checks=True).post(unsubscribe_path(sub))
+    assert response.status_code == 200
+    sub.refresh_from_db()
+    assert sub.state == SubscriptionState.UNSUBSCRIBED
+    assert ConsentEvent.objects.get(subscription=sub, kind="revoked").channel == "link"
+
+
+@pytest.mark.parametrize("multipart", [False, True])
+def test_one_click_post_revokes_without_cookie_or_csrf_and_is_idempotent(newsletter, multipart):
+    from tests.newsletter.factories import SubscriptionFactory
+
+    sub = SubscriptionFactory(newsletter=newsletter)
+    client = Client(enforce_csrf_checks=True)
+    body = {"List-Unsubscribe": "One-Click"}
+    for _ in range(2):
+        if multipart:
+            response = client.post(unsubscribe_path(sub), body)
+        else:
+            response = client.post(
+                unsubscribe_path(sub),
+                "List-Unsubscribe=One-Click",
+                content_type="application/x-www-form-urlencoded",
+            )
+        assert response.status_code == 200
+        assert "Location" not in response
+    sub.refresh_from_db()
+    assert sub.state == SubscriptionState.UNSUBSCRIBED
+    events = ConsentEvent.objects.filter(subscription=sub, kind="revoked")
+    assert [e.channel for e in events] == ["one_click"]
+
+
+def test_preferences_page_lists_subscriptions_and_changes_them(
+    client, newsletter, django_capture_on_commit_callbacks
+):
+    from newsletter.services.consent import consent_text_default_publish
+    from tests.newsletter.factories import NewsletterFactory, SubscriptionFactory
+
+    other = NewsletterFactory(slug="wochenblick", name="Wochenblick")
+    consent_text_default_publish(newsletter=other)
+    sub = SubscriptionFactory(newsletter=newsletter, email="p@example.org")
+    path = preferences_path(sub)
+    page = client.get(path)
+    assert page.status_code == 200
+    assert "Meinung am Morgen" in page.content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            path,
+            {
+                "action": "save",
+                "language": "en",
+                f"nl_{other.id}": "on",
+                f"freq_{newsletter.id}": "weekly",
+                f"nl_{newsletter.id}": "on",
+            },
+        )
+    assert response.status_code == 303
+    sub.refresh_from_db()
+    assert (sub.language, sub.frequency, sub.state) == ("en", "weekly", "confirmed")
+    new = Subscription.objects.get(newsletter=other)
+    assert new.state == SubscriptionState.PENDING
+    requested = ConsentEvent.objects.get(subscription=new, kind="requested")
+    assert requested.form == "preferences"
+    assert requested.consent_text.newsletter == other
+    assert mail.outbox[-1].to == ["p@example.org"]
+    # Switching one off revokes it with the preference-centre channel.
+    client.post(path, {"action": "save", "language": "en", f"nl_{other.id}": "on"})
+    sub.refresh_from_db()
+    assert sub.state == SubscriptionState.UNSUBSCRIBED
+    assert ConsentEvent.objects.get(subscription=sub, kind="revoked").channel == "preferences"
+
+
+def test_preferences_unsubscribe_all_export_and_erase(client, newsletter):
+    from tests.newsletter.factories import SubscriptionFactory
+
+    sub = SubscriptionFactory(newsletter=newsletter, email="x@example.org")
+    path = preferences_path(sub)
+    client.post(path, {"action": "unsubscribe_all"})
+    sub.refresh_from_db()
+    assert sub.state == SubscriptionState.UNSUBSCRIBED
+    export = client.post(path, {"action": "export"})
+    assert export.status_code == 200
+    assert export["Content-Disposition"].startswith("attachment")
+    data = json.loads(export.content)
+    assert data["address"] == "x@example.org"
+    assert "revoked" in [event["kind"] for event in data["consent_log"]]
+    step = client.post(path, {"action": "erase"})
+    assert step.status_code == 200
+    assert Subscription.objects.filter(id=sub.id).exists()
+    done = client.post(path, {"action": "erase_confirmed"})
+    assert done.status_code == 200
+    assert not Subscription.objects.filter(id=sub.id).exists()
+    assert Suppression.objects.filter(address_hmac=address_hmac("x@example.org")).exists()
+    assert client.get(path).status_code == 200
+
+
+def test_get_on_preferences_and_unsubscribe_changes_nothing(client, newsletter):
+    from tests.newsletter.factories import SubscriptionFactory
+
+    sub = SubscriptionFactory(newsletter=newsletter)
+    for path in (
+        preferences_path(sub),
+        unsubscribe_path(sub),
+        preferences_path(sub) + "?action=erase_confirmed",
+    ):
+        assert client.get(path).status_code == 200
+    sub.refresh_from_db()
+    assert sub.state == SubscriptionState.CONFIRMED
+    assert not ConsentEvent.objects.exists()
+
+
+def test_preferences_link_request_answers_the_same_for_every_address(
+    newsletter, django_capture_on_commit_callbacks
+):
+    from tests.newsletter.factories import SubscriptionFactory
+
+    SubscriptionFactory(newsletter=newsletter, email="bekannt@example.org")
+    answers = []
+    for email in ("bekannt@example.org", "unbekannt@example.org"):
+        with django_capture_on_commit_callbacks(execute=True):
+            response = Client(HTTP_X_REQUEST_ID="b" * 32).post(
+                reverse("newsletter:preferences_request"),
+                {"email": email, "website": "", "started": form_started_token()},
+            )
+        answers.append((response.status_code, sorted(response.items()), response.content))
+    assert answers[0] == answers[1]
+    assert answers[0][0] == 303
+    assert len(mail.outbox) == 1
+    link = re.search(r"http://testserver(/n/einstellungen/[^/\s]+/)", mail.outbox[0].body).group(1)
+    assert Client().get(link).status_code == 200
