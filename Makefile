@@ -42,6 +42,7 @@ test: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	DJANGO_DEBUG=0 DJANGO_SETTINGS_MODULE=tests.settings $(PY) manage.py makemigrations --check --dry-run
+	DJANGO_DEBUG=0 DJANGO_SETTINGS_MODULE=tests.settings $(PY) manage.py compilemessages --ignore=.venv
 	DJANGO_DEBUG=0 $(VENV)/bin/pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)

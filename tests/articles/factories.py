@@ -70,3 +70,11 @@ class ArticleFactory(factory.django.DjangoModelFactory):
     def topics(self, create, extracted, **kwargs):
         if create and extracted:
             self.topics.set(extracted)
+
+
+class DraftArticleFactory(ArticleFactory):
+    """A draft opinion without disclaimer or live time, as an editor starts one."""
+
+    status = ArticleStatus.DRAFT
+    published_at = None
+    disclaimer_version = None
