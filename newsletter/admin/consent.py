@@ -1,1 +1,353 @@
-"""Admin for newsletters, consent texts and subscriptions."""
+"""Admin for newsletter managers: newsletters and their consent texts, subscriptions, evidence.
+
+Subscriptions change only through the services (each writes its evidence); the consent log and
+consent texts are read-only here. Editors have no newsletter permissions and see none of it.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+
+from newsletter.models import (
+    ConsentEvent,
+    ConsentText,
+    Newsletter,
+    RevocationChannel,
+    Subscription,
+    SubscriptionState,
+    Suppression,
+)
+from newsletter.selectors.consent import consent_text_current
+from newsletter.services.consent import (
+    consent_text_default_publish,
+    consent_text_publish,
+    subscriber_erase,
+    subscription_proof,
+    subscription_revoke,
+)
+
+TEXT_LANGUAGES = (
+    ("de", _("Einwilligungstext (Deutsch)")),
+    ("en", _("Einwilligungstext (Englisch)")),
+)
+
+
+class ReadOnlyMixin:
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class ConsentTextInline(ReadOnlyMixin, admin.TabularInline):
+    model = ConsentText
+    extra = 0
+    fields = ["language", "version", "created_at", "sha256", "text"]
+    readonly_fields = fields
+    ordering = ["language", "-version"]
+    verbose_name_plural = _("Einwilligungstexte (jede Änderung ist eine neue Version)")
+
+
+class NewsletterForm(forms.ModelForm):
+    consent_text_de = forms.CharField(
+        label=TEXT_LANGUAGES[0][1],
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 8}),
+        help_text=_(
+            "Leer lassen für den Standardtext. Eine Änderung wird als neue Version gespeichert."
+        ),
+    )
+    consent_text_en = forms.CharField(
+        label=TEXT_LANGUAGES[1][1], required=False, widget=forms.Textarea(attrs={"rows": 8})
+    )
+
+    class Meta:
+        model = Newsletter
+        fields = [
+            "name",
+            "slug",
+            "description",
+            "sender_name",
+            "sender_email",
+            "reply_to",
+            "language",
+            "imprint_url",
+            "privacy_url",
+            "imprint_text",
+            "welcome_mail",
+            "is_active",
+            "starts_at",
+            "send_time",
+            "offers_daily",
+            "offers_weekly",
+            "weekly_days",
+            "subject_template",
+        ]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            for language, _label in TEXT_LANGUAGES:
+                current = consent_text_current(newsletter=self.instance, language=language)
+                if current is not None and current.language == language:
+                    self.fields[f"consent_text_{language}"].initial = current.text
+
+
+@admin.register(Newsletter)
+class NewsletterAdmin(admin.ModelAdmin):
+    form = NewsletterForm
+    list_display = ["name", "slug", "language", "is_active", "offers_daily", "offers_weekly"]
+    list_filter = ["is_active", "language"]
+    search_fields = ["name", "slug"]
+    prepopulated_fields = {"slug": ["name"]}
+    inlines = [ConsentTextInline]
+
+    def has_delete_permission(self, request, obj=None):
+        # Evidence points at newsletters and their texts; they are deactivated, not deleted.
+        return False
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        newsletter = form.instance
+        for language, _label in TEXT_LANGUAGES:
+            text = form.cleaned_data.get(f"consent_text_{language}", "")
+            if text.strip():
+                consent_text_publish(newsletter=newsletter, language=language, text=text)
+        consent_text_default_publish(newsletter=newsletter)
+
+
+@admin.register(ConsentText)
+class ConsentTextAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ["newsletter", "language", "version", "created_at", "sha256"]
+    list_filter = ["newsletter", "language"]
+    search_fields = ["text", "sha256"]
+
+
+class ConsentEventInline(ReadOnlyMixin, admin.TabularInline):
+    model = ConsentEvent
+    extra = 0
+    fk_name = "subscription"
+    fields = [
+        "at",
+        "kind",
+        "channel",
+        "ip",
+        "user_agent",
+        "url",
+        "form",
+        "consent_text",
+        "text_sha256",
+        "message_id",
+        "note",
+    ]
+    readonly_fields = fields
+    ordering = ["at", "id"]
+
+
+class RevokeForm(forms.Form):
+    note = forms.CharField(
+        label=_("Vermerk"),
+        widget=forms.Textarea(attrs={"rows": 4}),
+        max_length=2000,
+        help_text=_("Zum Beispiel: „Widerruf per Brief vom 03.07.2025“ oder „telefonisch“."),
+    )
+
+
+@admin.register(Subscription)
+class SubscriptionAdmin(admin.ModelAdmin):
+    list_display = [
+        "email",
+        "newsletter",
+        "state",
+        "language",
+        "frequency",
+        "created_at",
+        "confirmed_at",
+        "unsubscribed_at",
+    ]
+    list_filter = [
+        "newsletter",
+        "state",
+        "language",
+        "created_at",
+        "confirmed_at",
+        "unsubscribed_at",
+    ]
+    search_fields = ["email"]
+    date_hierarchy = "created_at"
+    list_select_related = ["newsletter"]
+    readonly_fields = [
+        "email",
+        "newsletter",
+        "state",
+        "language",
+        "frequency",
+        "created_at",
+        "requested_at",
+        "confirmed_at",
+        "unsubscribed_at",
+        "confirmation_sends",
+        "last_confirmation_sent_at",
+        "last_mailed_at",
+        "proof_links",
+    ]
+    fields = readonly_fields
+    inlines = [ConsentEventInline]
+    actions = ["revoke_with_note", "export_confirmed_csv", "erase_subscribers"]
+
+    def has_add_permission(self, request):
+        # Signups need the reader's own double opt-in; nobody adds addresses by hand.
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        return [
+            path(
+                "<int:pk>/nachweis.json",
+                wrap(self.proof_json_view),
+                name="newsletter_subscription_proof_json",
+            ),
+            path(
+                "<int:pk>/nachweis/",
+                wrap(self.proof_print_view),
+                name="newsletter_subscription_proof",
+            ),
+            *super().get_urls(),
+        ]
+
+    @admin.display(description=_("Nachweis"))
+    def proof_links(self, obj: Subscription) -> str:
+        if not obj.pk:
+            return "–"
+        return format_html(
+            '<a href="{}">{}</a> · <a href="{}">{}</a>',
+            reverse("admin:newsletter_subscription_proof", args=[obj.pk]),
+            _("Druckansicht"),
+            reverse("admin:newsletter_subscription_proof_json", args=[obj.pk]),
+            _("JSON"),
+        )
+
+    def _proof(self, request: HttpRequest, pk: int) -> dict:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        subscription = get_object_or_404(Subscription.objects.select_related("newsletter"), pk=pk)
+        return subscription_proof(subscription=subscription)
+
+    def proof_json_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        proof = self._proof(request, pk)
+        response = JsonResponse(proof, json_dumps_params={"ensure_ascii": False, "indent": 2})
+        response["Content-Disposition"] = f'attachment; filename="nachweis-{pk}.json"'
+        return response
+
+    def proof_print_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        proof = self._proof(request, pk)
+        return TemplateResponse(
+            request,
+            "newsletter/admin/proof.html",
+            {"proof": proof, "proof_json": json.dumps(proof, ensure_ascii=False, indent=2)},
+        )
+
+    @admin.action(description=_("Manuell widerrufen (mit Vermerk)"), permissions=["change"])
+    def revoke_with_note(self, request: HttpRequest, queryset):
+        form = RevokeForm(request.POST if "apply" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            revoked = 0
+            for subscription in queryset:
+                before = subscription.state
+                result = subscription_revoke(
+                    subscription_id=subscription.id,
+                    channel=RevocationChannel.ADMIN,
+                    note=f"{form.cleaned_data['note']} ({request.user.get_username()})",
+                )
+                if result is not None and before != result.state:
+                    revoked += 1
+            self.message_user(
+                request,
+                _("%(count)d Abonnement(s) widerrufen.") % {"count": revoked},
+                messages.SUCCESS,
+            )
+            return None
+        return TemplateResponse(
+            request,
+            "newsletter/admin/revoke.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": _("Manuell widerrufen"),
+                "opts": self.model._meta,
+                "subscriptions": queryset,
+                "form": form,
+                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            },
+        )
+
+    @admin.action(description=_("CSV-Export der bestätigten Abonnements"), permissions=["view"])
+    def export_confirmed_csv(self, request: HttpRequest, queryset):
+        response = HttpResponse(content_type="text/csv; charset=utf-8")
+        stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
+        response["Content-Disposition"] = f'attachment; filename="abonnenten-{stamp}.csv"'
+        writer = csv.writer(response)
+        writer.writerow(["email", "newsletter", "language", "frequency", "confirmed_at"])
+        confirmed = queryset.filter(state=SubscriptionState.CONFIRMED).select_related("newsletter")
+        for sub in confirmed.order_by("newsletter_id", "id").iterator():
+            # A leading =, +, - or @ would be a formula to a spreadsheet.
+            email = f"'{sub.email}" if sub.email[:1] in "=+-@" else sub.email
+            writer.writerow(
+                [
+                    email,
+                    sub.newsletter.slug,
+                    sub.language,
+                    sub.frequency,
+                    sub.confirmed_at.isoformat(),
+                ]
+            )
+        return response
+
+    @admin.action(description=_("Daten löschen (Art. 17 DSGVO)"), permissions=["change"])
+    def erase_subscribers(self, request: HttpRequest, queryset):
+        keys = {sub.address_hmac for sub in queryset if sub.address_hmac}
+        erased = sum(
+            subscriber_erase(
+                address_hmac=key,
+                channel=RevocationChannel.ADMIN,
+                note=f"admin: {request.user.get_username()}",
+            )
+            for key in keys
+        )
+        self.message_user(
+            request, _("%(count)d Abonnement(s) gelöscht.") % {"count": erased}, messages.SUCCESS
+        )
+
+
+@admin.register(ConsentEvent)
+class ConsentEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ["at", "kind", "newsletter", "subscription", "channel", "ip", "form"]
+    list_filter = ["kind", "channel", "newsletter", "at"]
+    search_fields = ["address_hmac", "subscription__email", "message_id"]
+    date_hierarchy = "at"
+    list_select_related = ["newsletter", "subscription"]
+
+
+@admin.register(Suppression)
+class SuppressionAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ["address_hmac", "reason", "created_at"]
+    list_filter = ["reason"]
+    search_fields = ["address_hmac"]
