@@ -76,6 +76,8 @@ class TextFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         if getattr(record, "request_id", None) is None:
+            # A copy: other handlers (JSON, pytest's) must still see the record unchanged.
+            record = logging.makeLogRecord(vars(record))
             record.request_id = getattr(record, "task_id", None) or "-"
         return super().format(record)
 

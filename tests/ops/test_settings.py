@@ -116,3 +116,15 @@ def test_env_example_documents_every_variable_the_project_reads():
         re.findall(r"^#?\s*([A-Z][A-Z0-9_]+)=", (ROOT / ".env.example").read_text(), re.M)
     )
     assert read - documented == set()
+
+
+def test_the_admin_lives_under_the_configured_path():
+    code = (
+        "import django; django.setup(); from django.urls import reverse; "
+        "print(reverse('admin:login'))"
+    )
+    result = _run(
+        ["-c", code], {"DJANGO_SETTINGS_MODULE": "config.settings", "DJANGO_ADMIN_URL": "geheim/"}
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "/geheim/login/"

@@ -1,0 +1,189 @@
+"""Structured logging: one JSON object per line, with request ids and task/digest fields."""
+
+import io
+import json
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from celery import shared_task
+
+from config.logging import ContextFilter, JsonFormatter, log_context
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def json_lines():
+    """Records of the root logger as the JSON handler writes them, parsed line by line."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    handler.addFilter(ContextFilter())
+    root = logging.getLogger()
+    old_level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+
+    def lines() -> list[dict]:
+        text = stream.getvalue()
+        assert text.endswith("\n")
+        return [json.loads(line) for line in text.splitlines()]
+
+    try:
+        yield lines
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(old_level)
+
+
+def test_json_record_has_the_fixed_keys_and_extra_fields(json_lines):
+    logging.getLogger("newsletter.digests").warning(
+        "batch %s of %s\nsecond line", 3, "digest", extra={"digest_id": 17, "batch_id": 3}
+    )
+    [entry] = json_lines()
+    assert entry["level"] == "WARNING"
+    assert entry["logger"] == "newsletter.digests"
+    assert entry["message"] == "batch 3 of digest\nsecond line"
+    assert entry["digest_id"] == 17 and entry["batch_id"] == 3
+    assert entry["request_id"] is None
+    assert entry["time"].endswith("+00:00")
+
+
+def test_json_record_carries_the_exception_and_odd_values(json_lines):
+    try:
+        raise ValueError("kaputt")
+    except ValueError:
+        logging.getLogger("x").exception("failed", extra={"when": object()})
+    [entry] = json_lines()
+    assert "ValueError: kaputt" in entry["exception"]
+    assert entry["when"].startswith("<object object")
+
+
+def test_log_context_binds_fields_until_the_block_ends(json_lines):
+    log = logging.getLogger("newsletter.tasks")
+    with log_context(digest_id=5):
+        with log_context(batch_id=9):
+            log.info("inner")
+        log.info("outer", extra={"delivery_id": 44})
+    log.info("after")
+    inner, outer, after = json_lines()
+    assert (inner["digest_id"], inner["batch_id"]) == (5, 9)
+    assert outer["digest_id"] == 5 and "batch_id" not in outer and outer["delivery_id"] == 44
+    assert "digest_id" not in after
+
+
+@pytest.mark.django_db
+def test_requests_log_their_id_and_echo_it(client, settings, json_lines):
+    settings.LOG_REQUESTS = True
+    response = client.get("/gibt-es-nicht/", HTTP_X_REQUEST_ID="lb-4711.abc")
+    assert response["X-Request-ID"] == "lb-4711.abc"
+    lines = [entry for entry in json_lines() if entry["logger"] == "config.request"]
+    assert lines == [
+        {
+            **lines[0],
+            "request_id": "lb-4711.abc",
+            "method": "GET",
+            "path": "/gibt-es-nicht/",
+            "status": 404,
+        }
+    ]
+
+
+@pytest.mark.parametrize("incoming", ["", "x" * 200, "evil\r\nSet-Cookie: a=b", "a b"])
+@pytest.mark.django_db
+def test_missing_or_unsafe_request_ids_are_replaced(client, incoming):
+    response = client.get("/gibt-es-nicht/", HTTP_X_REQUEST_ID=incoming)
+    generated = response["X-Request-ID"]
+    assert generated != incoming
+    assert len(generated) == 32 and generated.isalnum()
+
+
+@pytest.mark.django_db
+def test_each_request_gets_its_own_id(client):
+    first = client.get("/gibt-es-nicht/")["X-Request-ID"]
+    second = client.get("/gibt-es-nicht/")["X-Request-ID"]
+    assert first != second
+
+
+@shared_task(name="tests.ops.log_digest_step")
+def log_digest_step(digest_id: int) -> None:
+    logging.getLogger("newsletter.tasks").info("step", extra={"digest_id": digest_id})
+
+
+def test_tasks_log_with_their_task_id_and_the_ids_passed_in_extra(json_lines):
+    result = log_digest_step.apply(args=(21,))
+    [entry] = [e for e in json_lines() if e["logger"] == "newsletter.tasks"]
+    assert entry["task_id"] == result.id
+    assert entry["task"] == "tests.ops.log_digest_step"
+    assert entry["digest_id"] == 21
+    logging.getLogger("after").info("outside the task")
+    assert "task_id" not in json_lines()[-1]
+
+
+def test_log_format_json_configures_the_whole_process():
+    """With the setting, everything a process logs (Django's own loggers too) is JSON lines."""
+    code = (
+        "import django, logging; django.setup(); "
+        "logging.getLogger('newsletter').info('eins', extra={'delivery_id': 8}); "
+        "logging.getLogger('django.request').warning('zwei')"
+    )
+    env = {
+        "PATH": os.environ["PATH"],
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DJANGO_ENV_FILE": "/nonexistent/.env",
+        "DJANGO_DEBUG": "1",
+        "LOG_FORMAT": "json",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    )
+    entries = [json.loads(line) for line in result.stderr.splitlines()]
+    assert [(e["logger"], e["message"]) for e in entries] == [
+        ("newsletter", "eins"),
+        ("django.request", "zwei"),
+    ]
+    assert entries[0]["delivery_id"] == 8
+
+
+def test_an_unknown_log_format_is_refused():
+    env = {
+        "PATH": os.environ["PATH"],
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DJANGO_ENV_FILE": "/nonexistent/.env",
+        "DJANGO_DEBUG": "1",
+        "LOG_FORMAT": "xml",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode != 0 and "LOG_FORMAT" in result.stderr
+
+
+@pytest.mark.worker
+def test_celery_workers_log_json_lines_through_django_logging(celery_workers):
+    """Celery keeps its hands off logging: a real worker's records come out as JSON too."""
+    import time
+
+    from articles.tasks import articles_publish_due_task
+
+    worker = celery_workers(concurrency=1, env={"LOG_FORMAT": "json"})
+    # Named queue: the app may have fixed its default queue before the fixture changed it.
+    result = articles_publish_due_task.apply_async(queue=worker.env["CELERY_TASK_DEFAULT_QUEUE"])
+    deadline = time.monotonic() + 30
+    while f"[{result.id}] succeeded" not in worker.log():
+        assert time.monotonic() < deadline, worker.log()
+        time.sleep(0.1)
+    entries = [json.loads(line) for line in worker.log().splitlines() if line.startswith("{")]
+    assert any(entry["message"].endswith(" ready.") for entry in entries)
+    [done] = [entry for entry in entries if f"[{result.id}] succeeded" in entry["message"]]
+    assert done["logger"] == "celery.app.trace"
+    assert done["task_id"] == result.id
+    assert done["level"] == "INFO"
