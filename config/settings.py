@@ -156,8 +156,22 @@ ANYMAIL_ESP = env.str("ANYMAIL_ESP", default="").strip().lower()
 if ANYMAIL_ESP:
     _esp = ANYMAIL_ESP.upper()
     EMAIL_BACKEND = f"anymail.backends.{ANYMAIL_ESP}.EmailBackend"
+    # anymail names the credential and the webhook key differently per ESP; one pair of our
+    # variables fills whichever name the chosen ESP reads (README, "Operating it").
+    _credential = {
+        "postmark": "SERVER_TOKEN",
+        "mailersend": "API_TOKEN",
+        "scaleway": "SECRET_KEY",
+    }.get(ANYMAIL_ESP, "API_KEY")
+    _webhook_key = {
+        "mandrill": "WEBHOOK_KEY",
+        "postal": "WEBHOOK_KEY",
+        "mailersend": "SIGNING_SECRET",
+        "resend": "SIGNING_SECRET",
+        "sendgrid": "TRACKING_WEBHOOK_VERIFICATION_KEY",
+    }.get(ANYMAIL_ESP, "WEBHOOK_SIGNING_KEY")
     ANYMAIL = {
-        f"{_esp}_API_KEY": env.str("ANYMAIL_API_KEY", default=""),
+        f"{_esp}_{_credential}": env.str("ANYMAIL_API_KEY", default=""),
         "WEBHOOK_SECRET": env.str("ANYMAIL_WEBHOOK_SECRET", default="") or None,
         "REQUESTS_TIMEOUT": env.float("ANYMAIL_REQUESTS_TIMEOUT", default=30.0),
     }
@@ -166,7 +180,11 @@ if ANYMAIL_ESP:
     if env.str("ANYMAIL_SENDER_DOMAIN", default=""):
         ANYMAIL[f"{_esp}_SENDER_DOMAIN"] = env.str("ANYMAIL_SENDER_DOMAIN")
     if env.str("ANYMAIL_WEBHOOK_SIGNING_KEY", default=""):
-        ANYMAIL[f"{_esp}_WEBHOOK_SIGNING_KEY"] = env.str("ANYMAIL_WEBHOOK_SIGNING_KEY")
+        ANYMAIL[f"{_esp}_{_webhook_key}"] = env.str("ANYMAIL_WEBHOOK_SIGNING_KEY")
+    if env.str("ANYMAIL_SECRET_KEY", default=""):  # Mailjet: API key plus secret key
+        ANYMAIL[f"{_esp}_SECRET_KEY"] = env.str("ANYMAIL_SECRET_KEY")
+    if env.str("ANYMAIL_PROJECT_ID", default=""):  # Scaleway TEM
+        ANYMAIL[f"{_esp}_PROJECT_ID"] = env.str("ANYMAIL_PROJECT_ID")
     ANYMAIL = {key: value for key, value in ANYMAIL.items() if value is not None}
 else:
     _email_url = env.str("EMAIL_URL", default=f"filemail://{VAR_DIR / 'mail'}")

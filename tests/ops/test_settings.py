@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 # The minimum a production deployment sets (README, "Operating it"; .env.example).
@@ -128,3 +130,39 @@ def test_the_admin_lives_under_the_configured_path():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "/geheim/login/"
+
+
+ESP_ENV = {
+    "mailgun": {"ANYMAIL_SENDER_DOMAIN": "mg.example.org"},
+    "postmark": {},
+    "sendgrid": {},
+    "sparkpost": {},
+    "mandrill": {},
+    "brevo": {},
+    "resend": {},
+    "mailersend": {},
+    "mailjet": {"ANYMAIL_SECRET_KEY": "mj-secret"},
+    "postal": {"ANYMAIL_API_URL": "https://postal.example.org"},
+    "unisender_go": {"ANYMAIL_API_URL": "https://go1.unisender.ru/ru/transactional/api/v1/"},
+    "scaleway": {"ANYMAIL_PROJECT_ID": "d3b07384-d9a0-4c9b-8a0d-000000000000"},
+}
+
+
+@pytest.mark.parametrize("esp", sorted(ESP_ENV))
+def test_each_documented_esp_gets_a_working_backend_from_the_variables(esp):
+    """The ANYMAIL_* variables fill the setting names this ESP's anymail backend reads."""
+    code = (
+        "import django; django.setup(); from django.core.mail import get_connection; "
+        "print(type(get_connection()).__module__)"
+    )
+    result = _run(
+        ["-c", code],
+        {
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "ANYMAIL_ESP": esp,
+            "ANYMAIL_API_KEY": "key-123",
+            **ESP_ENV[esp],
+        },
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == f"anymail.backends.{esp}"
