@@ -78,6 +78,8 @@ class ArticleAdminForm(forms.ModelForm):
         except ValidationError as error:
             self.add_error("disclaimer_version", error)
             return cleaned
+        if cleaned.get("status"):
+            cleaned["status"] = probe.status
         cleaned["published_at"] = probe.published_at
         cleaned["disclaimer_version"] = probe.disclaimer_version
         return cleaned

@@ -38,14 +38,22 @@ def article_render_body(*, article: Article) -> None:
 
 
 def article_apply_publishing_defaults(*, article: Article, now: datetime | None = None) -> None:
-    """A live article gets a live time and, if it is an opinion, the current default disclaimer.
+    """A live article gets a live time, the status matching it, and (for an opinion) a disclaimer.
 
     Raises ValidationError(code="disclaimer_missing") when an opinion would go live without one.
     """
     if article.status not in LIVE_STATUSES:
         return
+    now = now or timezone.now()
     if article.published_at is None:
-        article.published_at = (now or timezone.now()).replace(second=0, microsecond=0)
+        article.published_at = now
+    # The status says what readers see: a future time is a schedule (whole minutes), a
+    # past one is published.
+    if article.published_at > now:
+        article.status = ArticleStatus.SCHEDULED
+        article.published_at = article.published_at.replace(second=0, microsecond=0)
+    else:
+        article.status = ArticleStatus.PUBLISHED
     if article.disclaimer_version_id is None:
         default = disclaimer_default_version(kind=article.kind)
         if default is not None:

@@ -55,7 +55,7 @@ def _render_parts(template: str, context: dict[str, Any]) -> dict[str, str]:
     return {
         "head": render_to_string(f"articles/{template}_head.html", context),
         "main": render_to_string(f"articles/{template}_main.html", context),
-        "title": render_to_string(f"articles/{template}_title.txt", context).strip(),
+        "title": render_to_string(f"articles/{template}_title.html", context).strip(),
     }
 
 
@@ -66,7 +66,7 @@ def _show(request: HttpRequest, parts: dict[str, str], **extra: Any) -> HttpResp
         request,
         "articles/page.html",
         {
-            "page_title": parts["title"],
+            "page_title": mark_safe(parts["title"]),  # noqa: S308 - escaped when rendered
             "page_head": mark_safe(parts["head"]),  # noqa: S308 - our own rendered template
             "page_main": mark_safe(parts["main"]),  # noqa: S308 - our own rendered template
             **extra,

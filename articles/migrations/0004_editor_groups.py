@@ -34,7 +34,7 @@ def create_groups(apps, schema_editor):
 class Migration(migrations.Migration):
     dependencies = [
         ("articles", "0003_default_opinion_disclaimer"),
-        ("newsletter", "0001_initial"),
+        ("newsletter", "0003_digest_batch_language_and_keyset_index"),
         ("auth", "0012_alter_user_first_name_max_length"),
         ("contenttypes", "0002_remove_content_type_name"),
     ]

@@ -6,7 +6,7 @@ from django import template
 from django.conf import settings
 from django.urls import translate_url
 from django.utils import dateformat, timezone
-from django.utils.translation import get_language_info, pgettext
+from django.utils.translation import get_language_info, gettext, pgettext
 
 from ..caching import cached_fragment
 from ..selectors import article_next_go_live, topic_list_navigation
@@ -56,3 +56,9 @@ def navigation_topics() -> list[dict[str, str]]:
 def disclaimer_text(version, language: str) -> str:
     """The disclaimer wording in the page's language (German when no translation exists)."""
     return version.text_for(language or settings.LANGUAGE_CODE) if version else ""
+
+
+@register.simple_tag
+def site_name() -> str:
+    """The publication's name, escaped like any other text (it contains an ampersand)."""
+    return gettext("Meinung & Märkte")

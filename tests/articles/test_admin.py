@@ -292,3 +292,19 @@ def test_newsletter_managers_get_the_newsletter_app_only():
     assert set(editors.permissions.values_list("content_type__app_label", flat=True)) == {
         "articles"
     }
+
+
+def test_published_with_a_future_time_becomes_scheduled(admin_client, default_disclaimer):
+    when = timezone.localtime(timezone.now() + timedelta(hours=3))
+    response = admin_client.post(
+        reverse("admin:articles_article_add"),
+        _form_data(
+            status=ArticleStatus.PUBLISHED,
+            published_at_0=when.strftime("%d.%m.%Y"),
+            published_at_1=when.strftime("%H:%M:%S"),
+        ),
+    )
+    assert response.status_code == 302
+    article = Article.objects.get(slug="neuer-kommentar")
+    assert article.status == ArticleStatus.SCHEDULED
+    assert article.published_at.second == 0
