@@ -122,18 +122,26 @@ class WorkerProcess:
                 self.kill()
 
 
+def _forget_routing(app) -> None:
+    """Celery caches the default queue on first use; drop it so a changed queue applies."""
+    for name in ("default_queue", "queues", "router"):
+        app.amqp.__dict__.pop(name, None)
+
+
 @pytest.fixture
 def celery_workers(transactional_db, tmp_path, settings) -> Iterator:
     """Start real workers with `celery_workers(concurrency=2, env={...})`; all stop at teardown.
 
     The test process stops running tasks eagerly for the duration, so `.delay()` goes through
-    Redis to the workers, which read and write the same (committed) test database.
+    Redis to the workers, which read and write the same (committed) test database. The queue is
+    the suite's own (named after its test database, see tests/settings.py; Celery fixes its
+    routing at first use, so it cannot change per test) and is purged before and after.
     """
     from django.db import connection
 
     from config.celery import app
 
-    queue = f"q-{uuid.uuid4().hex[:10]}"
+    queue = app.conf.task_default_queue
     db = connection.settings_dict
     base_env = {
         **os.environ,
@@ -143,9 +151,10 @@ def celery_workers(transactional_db, tmp_path, settings) -> Iterator:
         "CELERY_TASK_DEFAULT_QUEUE": queue,
         "PYTHONUNBUFFERED": "1",
     }
-    old_eager, old_queue = app.conf.task_always_eager, app.conf.task_default_queue
+    old_eager = app.conf.task_always_eager
     app.conf.task_always_eager = False
-    app.conf.task_default_queue = queue
+    _purge(app, queue)
+    _forget_routing(app)
     settings.CELERY_TASK_ALWAYS_EAGER = False
     started: list[WorkerProcess] = []
 
@@ -161,9 +170,14 @@ def celery_workers(transactional_db, tmp_path, settings) -> Iterator:
     finally:
         for worker in started:
             worker.stop()
-        with app.connection_for_write() as conn:
-            conn.default_channel.queue_purge(queue)
-        app.conf.task_always_eager, app.conf.task_default_queue = old_eager, old_queue
+        _purge(app, queue)
+        app.conf.task_always_eager = old_eager
+
+
+def _purge(app, queue: str) -> None:
+    with app.connection_for_write() as conn:
+        conn.default_channel.queue_purge(queue)
+        _forget_routing(app)
 
 
 @pytest.fixture(scope="session")
