@@ -133,6 +133,8 @@ TIME_ZONE = "Europe/Berlin"
 USE_I18N = True
 USE_TZ = True
 
+FORMS_URLFIELD_ASSUME_HTTPS = True  # Django 6 behaviour now: bare domains mean https
+
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env.str("DJANGO_STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
 STATICFILES_DIRS = [BASE_DIR / "static"] if (BASE_DIR / "static").exists() else []
@@ -293,6 +295,7 @@ if LOG_FORMAT not in {"text", "json"}:
     raise ImproperlyConfigured("LOG_FORMAT must be 'text' or 'json'.")
 # One line per request (method, path, status, duration); runserver already logs them locally.
 LOG_REQUESTS = env.bool("LOG_REQUESTS", default=not DEBUG)
+LOGGING_CONFIG = "config.logging.logging_configure"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

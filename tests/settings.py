@@ -25,8 +25,11 @@ os.environ.setdefault("CACHE_KEY_PREFIX", TEST_DB_NAME)
 os.environ.setdefault("CELERY_TASK_DEFAULT_QUEUE", f"q-{TEST_DB_NAME}")
 
 from config.settings import *  # noqa: E402,F403
-from config.settings import DATABASES  # noqa: E402
+from config.settings import DATABASES, STATIC_ROOT  # noqa: E402
 
 DATABASES["default"]["TEST"] = {"NAME": TEST_DB_NAME}
 DATABASES["default"]["CONN_MAX_AGE"] = 0
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# WhiteNoise warns on every request when the collected-static folder is missing.
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
