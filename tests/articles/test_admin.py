@@ -308,3 +308,40 @@ def test_published_with_a_future_time_becomes_scheduled(admin_client, default_di
     article = Article.objects.get(slug="neuer-kommentar")
     assert article.status == ArticleStatus.SCHEDULED
     assert article.published_at.second == 0
+
+
+def test_adding_a_disclaimer_creates_version_one(admin_client):
+    response = admin_client.post(
+        reverse("admin:articles_disclaimer_add"),
+        {
+            "name": "Analyse-Hinweis",
+            "default_for_kind": ArticleKind.ANALYSIS,
+            "text_de": "Keine Anlageberatung.",
+            "text_en": "No investment advice.",
+            "versions-TOTAL_FORMS": "0",
+            "versions-INITIAL_FORMS": "0",
+            "versions-MIN_NUM_FORMS": "0",
+            "versions-MAX_NUM_FORMS": "1000",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:3000]
+    version = DisclaimerVersion.objects.get(disclaimer__name="Analyse-Hinweis")
+    assert (version.version, version.text_en) == (1, "No investment advice.")
+
+
+def test_a_second_default_for_a_kind_is_a_form_error(admin_client, default_disclaimer):
+    response = admin_client.post(
+        reverse("admin:articles_disclaimer_add"),
+        {
+            "name": "Zweiter Meinungshinweis",
+            "default_for_kind": ArticleKind.OPINION,
+            "text_de": "Anders formuliert.",
+            "versions-TOTAL_FORMS": "0",
+            "versions-INITIAL_FORMS": "0",
+            "versions-MIN_NUM_FORMS": "0",
+            "versions-MAX_NUM_FORMS": "1000",
+        },
+    )
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors
+    assert not Disclaimer.objects.filter(name="Zweiter Meinungshinweis").exists()
