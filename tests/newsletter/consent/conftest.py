@@ -2,6 +2,7 @@ import pytest
 from django.core.cache import cache
 
 from newsletter.services.consent import consent_text_default_publish
+from tests.fakes.smtp import smtp_sink  # noqa: F401 - fixture for this folder
 from tests.newsletter.factories import NewsletterFactory
 
 
