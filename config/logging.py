@@ -18,6 +18,7 @@ import contextlib
 import datetime as dt
 import json
 import logging
+import logging.config
 from collections.abc import Iterator
 from contextvars import ContextVar
 from typing import Any
@@ -104,6 +105,13 @@ class JsonFormatter(logging.Formatter):
             entry["stack"] = self.formatStack(record.stack_info)
         # default=str keeps a log call from ever failing on an odd value (UUID, datetime, model).
         return json.dumps(entry, default=str, ensure_ascii=False)
+
+
+def logging_configure(config: dict[str, Any]) -> None:
+    """Django's LOGGING_CONFIG hook: apply LOGGING, and send Python warnings through it too."""
+    logging.config.dictConfig(config)
+    # Otherwise warnings go to stderr as plain text and break one-JSON-object-per-line.
+    logging.captureWarnings(True)
 
 
 def _celery_connect() -> None:

@@ -1,0 +1,114 @@
+"""The web role for real: gunicorn with docker/gunicorn.conf.py, probed like the container is."""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def gunicorn_server(tmp_path):
+    port = free_port()
+    log_path = tmp_path / "gunicorn.log"
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "PORT": str(port),
+        "GUNICORN_WORKERS": "1",
+        "LOG_FORMAT": "json",
+        "LOG_REQUESTS": "1",
+    }
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "--config",
+                "docker/gunicorn.conf.py",
+                "config.wsgi:application",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert proc.poll() is None, log_path.read_text()
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                break
+            except OSError:
+                assert time.monotonic() < deadline, log_path.read_text()
+                time.sleep(0.1)
+        yield port, log_path, env
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(20)
+
+
+def _healthcheck_command() -> list[str]:
+    dockerfile = (ROOT / "docker" / "Dockerfile").read_text()
+    match = re.search(r"HEALTHCHECK .*?CMD (\[.*?\])\n", dockerfile, re.S)
+    assert match, "the Dockerfile has a HEALTHCHECK in exec form"
+    return json.loads(match.group(1))
+
+
+def test_the_image_healthcheck_command_passes_against_gunicorn(gunicorn_server):
+    port, _log, env = gunicorn_server
+    command = _healthcheck_command()
+    assert command[0] == "python"
+    result = subprocess.run(
+        [sys.executable, *command[1:]], env={"PORT": str(port)}, capture_output=True, timeout=10
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_the_healthcheck_command_fails_when_nothing_serves():
+    command = _healthcheck_command()
+    result = subprocess.run(
+        [sys.executable, *command[1:]],
+        env={"PORT": str(free_port())},
+        capture_output=True,
+        timeout=10,
+    )
+    assert result.returncode != 0
+
+
+def test_gunicorn_logs_json_lines_with_the_request_id(gunicorn_server):
+    port, log_path, _env = gunicorn_server
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/gibt-es-nicht/", headers={"X-Request-ID": "probe-123"}
+    )
+    try:
+        urllib.request.urlopen(request, timeout=10)
+    except urllib.error.HTTPError as error:
+        assert error.code == 404
+        assert error.headers["X-Request-ID"] == "probe-123"
+    deadline = time.monotonic() + 10
+    while '"probe-123"' not in log_path.read_text():
+        assert time.monotonic() < deadline, log_path.read_text()
+        time.sleep(0.1)
+    lines = [line for line in log_path.read_text().splitlines() if line.strip()]
+    entries = [json.loads(line) for line in lines]  # every line, gunicorn's own included
+    [access] = [e for e in entries if e.get("request_id") == "probe-123"]
+    assert (access["logger"], access["status"], access["path"]) == (
+        "config.request",
+        404,
+        "/gibt-es-nicht/",
+    )
+    assert any(e["logger"] == "gunicorn.error" for e in entries)
