@@ -1,0 +1,494 @@
+"""Digest throughput, end to end, counted at the provider.
+
+    .venv/bin/python bench/digest.py                 # N = 20,000, one run
+    .venv/bin/python bench/digest.py --n 200000 --runs 3
+    .venv/bin/python bench/digest.py --n 1000000 --naive-n 0
+    .venv/bin/python bench/digest.py --faults        # fail every 7th call, latency, rate limit
+
+It builds its own PostgreSQL database and Redis db, seeds N confirmed subscribers (plus pending,
+unsubscribed and suppressed ones that must be left out) with set-based SQL, starts the lean
+fake Mailgun (bench/fake_provider.py) and two real Celery workers, and starts a digest through
+the scheduler's own service (`digest_start_now`, the path of `send_digest --now` and the beat
+tick). In the same run it measures the naive path (one task, one render, one API call per
+recipient) and the raw ceiling (anymail batch calls from one loop, no database) on subsets.
+Progress goes to stderr; the last line of stdout is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench._common import (  # noqa: E402
+    PY,
+    base_env,
+    cpu_seconds,
+    db_recreate,
+    http_json,
+    log,
+    median,
+    peak_rss_mb,
+    process_tree,
+    redis_flush,
+    spawn,
+    stop,
+)
+
+FINAL = {"done", "cancelled", "skipped"}
+HMAC_KEY = "bench-only-address-key"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=20_000, help="confirmed recipients")
+    parser.add_argument("--runs", type=int, default=1, help="digests to send; medians reported")
+    parser.add_argument("--faults", action="store_true", help="also run the fault scenarios")
+    parser.add_argument("--naive-n", type=int, default=600, help="naive subset (0 = skip)")
+    parser.add_argument("--raw-n", type=int, default=20_000, help="raw-ceiling subset (0 = skip)")
+    parser.add_argument("--workers", type=int, default=2, help="worker processes (-c 1 each)")
+    parser.add_argument("--rate", type=float, default=2_000, help="rate limit scenario, msgs/s")
+    parser.add_argument("--db", default="bench_digest", help="PostgreSQL database (recreated)")
+    parser.add_argument("--redis-db", type=int, default=13, help="Redis database number")
+    parser.add_argument("--timeout", type=float, default=0, help="per digest, 0 = from N")
+    return parser.parse_args(argv)
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.tmp = Path(tempfile.mkdtemp(prefix="bench-digest-"))
+        self.queue = f"bench-digest-{uuid.uuid4().hex[:8]}"
+        self.workers: list = []
+        self.worker_env_extra: dict[str, str] = {}
+
+    # --- setup ---------------------------------------------------------------------------
+    def setup(self) -> None:
+        args = self.args
+        redis_url = f"redis://127.0.0.1:6379/{args.redis_db}"
+        redis_flush(redis_url)
+        database_url = db_recreate(args.db)
+        self.provider = spawn(
+            [PY, str(Path(__file__).with_name("fake_provider.py"))],
+            env=dict(os.environ),
+            log_path=self.tmp / "provider.log",
+            pipe_stdout=True,
+        )
+        self.provider_port = int(self.provider.stdout.readline())
+        self.provider_url = f"http://127.0.0.1:{self.provider_port}"
+        self.env = base_env(
+            database_url=database_url,
+            redis_url=redis_url,
+            queue=self.queue,
+            ANYMAIL_ESP="mailgun",
+            ANYMAIL_API_URL=f"{self.provider_url}/v3",
+            ANYMAIL_API_KEY="bench",
+            ANYMAIL_SENDER_DOMAIN="zeitung.example",
+            ANYMAIL_REQUESTS_TIMEOUT="30",
+            NEWSLETTER_ADDRESS_HMAC_KEY=HMAC_KEY,
+        )
+        os.environ.update(self.env)
+        import django
+
+        django.setup()
+        from django.core.management import call_command
+        from django.db import connection
+
+        log(f"migrating {args.db}")
+        call_command("migrate", verbosity=0)
+        with connection.cursor() as cursor:
+            cursor.execute("CREATE EXTENSION IF NOT EXISTS pgcrypto")
+        call_command("seed_demo", verbosity=0)
+        self.start_workers()
+
+    def start_workers(self, **extra: str) -> None:
+        for worker in self.workers:
+            stop(worker)
+        self.workers = []
+        # INFO so that the worker's " ready." line shows when it takes tasks.
+        env = {**self.env, "LOG_LEVEL": "INFO", **extra}
+        for i in range(self.args.workers):
+            log_path = self.tmp / f"worker{i}.log"
+            log_path.write_bytes(b"")
+            proc = spawn(
+                [
+                    PY,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "config",
+                    "worker",
+                    "--loglevel=INFO",
+                    "--pool=prefork",
+                    "--concurrency=1",
+                    "-Q",
+                    self.queue,
+                    "--without-gossip",
+                    "--without-mingle",
+                    "--without-heartbeat",
+                    "--include=bench.naive",
+                    "-n",
+                    f"bench{i}-{uuid.uuid4().hex[:6]}@%h",
+                ],
+                env=env,
+                log_path=log_path,
+            )
+            self.workers.append(proc)
+            deadline = time.monotonic() + 60
+            while b" ready." not in log_path.read_bytes():
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"worker {i} did not start:\n{log_path.read_text()[-3000:]}")
+                time.sleep(0.1)
+        self._configure_in_process(extra)
+
+    def _configure_in_process(self, extra: dict[str, str]) -> None:
+        # The bench process plays the beat (reconcile) and needs the workers' delivery settings.
+        from django.conf import settings
+
+        settings.NEWSLETTER_SEND_RATE = float(extra.get("NEWSLETTER_SEND_RATE", 0))
+
+    def worker_pids(self) -> list[list[int]]:
+        return [process_tree(w.pid) for w in self.workers]
+
+    # --- seeding -------------------------------------------------------------------------
+    def seed_newsletter(self, label: str, n: int):
+        """A newsletter of its own per digest, with N confirmed subscribers and the ones that
+        must be left out (pending, unsubscribed, confirmed but on the suppression list)."""
+        from django.db import connection
+        from django.utils import timezone
+
+        from newsletter.models import Newsletter, Subscription, Suppression
+
+        newsletter = Newsletter.objects.create(
+            name=f"Bench {label}",
+            slug=f"bench-{label}-{uuid.uuid4().hex[:6]}",
+            sender_name="Redaktion",
+            sender_email="digest@zeitung.example",
+            imprint_text="Verlag Beispiel GmbH, Musterstraße 1, 10115 Berlin",
+            imprint_url="https://zeitung.example/impressum/",
+            privacy_url="https://zeitung.example/datenschutz/",
+            starts_at=timezone.now() - timezone.timedelta(days=7),
+            offers_daily=True,
+            offers_weekly=False,
+        )
+        table = Subscription._meta.db_table
+        extra = max(10, n // 50)
+        t0 = time.monotonic()
+        with connection.cursor() as cursor:
+            for prefix, state, count in (
+                ("b", "confirmed", n),
+                ("p", "pending", extra),
+                ("u", "unsubscribed", extra),
+                ("s", "confirmed", max(5, n // 1000)),
+            ):
+                cursor.execute(
+                    f"""
+                    INSERT INTO {table} (email, address_hmac, newsletter_id, state, language,
+                        frequency, created_at, requested_at, confirm_round, confirmed_at,
+                        unsubscribed_at, confirmation_sends, soft_bounces)
+                    SELECT e, encode(hmac(e, %(key)s, 'sha256'), 'hex'), %(nl)s, %(state)s,
+                           CASE WHEN g %% 10 = 0 THEN 'en' ELSE 'de' END, 'daily',
+                           now() - interval '2 days', now() - interval '2 days', 1,
+                           CASE WHEN %(state)s = 'pending' THEN NULL
+                                ELSE now() - interval '1 day' END,
+                           CASE WHEN %(state)s = 'unsubscribed' THEN now() END, 1, 0
+                    FROM (SELECT g, %(prefix)s || g || '@example.org' AS e
+                          FROM generate_series(1, %(count)s) g) x
+                    """,
+                    {
+                        "key": HMAC_KEY,
+                        "nl": newsletter.pk,
+                        "state": state,
+                        "prefix": prefix,
+                        "count": count,
+                    },
+                )
+            cursor.execute(
+                f"""
+                INSERT INTO {Suppression._meta.db_table} (address_hmac, reason, created_at)
+                SELECT address_hmac, 'bounce', now() FROM {table}
+                WHERE newsletter_id = %s AND email LIKE 's%%'
+                ON CONFLICT (address_hmac) DO NOTHING
+                """,
+                [newsletter.pk],
+            )
+            cursor.execute(f"ANALYZE {table}")
+        log(
+            f"seeded {label}: {n} confirmed (+{3 * extra} left out) in {time.monotonic() - t0:.1f}s"
+        )
+        return newsletter
+
+    # --- one digest ----------------------------------------------------------------------
+    def send_digest(self, label: str, n: int, provider_config: dict | None = None) -> dict:
+        from django.utils import timezone
+
+        from newsletter.models import Batch, Digest
+        from newsletter.services.digests import digest_kick_stalled, digest_start_now
+
+        newsletter = self.seed_newsletter(label, n)
+        http_json(
+            f"{self.provider_url}/_bench/config",
+            {"fail_every": 0, "latency": 0, **(provider_config or {})},
+        )
+        trees = self.worker_pids()
+        cpu_before = cpu_seconds([p for tree in trees for p in tree])
+        timeout = self.args.timeout or max(180.0, n / 300)
+        started = time.monotonic()
+        digest_id = digest_start_now(newsletter=newsletter).digest.pk
+        last_kick = time.monotonic()
+        while True:
+            row = Digest.objects.filter(pk=digest_id).values("state").get()
+            if row["state"] in FINAL:
+                break
+            if time.monotonic() - started > timeout:
+                raise RuntimeError(f"digest {digest_id} not final after {timeout:.0f}s: {row}")
+            # The bench plays the beat's periodic reconcile (every 30 s as in production).
+            if time.monotonic() - last_kick > 30:
+                digest_kick_stalled(now=timezone.now())
+                last_kick = time.monotonic()
+            time.sleep(0.05)
+        wall = time.monotonic() - started
+        trees = self.worker_pids()
+        cpu = cpu_seconds([p for tree in trees for p in tree]) - cpu_before
+        digest = Digest.objects.get(pk=digest_id)
+        fanout_s = (digest.fanned_out_at - digest.created_at).total_seconds()
+        total_s = (digest.finished_at - digest.created_at).total_seconds()
+        counts = self.provider_counts(digest_id, newsletter.pk)
+        batches = Batch.objects.filter(digest_id=digest_id)
+        stats = http_json(f"{self.provider_url}/_bench/stats")["digests"].get(str(digest_id), {})
+        provider_window = (stats.get("last_accept") or 0) - (stats.get("first_accept") or 0)
+        result = {
+            "label": label,
+            "n": n,
+            "digest_id": digest_id,
+            "state": digest.state,
+            "fanout_s": round(fanout_s, 2),
+            "total_s": round(total_s, 2),
+            "wall_s": round(wall, 2),
+            "recipients_per_s": round(n / total_s, 1),
+            # Rate at the provider between the first and the last accepted call.
+            "provider_rate_per_s": round(
+                (counts["accepted"] - stats.get("first_call_size", 0)) / provider_window, 1
+            )
+            if provider_window > 0
+            else None,
+            "api_calls": batches.count(),
+            "api_attempts": sum(b.attempts for b in batches.only("attempts")),
+            "cpu_us_per_recipient": round(cpu * 1e6 / max(n, 1), 1),
+            "worker_peak_rss_mb": [round(max(peak_rss_mb(p) for p in tree), 1) for tree in trees],
+            **counts,
+        }
+        log(f"{label}: {json.dumps(result)}")
+        return result
+
+    def provider_counts(self, digest_id: int, newsletter_id: int) -> dict:
+        """Compare what the provider accepted with who was entitled, in SQL."""
+        from django.db import connection, transaction
+
+        from newsletter.models import Subscription, Suppression
+
+        dump = self.tmp / f"accepted-{digest_id}.tsv"
+        http_json(f"{self.provider_url}/_bench/dump", {"digest": str(digest_id), "path": str(dump)})
+        sub = Subscription._meta.db_table
+        sup = Suppression._meta.db_table
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                "CREATE TEMP TABLE accepted (email text PRIMARY KEY, n int) ON COMMIT DROP"
+            )
+            with cursor.copy("COPY accepted (email, n) FROM STDIN") as copy, open(dump, "rb") as f:
+                while chunk := f.read(1 << 20):
+                    copy.write(chunk)
+            cursor.execute(
+                f"""
+                CREATE TEMP TABLE entitled ON COMMIT DROP AS
+                SELECT s.email FROM {sub} s
+                WHERE s.newsletter_id = %s AND s.state = 'confirmed'
+                  AND NOT EXISTS (SELECT 1 FROM {sup} x WHERE x.address_hmac = s.address_hmac)
+                """,
+                [newsletter_id],
+            )
+            cursor.execute(
+                """
+                SELECT (SELECT coalesce(sum(n), 0) FROM accepted),
+                       (SELECT coalesce(sum(n - 1), 0) FROM accepted WHERE n > 1),
+                       (SELECT count(*) FROM entitled e
+                        WHERE NOT EXISTS (SELECT 1 FROM accepted a WHERE a.email = e.email)),
+                       (SELECT count(*) FROM accepted a
+                        WHERE NOT EXISTS (SELECT 1 FROM entitled e WHERE e.email = a.email)),
+                       (SELECT count(*) FROM entitled)
+                """
+            )
+            accepted, duplicates, missing, unconfirmed, entitled = cursor.fetchone()
+        dump.unlink(missing_ok=True)
+        return {
+            "entitled": entitled,
+            "accepted": int(accepted),
+            "duplicates": int(duplicates),
+            "missing": missing,
+            "unconfirmed": unconfirmed,
+        }
+
+    # --- baselines -----------------------------------------------------------------------
+    def raw_ceiling(self, digest_id: int, n: int) -> dict:
+        """anymail batch calls from one loop, no database: merge data built beforehand, the
+        same body, batch size and provider."""
+        from anymail.message import AnymailMessage
+        from django.conf import settings
+        from django.core.mail import get_connection
+        from django.utils import timezone
+
+        from newsletter.emails.digest import (
+            Recipient,
+            _sender,
+            common_headers,
+            digest_rendered,
+            personal_headers,
+            personal_values,
+        )
+        from newsletter.models import Digest
+
+        digest = Digest.objects.select_related("newsletter").get(pk=digest_id)
+        rendered = digest_rendered(digest_id=digest_id, language="de")
+        size = settings.NEWSLETTER_BATCH_SIZE
+        now = timezone.now()
+        batches = []
+        for start in range(0, n, size):
+            merge_data, merge_headers, merge_metadata = {}, {}, {}
+            for i in range(start, min(n, start + size)):
+                recipient = Recipient(i + 1, i + 1, f"raw{i}@example.org", f"{i:064x}", now)
+                values = personal_values(recipient)
+                merge_data[recipient.email] = values
+                merge_headers[recipient.email] = personal_headers(
+                    digest=digest, recipient=recipient, values=values
+                )
+                merge_metadata[recipient.email] = {"delivery_id": str(recipient.delivery_id)}
+            batches.append((list(merge_data), merge_data, merge_headers, merge_metadata))
+        tag = f"raw-{digest_id}"
+        connection = get_connection(fail_silently=False)
+        connection.open()
+        started = time.monotonic()
+        for to, merge_data, merge_headers, merge_metadata in batches:
+            message = AnymailMessage(
+                subject=rendered.subject,
+                body=rendered.text,
+                from_email=_sender(digest.newsletter),
+                to=to,
+                headers=common_headers(digest),
+            )
+            message.attach_alternative(rendered.html, "text/html")
+            message.merge_data = merge_data
+            message.merge_headers = merge_headers
+            message.merge_metadata = merge_metadata
+            message.metadata = {"digest_id": tag}
+            message.tags = ["digest"]
+            message.track_opens = False
+            connection.send_messages([message])
+        elapsed = time.monotonic() - started
+        connection.close()
+        stats = http_json(f"{self.provider_url}/_bench/stats")["digests"][tag]
+        assert stats["distinct"] == n and stats["duplicates"] == 0, stats
+        result = {"n": n, "seconds": round(elapsed, 2), "recipients_per_s": round(n / elapsed, 1)}
+        log(f"raw ceiling: {result}")
+        return result
+
+    def naive(self, digest_id: int, newsletter_id: int, n: int) -> dict:
+        """One task, one full render and one API call per recipient, on the same workers."""
+        from bench.naive import naive_send_task
+        from newsletter.models import Subscription
+
+        ids = list(
+            Subscription.objects.filter(newsletter_id=newsletter_id, state="confirmed")
+            .order_by("pk")
+            .values_list("pk", flat=True)[:n]
+        )
+        tag = f"naive-{digest_id}"
+        started = time.monotonic()
+        for subscription_id in ids:
+            naive_send_task.delay(digest_id, subscription_id, tag)
+        deadline = started + max(120, n / 5)
+        while True:
+            stats = http_json(f"{self.provider_url}/_bench/stats")["digests"].get(tag, {})
+            if stats.get("accepted", 0) >= len(ids):
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"naive path incomplete: {stats}")
+            time.sleep(0.1)
+        elapsed = stats["last_accept"] - stats["first_accept"]
+        # From the first enqueue to the last acceptance, measured on the bench's clock.
+        elapsed = time.monotonic() - started
+        result = {
+            "n": len(ids),
+            "seconds": round(elapsed, 2),
+            "recipients_per_s": round(len(ids) / elapsed, 1),
+        }
+        log(f"naive: {result}")
+        return result
+
+
+def summarise(runs: list[dict], workers: int) -> dict:
+    keys = ("fanout_s", "total_s", "recipients_per_s", "cpu_us_per_recipient", "api_calls")
+    summary = {key: median([r[key] for r in runs]) for key in keys}
+    return {
+        "n": runs[0]["n"],
+        "workers": workers,
+        "runs": len(runs),
+        **summary,
+        "worker_peak_rss_mb": max(max(r["worker_peak_rss_mb"]) for r in runs),
+        "worker_peak_rss_mb_each": runs[-1]["worker_peak_rss_mb"],
+        # Exactness must hold in every run, so the worst run is reported.
+        "accepted": min(r["accepted"] for r in runs),
+        "duplicates": max(r["duplicates"] for r in runs),
+        "missing": max(r["missing"] for r in runs),
+        "unconfirmed": max(r["unconfirmed"] for r in runs),
+    }
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
+    bench = Bench(args)
+    bench.setup()
+    runs = [bench.send_digest(f"run{i + 1}", args.n) for i in range(args.runs)]
+    result = summarise(runs, args.workers)
+    result["per_run"] = runs
+    last = runs[-1]
+    from newsletter.models import Digest
+
+    newsletter_id = Digest.objects.get(pk=last["digest_id"]).newsletter_id
+    rate = result["recipients_per_s"]
+    if args.raw_n:
+        raw = bench.raw_ceiling(last["digest_id"], args.raw_n)
+        result["raw_ceiling_recipients_per_s"] = raw["recipients_per_s"]
+        result["raw_ceiling_n"] = raw["n"]
+        result["ratio_vs_raw_ceiling"] = round(rate / raw["recipients_per_s"], 3)
+    if args.naive_n:
+        naive = bench.naive(last["digest_id"], newsletter_id, min(args.naive_n, args.n))
+        result["naive_recipients_per_s"] = naive["recipients_per_s"]
+        result["naive_n"] = naive["n"]
+        result["ratio_vs_naive"] = round(rate / naive["recipients_per_s"], 1)
+    if args.faults:
+        faults = {}
+        fail7 = bench.send_digest("fail_every_7", args.n, {"fail_every": 7})
+        fail7["rate_vs_fault_free"] = round(fail7["recipients_per_s"] / rate, 3)
+        faults["fail_every_7"] = fail7
+        faults["latency_500ms"] = bench.send_digest("latency_500ms", args.n, {"latency": 0.5})
+        bench.start_workers(NEWSLETTER_SEND_RATE=str(args.rate))
+        limited = bench.send_digest("rate_limit", args.n)
+        limited["configured_rate"] = args.rate
+        limited["provider_rate_vs_limit"] = round(
+            (limited["provider_rate_per_s"] or 0) / args.rate, 3
+        )
+        faults["rate_limit"] = limited
+        result["faults"] = faults
+    print(json.dumps(result))
+    return result
+
+
+if __name__ == "__main__":
+    main()
