@@ -317,3 +317,14 @@ def test_evidence_fields_lose_line_breaks(request_signup):
     event = ConsentEvent.objects.get(subscription=sub, kind=ConsentEventKind.REQUESTED)
     assert "\n" not in event.user_agent + event.url + event.form
     assert "\r" not in event.user_agent + event.url + event.form
+
+
+def test_demo_seed_is_idempotent_and_gives_a_working_signup_box():
+    from newsletter.demo import DEMO_SLUG, newsletter_demo_seed
+
+    first = newsletter_demo_seed()
+    again = newsletter_demo_seed()
+    assert first == again and first.slug == DEMO_SLUG
+    assert sorted(
+        ConsentText.objects.filter(newsletter=first).values_list("language", "version")
+    ) == [("de", 1), ("en", 1)]
