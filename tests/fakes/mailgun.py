@@ -143,6 +143,10 @@ class FakeMailgun:
         if self._server:
             self._server.shutdown()
             self._server.server_close()
+        # Unposted events are dropped: a stopped provider posts nothing more.
+        with contextlib.suppress(queue.Empty):
+            while True:
+                self._events.get_nowait()
         for _poster in self._posters:
             self._events.put(None)
 
@@ -354,6 +358,10 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self):  # noqa: N802 - http.server's naming
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length)
+        if len(body) < length:
+            # The client died mid-request: like a real API, accept nothing of a torn call.
+            self.close_connection = True
+            return
         if not re.fullmatch(r"/v3/[^/]+/messages", self.path):
             self._answer(404, {"message": "not found"})
             return

@@ -3,6 +3,7 @@ fake Mailgun (the provider counts), and the worker environment that points anyma
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterator
 
@@ -81,6 +82,9 @@ def fake_mailgun(live_server, settings) -> Iterator[FakeMailgun]:
     try:
         yield fake
     finally:
+        # Let late webhooks land while the test's settings are still in place.
+        with contextlib.suppress(TimeoutError):
+            fake.wait_webhooks(timeout=15)
         fake.stop()
 
 
