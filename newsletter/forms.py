@@ -8,10 +8,12 @@ from django import forms
 from django.conf import settings
 from django.core import signing
 from django.core.exceptions import ValidationError
+from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 from newsletter.addresses import address_validate
 from newsletter.models import ConsentText, Newsletter
+from newsletter.selectors.consent import consent_text_current
 
 STARTED_SALT = "newsletter.signup-started"
 # A form older than this has sat in a tab for a day; ask for a fresh one.
@@ -135,6 +137,12 @@ class PreferencesForm(forms.Form):
                 self.initial.setdefault(freq_name, sub.frequency)
             self.rows.append(
                 {
+                    # Subscribing here is consent to this newsletter's own text: show it.
+                    "consent_text": None
+                    if active
+                    else consent_text_current(
+                        newsletter=newsletter, language=get_language() or "de"
+                    ),
                     "newsletter": newsletter,
                     "subscription": sub,
                     "field": self[name],

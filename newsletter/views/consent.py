@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
@@ -16,6 +17,7 @@ from django.utils import timezone, translation
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
+from config.admin_login import client_ip
 from newsletter import tokens
 from newsletter.addresses import address_hmac
 from newsletter.forms import (
@@ -47,7 +49,9 @@ ACTIVE_STATES = (SubscriptionState.PENDING, SubscriptionState.CONFIRMED)
 
 
 def _client_ip(request: HttpRequest) -> str:
-    return request.META.get("REMOTE_ADDR", "") or "unknown"
+    # The deployment's one rule for the client address (right-most X-Forwarded-For entry
+    # behind our own proxy), so rate limits count readers, not the proxy.
+    return client_ip(request)
 
 
 def _user_agent(request: HttpRequest) -> str:
@@ -295,9 +299,11 @@ def _preferences_save(request: HttpRequest, *, key: str, token: str, here: str) 
                     newsletter=newsletter,
                     ip=_client_ip(request),
                     user_agent=_user_agent(request),
-                    url=f"{request.build_absolute_uri(reverse('newsletter:preferences_request'))}",
+                    # The page without its token: the token is a credential, not evidence.
+                    url=settings.SITE_URL + reverse("newsletter:preferences_request"),
                     form="preferences",
                     language=language,
+                    consent_text=row["consent_text"],
                 )
             elif active and not wanted:
                 subscription_revoke(

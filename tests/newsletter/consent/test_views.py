@@ -317,6 +317,8 @@ def test_preferences_page_lists_subscriptions_and_changes_them(
     page = client.get(path)
     assert page.status_code == 200
     assert "Meinung am Morgen" in page.content.decode()
+    # The text the reader consents to by switching the other newsletter on is shown with it.
+    assert "„Wochenblick“" in page.content.decode()
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(
             path,
