@@ -404,3 +404,20 @@ def test_preferences_link_request_answers_the_same_for_every_address(
     assert len(mail.outbox) == 1
     link = re.search(r"http://testserver(/n/einstellungen/[^/\s]+/)", mail.outbox[0].body).group(1)
     assert Client().get(link).status_code == 200
+
+
+def test_preference_forms_without_csrf_token_are_refused(newsletter):
+    from tests.newsletter.factories import SubscriptionFactory
+
+    sub = SubscriptionFactory(newsletter=newsletter)
+    client = Client(enforce_csrf_checks=True)
+    for action in ("unsubscribe_all", "erase_confirmed", "export", "save"):
+        assert client.post(preferences_path(sub), {"action": action}).status_code == 403
+    request_link = client.post(
+        reverse("newsletter:preferences_request"),
+        {"email": sub.email, "started": form_started_token()},
+    )
+    assert request_link.status_code == 403
+    sub.refresh_from_db()
+    assert sub.state == SubscriptionState.CONFIRMED
+    assert not ConsentEvent.objects.exists()
