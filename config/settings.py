@@ -201,8 +201,9 @@ else:
     EMAIL_HOST_PASSWORD = _email.get("EMAIL_HOST_PASSWORD") or ""
     EMAIL_USE_TLS = bool(_email.get("EMAIL_USE_TLS"))
     EMAIL_USE_SSL = bool(_email.get("EMAIL_USE_SSL"))
-    if _email.get("EMAIL_FILE_PATH"):
-        EMAIL_FILE_PATH = _email["EMAIL_FILE_PATH"]
+    if _email_url.startswith("filemail://"):
+        # Taken from the URL ourselves: the parser drops the leading slash of absolute paths.
+        EMAIL_FILE_PATH = _email_url.removeprefix("filemail://") or str(VAR_DIR / "mail")
         Path(EMAIL_FILE_PATH).mkdir(parents=True, exist_ok=True)
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=30)
 
