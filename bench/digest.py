@@ -75,6 +75,35 @@ class Bench:
         redis_url = f"redis://127.0.0.1:6379/{args.redis_db}"
         redis_flush(redis_url)
         database_url = db_recreate(args.db)
+        self._provider_and_env(database_url, redis_url)
+        os.environ.update(self.env)
+        import django
+
+        django.setup()
+        from django.core.management import call_command
+
+        log(f"migrating {args.db}")
+        call_command("migrate", verbosity=0)
+        call_command("seed_demo", verbosity=0)
+        self._pgcrypto()
+        self.start_workers()
+
+    def attach(self, *, database_url: str, redis_url: str) -> None:
+        """Run beside another bench that already set Django up on a migrated, seeded db."""
+        from config.celery import app
+
+        self._provider_and_env(database_url, redis_url)
+        app.conf.task_default_queue = self.queue
+        self._pgcrypto()
+        self.start_workers()
+
+    def _pgcrypto(self) -> None:
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute("CREATE EXTENSION IF NOT EXISTS pgcrypto")
+
+    def _provider_and_env(self, database_url: str, redis_url: str) -> None:
         self.provider = spawn(
             [PY, str(Path(__file__).with_name("fake_provider.py"))],
             env=dict(os.environ),
@@ -94,24 +123,14 @@ class Bench:
             ANYMAIL_REQUESTS_TIMEOUT="30",
             NEWSLETTER_ADDRESS_HMAC_KEY=HMAC_KEY,
         )
-        os.environ.update(self.env)
-        import django
 
-        django.setup()
-        from django.core.management import call_command
-        from django.db import connection
-
-        log(f"migrating {args.db}")
-        call_command("migrate", verbosity=0)
-        with connection.cursor() as cursor:
-            cursor.execute("CREATE EXTENSION IF NOT EXISTS pgcrypto")
-        call_command("seed_demo", verbosity=0)
-        self.start_workers()
-
-    def start_workers(self, **extra: str) -> None:
+    def stop_workers(self) -> None:
         for worker in self.workers:
             stop(worker)
         self.workers = []
+
+    def start_workers(self, **extra: str) -> None:
+        self.stop_workers()
         # INFO so that the worker's " ready." line shows when it takes tasks.
         env = {**self.env, "LOG_LEVEL": "INFO", **extra}
         for i in range(self.args.workers):
@@ -227,21 +246,34 @@ class Bench:
 
     # --- one digest ----------------------------------------------------------------------
     def send_digest(self, label: str, n: int, provider_config: dict | None = None) -> dict:
-        from django.utils import timezone
-
-        from newsletter.models import Batch, Digest
-        from newsletter.services.digests import digest_kick_stalled, digest_start_now
-
         newsletter = self.seed_newsletter(label, n)
         http_json(
             f"{self.provider_url}/_bench/config",
             {"fail_every": 0, "latency": 0, **(provider_config or {})},
         )
-        trees = self.worker_pids()
-        cpu_before = cpu_seconds([p for tree in trees for p in tree])
-        timeout = self.args.timeout or max(180.0, n / 300)
-        started = time.monotonic()
-        digest_id = digest_start_now(newsletter=newsletter).digest.pk
+        digest_id = self.trigger(newsletter)
+        result = self.wait_and_count(digest_id, newsletter.pk)
+        result["label"] = label
+        log(f"{label}: {json.dumps(result)}")
+        return result
+
+    def trigger(self, newsletter) -> int:
+        """Start the digest through the scheduler's own service (as `send_digest --now`)."""
+        from newsletter.services.digests import digest_start_now
+
+        self.cpu_before = cpu_seconds([p for tree in self.worker_pids() for p in tree])
+        self.started = time.monotonic()
+        return digest_start_now(newsletter=newsletter).digest.pk
+
+    def wait_and_count(self, digest_id: int, newsletter_id: int) -> dict:
+        """Play the beat until the digest is final, then take the figures and the counts."""
+        from django.utils import timezone
+
+        from newsletter.models import Batch, Digest
+        from newsletter.services.digests import digest_kick_stalled
+
+        started = self.started
+        timeout = self.args.timeout or max(180.0, self.args.n / 300)
         last_kick = time.monotonic()
         while True:
             row = Digest.objects.filter(pk=digest_id).values("state").get()
@@ -256,16 +288,16 @@ class Bench:
             time.sleep(0.05)
         wall = time.monotonic() - started
         trees = self.worker_pids()
-        cpu = cpu_seconds([p for tree in trees for p in tree]) - cpu_before
+        cpu = cpu_seconds([p for tree in trees for p in tree]) - self.cpu_before
         digest = Digest.objects.get(pk=digest_id)
         fanout_s = (digest.fanned_out_at - digest.created_at).total_seconds()
         total_s = (digest.finished_at - digest.created_at).total_seconds()
-        counts = self.provider_counts(digest_id, newsletter.pk)
+        counts = self.provider_counts(digest_id, newsletter_id)
+        n = counts["entitled"]
         batches = Batch.objects.filter(digest_id=digest_id)
         stats = http_json(f"{self.provider_url}/_bench/stats")["digests"].get(str(digest_id), {})
         provider_window = (stats.get("last_accept") or 0) - (stats.get("first_accept") or 0)
-        result = {
-            "label": label,
+        return {
             "n": n,
             "digest_id": digest_id,
             "state": digest.state,
@@ -285,8 +317,6 @@ class Bench:
             "worker_peak_rss_mb": [round(max(peak_rss_mb(p) for p in tree), 1) for tree in trees],
             **counts,
         }
-        log(f"{label}: {json.dumps(result)}")
-        return result
 
     def provider_counts(self, digest_id: int, newsletter_id: int) -> dict:
         """Compare what the provider accepted with who was entitled, in SQL."""

@@ -16,8 +16,8 @@ from articles.models import Article
 from newsletter.emails.digest import (
     BERLIN,
     Recipient,
-    _article_items,
     _sender,
+    article_items,
     common_headers,
     personal_headers,
     personal_values,
@@ -46,7 +46,7 @@ def naive_send_task(digest_id: int, subscription_id: int, tag: str) -> None:
     context = {
         "newsletter": digest.newsletter,
         "digest": digest,
-        "items": _article_items(articles, language),
+        "items": article_items(articles, language),
         "personal": True,
         **values,
         "slot_date": digest.slot.astimezone(BERLIN).strftime("%d.%m.%Y"),

@@ -1,0 +1,309 @@
+"""Page speed under load: gunicorn on PostgreSQL + Redis, driven by wrk on loopback.
+
+    .venv/bin/python bench/pages.py                 # 10 s per scenario
+    .venv/bin/python bench/pages.py --seconds 20 --digest-n 200000
+
+Scenarios: the article page and the article list with the fragment cache on, the article page
+with it off (CACHE_PAGE_SECONDS=0, a second server run), a valid signup POST (CSRF cookie and
+token, empty honeypot, a signed fill-time token older than the minimum, a new address per
+request), and the article page while two real Celery workers send a digest to the fake
+provider. Progress goes to stderr; the last line of stdout is one JSON object with rps, p50_ms
+and p99_ms per scenario.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+import uuid
+from http.cookiejar import CookieJar
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench._common import (  # noqa: E402
+    PY,
+    ROOT,
+    base_env,
+    db_recreate,
+    free_port,
+    log,
+    redis_flush,
+    spawn,
+    stop,
+    wait_port,
+)
+
+WRK = shutil.which("wrk") or "/usr/bin/wrk"
+ARTICLE = "/artikel/gold-als-versicherung/"
+
+_DONE_LUA = """
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    "WRKJSON {\\"requests\\": %d, \\"duration_us\\": %d, \\"p50_us\\": %d, \\"p99_us\\": %d, "
+    .. "\\"errors\\": %d, \\"status_errors\\": %d}\\n",
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    e.connect + e.read + e.write + e.timeout, e.status))
+end
+"""
+
+_POST_LUA = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+wrk.headers["Cookie"] = "csrftoken=%(csrf_cookie)s"
+local form = "%(form)s"
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("tid", threads)
+end
+local n = 0
+function request()
+  n = n + 1
+  local body = form .. "&email=%(prefix)s" .. tid .. "x" .. n .. "%%40example.org"
+  return wrk.format(nil, "%(path)s", nil, body)
+end
+"""
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=int, default=10, help="wrk duration per scenario")
+    parser.add_argument("--connections", type=int, default=8, help="wrk connections")
+    parser.add_argument("--gunicorn-workers", type=int, default=4)
+    parser.add_argument("--gunicorn-threads", type=int, default=1)
+    parser.add_argument("--digest-n", type=int, default=100_000, help="recipients in the digest")
+    parser.add_argument("--db", default="bench_pages")
+    parser.add_argument("--redis-db", type=int, default=14)
+    return parser.parse_args(argv)
+
+
+class Pages:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.tmp = Path(tempfile.mkdtemp(prefix="bench-pages-"))
+        self.redis_url = f"redis://127.0.0.1:6379/{args.redis_db}"
+        # The web's mail tasks (signup confirmations) go to a queue nobody reads during the
+        # bench; the digest has a queue of its own with real workers.
+        self.web_queue = f"bench-web-{uuid.uuid4().hex[:8]}"
+        self.digest_queue = f"bench-pages-digest-{uuid.uuid4().hex[:8]}"
+
+    def setup(self) -> None:
+        redis_flush(self.redis_url)
+        self.database_url = db_recreate(self.args.db)
+        self.env = base_env(
+            database_url=self.database_url,
+            redis_url=self.redis_url,
+            queue=self.web_queue,
+            # Each wrk request is a new reader as far as the limits go: raise them for the bench.
+            NEWSLETTER_RATE_LIMIT_IP="100000000/3600",
+            NEWSLETTER_RATE_LIMIT_ADDRESS="100000000/3600",
+            NEWSLETTER_ADDRESS_HMAC_KEY="bench-only-address-key",
+            SITE_URL="http://127.0.0.1",
+        )
+        subprocess.run(
+            [PY, "manage.py", "migrate", "--noinput"],
+            cwd=ROOT,
+            env=self.env,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        subprocess.run(
+            [PY, "manage.py", "seed_demo"],
+            cwd=ROOT,
+            env=self.env,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+
+    def serve(self, **extra: str) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        args = self.args
+        self.server = spawn(
+            [
+                str(Path(PY).with_name("gunicorn")),
+                "config.wsgi:application",
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--workers",
+                str(args.gunicorn_workers),
+                "--threads",
+                str(args.gunicorn_threads),
+                "--worker-class",
+                "gthread" if args.gunicorn_threads > 1 else "sync",
+                "--keep-alive",
+                "5",
+                "--log-level",
+                "warning",
+            ],
+            env={**self.env, **extra},
+            log_path=self.tmp / "gunicorn.log",
+        )
+        wait_port(self.port, proc=self.server)
+        for path in (ARTICLE, "/"):
+            for _i in range(3):
+                with urllib.request.urlopen(self.base + path, timeout=30) as response:
+                    assert response.status == 200, (path, response.status)
+
+    def stop_server(self) -> None:
+        stop(self.server)
+
+    def wrk(self, name: str, path: str, script: str = "") -> dict:
+        lua = self.tmp / f"{name}.lua"
+        lua.write_text(script + _DONE_LUA)
+        args = self.args
+        completed = subprocess.run(
+            [
+                WRK,
+                "-t1",
+                f"-c{args.connections}",
+                f"-d{args.seconds}s",
+                "--timeout",
+                "10s",
+                "-s",
+                str(lua),
+                self.base + path,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=args.seconds + 60,
+            check=True,
+        )
+        line = next(x for x in completed.stdout.splitlines() if x.startswith("WRKJSON "))
+        raw = json.loads(line.removeprefix("WRKJSON "))
+        result = {
+            "rps": round(raw["requests"] / (raw["duration_us"] / 1e6), 1),
+            "p50_ms": round(raw["p50_us"] / 1000, 2),
+            "p99_ms": round(raw["p99_us"] / 1000, 2),
+            "requests": raw["requests"],
+            "errors": raw["errors"],
+            "status_errors": raw["status_errors"],
+        }
+        log(f"{name}: {result}")
+        return result
+
+    def signup_script(self) -> str:
+        """A valid signup form as the page serves it: CSRF cookie and token, the hidden fields,
+        an empty honeypot; the fill-time token is left to age past the minimum."""
+        jar = CookieJar()
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+        with opener.open(self.base + "/newsletter/anmelden/", timeout=30) as response:
+            html = response.read().decode()
+        fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', html))
+        for required in ("csrfmiddlewaretoken", "newsletter", "started"):
+            assert required in fields, (required, fields)
+        csrf_cookie = next(c.value for c in jar if c.name == "csrftoken")
+        fields["website"] = ""
+        form = urllib.parse.urlencode(fields)
+        from django.conf import settings
+
+        time.sleep(settings.NEWSLETTER_SIGNUP_MIN_SECONDS + 0.5)
+        # One POST by hand first: it must be the success redirect, not a re-shown form.
+        request = urllib.request.Request(
+            self.base + "/newsletter/anmelden/",
+            data=(form + "&email=probe%40example.org").encode(),
+            headers={"Cookie": f"csrftoken={csrf_cookie}"},
+        )
+        no_redirect = urllib.request.build_opener(_NoRedirect)
+        try:
+            no_redirect.open(request, timeout=30)
+            raise AssertionError("signup POST did not redirect")
+        except urllib.error.HTTPError as exc:
+            assert exc.code == 303, exc.code
+        return _POST_LUA % {
+            "csrf_cookie": csrf_cookie,
+            "form": form,
+            "prefix": f"w{uuid.uuid4().hex[:6]}",
+            "path": "/newsletter/anmelden/",
+        }
+
+    def during_digest(self) -> tuple[dict, dict]:
+        """The article page while two workers send a digest to the fake provider."""
+        from bench.digest import Bench, parse_args
+
+        digest_args = parse_args(
+            [
+                "--n",
+                str(self.args.digest_n),
+                "--db",
+                self.args.db,
+                "--redis-db",
+                str(self.args.redis_db),
+            ]
+        )
+        bench = Bench(digest_args)
+        bench.queue = self.digest_queue
+        bench.attach(database_url=self.database_url, redis_url=self.redis_url)
+        newsletter = bench.seed_newsletter("pages", self.args.digest_n)
+        from newsletter.models import Digest
+
+        digest_id = bench.trigger(newsletter)
+        deadline = time.monotonic() + 120
+        while Digest.objects.get(pk=digest_id).state == "fanning_out":
+            if time.monotonic() > deadline:
+                raise RuntimeError("digest did not fan out")
+            time.sleep(0.05)
+        during = self.wrk("article_during_digest", ARTICLE)
+        state = Digest.objects.get(pk=digest_id).state
+        if state != "sending":
+            log(f"warning: the digest was {state} before wrk finished; raise --digest-n")
+        result = bench.wait_and_count(digest_id, newsletter.pk)
+        bench.stop_workers()
+        return during, result
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
+    pages = Pages(args)
+    pages.setup()
+    os.environ.update(pages.env)
+    import django
+
+    django.setup()
+    results: dict = {}
+    pages.serve()
+    results["article_cached"] = pages.wrk("article_cached", ARTICLE)
+    results["list_cached"] = pages.wrk("list_cached", "/")
+    results["signup_post"] = pages.wrk(
+        "signup_post", "/newsletter/anmelden/", pages.signup_script()
+    )
+    during, digest = pages.during_digest()
+    results["article_during_digest"] = during
+    results["article_during_digest"]["digest"] = {
+        k: digest[k] for k in ("n", "recipients_per_s", "accepted", "duplicates", "missing")
+    }
+    results["article_during_digest"]["p99_vs_idle"] = round(
+        during["p99_ms"] / max(results["article_cached"]["p99_ms"], 0.001), 2
+    )
+    pages.stop_server()
+    pages.serve(CACHE_PAGE_SECONDS="0")
+    results["article_uncached"] = pages.wrk("article_uncached", ARTICLE)
+    pages.stop_server()
+    results["config"] = {
+        "gunicorn_workers": args.gunicorn_workers,
+        "gunicorn_threads": args.gunicorn_threads,
+        "wrk_connections": args.connections,
+        "seconds": args.seconds,
+    }
+    print(json.dumps(results))
+    return results
+
+
+if __name__ == "__main__":
+    main()
