@@ -1,6 +1,6 @@
 from django.urls import path
 
-from newsletter.views import consent
+from newsletter.views import consent, digests
 
 app_name = "newsletter"
 urlpatterns: list = [
@@ -12,4 +12,6 @@ urlpatterns: list = [
         consent.preferences_request_done,
         name="preferences_request_done",
     ),
+    path("archiv/", digests.archive_list, name="digest_archive"),
+    path("archiv/<int:pk>/", digests.archive_detail, name="digest_archive_detail"),
 ]

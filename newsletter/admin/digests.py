@@ -1,1 +1,240 @@
-"""Admin for digests and their progress."""
+"""Admin for digests: progress counts (annotations, no query per row), start now, pause,
+resume, cancel, preview as a subscriber, a test to oneself, and a live progress page."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.translation import gettext_lazy as _
+from django.views.decorators.http import require_POST
+
+from newsletter.emails.digest import digest_preview_html
+from newsletter.models import Batch, Digest, Frequency, Newsletter, Subscription
+from newsletter.selectors.digests import digest_list_with_progress, digest_progress
+from newsletter.services.digests import (
+    digest_cancel,
+    digest_pause,
+    digest_resume,
+    digest_start_now,
+    digest_test_send,
+)
+
+
+class StartNowForm(forms.Form):
+    newsletter = forms.ModelChoiceField(
+        Newsletter.objects.filter(is_active=True), label=_("Newsletter")
+    )
+    frequency = forms.ChoiceField(choices=Frequency.choices, label=_("Häufigkeit"))
+
+
+class BatchInline(admin.TabularInline):
+    model = Batch
+    extra = 0
+    can_delete = False
+    fields = (
+        "first_delivery_id",
+        "last_delivery_id",
+        "size",
+        "sent_count",
+        "state",
+        "attempts",
+        "error",
+    )
+    readonly_fields = fields
+    max_num = 0
+    show_change_link = False
+
+
+@admin.register(Digest)
+class DigestAdmin(admin.ModelAdmin):
+    list_display = (
+        "__str__",
+        "state",
+        "recipients",
+        "sent",
+        "sending",
+        "failed",
+        "uncertain",
+        "skipped",
+        "progress_link",
+    )
+    list_filter = ("state", "frequency", "newsletter")
+    date_hierarchy = "slot"
+    search_fields = ("subject", "newsletter__name")
+    actions = ("pause_selected", "resume_selected", "cancel_selected")
+    readonly_fields = [f.name for f in Digest._meta.fields]
+    inlines = [BatchInline]
+
+    def get_queryset(self, request):
+        return digest_list_with_progress(super().get_queryset(request).select_related("newsletter"))
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description=_("gesendet"), ordering="n_sent")
+    def sent(self, obj):
+        return obj.n_sent
+
+    @admin.display(description=_("in Arbeit"))
+    def sending(self, obj):
+        return obj.n_sending
+
+    @admin.display(description=_("abgelehnt"))
+    def failed(self, obj):
+        return obj.n_failed
+
+    @admin.display(description=_("ungewiss"))
+    def uncertain(self, obj):
+        return obj.n_uncertain
+
+    @admin.display(description=_("ausgelassen"))
+    def skipped(self, obj):
+        return obj.n_skipped
+
+    @admin.display(description=_("Fortschritt"))
+    def progress_link(self, obj):
+        from django.utils.html import format_html
+
+        url = reverse("admin:newsletter_digest_progress", args=[obj.pk])
+        return format_html('<a href="{}">{}</a>', url, _("verfolgen"))
+
+    def _report(self, request, done: int, total: int, verb: str) -> None:
+        self.message_user(
+            request,
+            _("%(done)d von %(total)d Digests %(verb)s.")
+            % {"done": done, "total": total, "verb": verb},
+            messages.SUCCESS if done else messages.WARNING,
+        )
+
+    @admin.action(description=_("Ausgewählte pausieren"))
+    def pause_selected(self, request, queryset):
+        ids = list(queryset.values_list("pk", flat=True))
+        self._report(
+            request, sum(digest_pause(digest_id=pk) for pk in ids), len(ids), _("pausiert")
+        )
+
+    @admin.action(description=_("Ausgewählte fortsetzen"))
+    def resume_selected(self, request, queryset):
+        ids = list(queryset.values_list("pk", flat=True))
+        self._report(
+            request, sum(digest_resume(digest_id=pk) for pk in ids), len(ids), _("fortgesetzt")
+        )
+
+    @admin.action(description=_("Ausgewählte abbrechen"))
+    def cancel_selected(self, request, queryset):
+        ids = list(queryset.values_list("pk", flat=True))
+        self._report(
+            request, sum(digest_cancel(digest_id=pk) for pk in ids), len(ids), _("abgebrochen")
+        )
+
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        return [
+            path("start/", wrap(self.start_view), name="newsletter_digest_start"),
+            path("<int:pk>/progress/", wrap(self.progress_view), name="newsletter_digest_progress"),
+            path(
+                "<int:pk>/progress.json",
+                wrap(self.progress_json),
+                name="newsletter_digest_progress_json",
+            ),
+            path("<int:pk>/preview/", wrap(self.preview_view), name="newsletter_digest_preview"),
+            path(
+                "<int:pk>/test/", wrap(require_POST(self.test_view)), name="newsletter_digest_test"
+            ),
+            *super().get_urls(),
+        ]
+
+    def _digest(self, request: HttpRequest, pk: int) -> Digest:
+        if not self.has_view_permission(request):
+            from django.core.exceptions import PermissionDenied
+
+            raise PermissionDenied
+        return get_object_or_404(Digest.objects.select_related("newsletter"), pk=pk)
+
+    def start_view(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_change_permission(request):
+            from django.core.exceptions import PermissionDenied
+
+            raise PermissionDenied
+        form = StartNowForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                result = digest_start_now(
+                    newsletter=form.cleaned_data["newsletter"],
+                    frequency=form.cleaned_data["frequency"],
+                )
+            except ValidationError as exc:
+                form.add_error(None, exc)
+            else:
+                self.message_user(
+                    request,
+                    _("Digest %(id)s: %(state)s.")
+                    % {"id": result.digest.pk, "state": result.digest.get_state_display()},
+                )
+                return HttpResponseRedirect(
+                    reverse("admin:newsletter_digest_progress", args=[result.digest.pk])
+                )
+        context = {
+            **self.admin_site.each_context(request),
+            "form": form,
+            "title": _("Digest jetzt senden"),
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/newsletter/digest/start.html", context)
+
+    def progress_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        digest = self._digest(request, pk)
+        context = {
+            **self.admin_site.each_context(request),
+            "digest": digest,
+            "progress": digest_progress(digest=digest),
+            "subscriptions": Subscription.objects.filter(newsletter=digest.newsletter).order_by(
+                "-id"
+            )[:50],
+            "title": str(digest),
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/newsletter/digest/progress.html", context)
+
+    def progress_json(self, request: HttpRequest, pk: int) -> JsonResponse:
+        return JsonResponse(digest_progress(digest=self._digest(request, pk)))
+
+    def preview_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        digest = self._digest(request, pk)
+        raw = request.GET.get("subscription", "")
+        subscription = None
+        if raw.isdigit():
+            subscription = Subscription.objects.filter(
+                pk=int(raw), newsletter=digest.newsletter
+            ).first()
+        if subscription is None:
+            subscription = (
+                Subscription.objects.filter(newsletter=digest.newsletter).order_by("-id").first()
+            )
+        if subscription is None:
+            return HttpResponse(
+                _("Dieser Newsletter hat noch keine Abonnements."),
+                content_type="text/plain; charset=utf-8",
+            )
+        return HttpResponse(digest_preview_html(digest=digest, subscription=subscription))
+
+    def test_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        digest = self._digest(request, pk)
+        language = "en" if request.POST.get("language") == "en" else "de"
+        try:
+            digest_test_send(digest_id=digest.pk, email=request.user.email, language=language)
+        except ValidationError as exc:
+            self.message_user(request, " ".join(exc.messages), messages.ERROR)
+        else:
+            self.message_user(
+                request, _("Test an %(email)s gesendet.") % {"email": request.user.email}
+            )
+        return HttpResponseRedirect(reverse("admin:newsletter_digest_progress", args=[digest.pk]))

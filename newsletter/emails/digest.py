@@ -75,7 +75,7 @@ def digest_subject(*, newsletter: Newsletter, articles: list, slot: datetime) ->
     return header_safe(subject)[:300]
 
 
-def _article_items(articles: list, language: str) -> list[dict]:
+def article_items(articles: list, language: str) -> list[dict]:
     base = settings.SITE_URL
     items = []
     with translation.override(language):
@@ -104,7 +104,7 @@ def digest_render(
     context = {
         "newsletter": newsletter,
         "digest": digest,
-        "items": _article_items(articles, language),
+        "items": article_items(articles, language),
         "personal": personal,
         "unsubscribe_url": placeholder("unsubscribe_url"),
         "preferences_url": placeholder("preferences_url"),
@@ -119,17 +119,8 @@ def digest_render(
 
 @lru_cache(maxsize=64)
 def _cached_render(digest_id: int, language: str) -> Rendered:
-    from articles.models import Article
-
     digest = Digest.objects.select_related("newsletter").get(pk=digest_id)
-    by_id = {
-        a.pk: a
-        for a in Article.objects.filter(pk__in=digest.article_ids).select_related(
-            "disclaimer_version"
-        )
-    }
-    articles = [by_id[pk] for pk in digest.article_ids if pk in by_id]
-    return digest_render(digest=digest, articles=articles, language=language)
+    return digest_render(digest=digest, articles=_digest_articles(digest), language=language)
 
 
 def digest_rendered(*, digest_id: int, language: str) -> Rendered:
@@ -262,3 +253,31 @@ def digest_message_single(
     message.tags = ["digest"]
     _tracking_off(message)
     return message
+
+
+def digest_preview_html(*, digest: Digest, subscription) -> str:
+    """The HTML part exactly as this subscriber would get it (real personal links)."""
+    from newsletter.addresses import address_hmac
+
+    recipient = Recipient(
+        delivery_id=0,
+        subscription_id=subscription.pk,
+        email=subscription.email,
+        address_hmac=subscription.address_hmac or address_hmac(subscription.email),
+        confirmed_at=subscription.confirmed_at,
+    )
+    language = "en" if (subscription.language or "").startswith("en") else "de"
+    rendered = digest_render(digest=digest, articles=_digest_articles(digest), language=language)
+    return substitute(rendered.html, personal_values(recipient))
+
+
+def _digest_articles(digest: Digest) -> list:
+    from articles.models import Article
+
+    by_id = {
+        a.pk: a
+        for a in Article.objects.filter(pk__in=digest.article_ids).select_related(
+            "disclaimer_version"
+        )
+    }
+    return [by_id[pk] for pk in digest.article_ids if pk in by_id]

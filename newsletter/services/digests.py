@@ -286,3 +286,33 @@ def delivery_mark_failed(*, delivery_ids: list[int], reason: str) -> int:
     return Delivery.objects.filter(pk__in=delivery_ids, state__isnull=True).update(
         state=DeliveryState.FAILED, reason=reason[:200]
     )
+
+
+def digest_test_send(*, digest_id: int, email: str, language: str = "de") -> None:
+    """Send the digest once to an editor's own address, marked as a test; records nothing."""
+    from email.utils import make_msgid
+
+    from django.core.mail import get_connection
+
+    from newsletter.addresses import address_hmac
+    from newsletter.emails.digest import Recipient, digest_message_single
+
+    if not email:
+        raise ValidationError(_("Ihr Benutzerkonto hat keine E-Mail-Adresse."), code="no_email")
+    digest = Digest.objects.select_related("newsletter").get(pk=digest_id)
+    message = digest_message_single(
+        digest=digest,
+        batch_id=0,
+        language=language,
+        recipient=Recipient(
+            delivery_id=0,
+            subscription_id=0,
+            email=email,
+            address_hmac=address_hmac(email),
+            confirmed_at=timezone.now(),
+        ),
+    )
+    message.subject = f"[Test] {message.subject}"
+    message.extra_headers["Message-ID"] = make_msgid(domain="digest-test.invalid")
+    message.metadata = {"digest_id": str(digest.pk), "test": "1"}
+    get_connection(fail_silently=False).send_messages([message])
