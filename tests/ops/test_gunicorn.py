@@ -18,12 +18,20 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def gunicorn_server(tmp_path):
+def gunicorn_server(tmp_path, db):
+    from django.db import connection
+
     port = free_port()
     log_path = tmp_path / "gunicorn.log"
+    database = connection.settings_dict
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "tests.settings",
+        # The server reads this suite's test database (pages query it, e.g. for the 404 page).
+        "DATABASE_URL": (
+            f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/"
+            f"{database['NAME']}"
+        ),
         "PORT": str(port),
         "GUNICORN_WORKERS": "1",
         "LOG_FORMAT": "json",

@@ -133,6 +133,7 @@ def test_probes_work_over_plain_http_by_ip_in_production(client, settings, path)
 
 
 @pytest.mark.parametrize("path", ["/en/healthz", "/de/readyz"])
+@pytest.mark.django_db
 def test_probes_have_no_language_prefix(client, path):
     assert client.get(path).status_code == 404
 
