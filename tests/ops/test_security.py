@@ -135,3 +135,12 @@ def test_failures_are_counted_atomically_under_concurrency(limits):
     assert admin_login.login_is_throttled(ip="192.0.2.1", username="wer")
     limits.ADMIN_LOGIN_MAX_FAILURES = 41
     assert not admin_login.login_is_throttled(ip="192.0.2.1", username="wer")
+
+
+def test_the_lock_out_message_is_translated_on_english_pages(client, editor, limits):
+    url = "/en/" + reverse("admin:login").lstrip("/")
+    for _ in range(3):
+        client.post(url, {"username": "redakteurin", "password": "falsch"})
+    response = client.post(url, {"username": "redakteurin", "password": "falsch"})
+    assert response.status_code == 429
+    assert "Too many failed login attempts. Please wait 10 minutes" in response.content.decode()
