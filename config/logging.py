@@ -4,7 +4,8 @@
 `ContextFilter`, which adds `request_id` (set by `config.middleware.RequestIdMiddleware`), the
 Celery `task_id` (bound by the signal receivers below) and any fields bound with `log_context`.
 Fields passed as `extra={"digest_id": ..., "batch_id": ..., "delivery_id": ...}` appear as keys
-of the JSON object as they are.
+of the JSON object as they are. Inside a Celery task, its `task_id`, its name and its arguments
+named `*_id` (tasks take ids: `digest_drain_task(digest_id)`) are on every line it logs.
 
 In tasks, either pass `extra=` on each call or bind the ids once for the whole body::
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import inspect
 import json
 import logging
 import logging.config
@@ -114,6 +116,19 @@ def logging_configure(config: dict[str, Any]) -> None:
     logging.captureWarnings(True)
 
 
+def _task_ids(task: Any, args: Any, kwargs: Any) -> dict[str, Any]:
+    """The task's `*_id` arguments (tasks take ids), so `digest_id=7` is on every line it logs."""
+    try:
+        bound = inspect.signature(task.run).bind_partial(*args, **kwargs)
+    except (AttributeError, TypeError, ValueError):
+        return {}
+    return {
+        name: value
+        for name, value in bound.arguments.items()
+        if name.endswith("_id") and isinstance(value, int | str)
+    }
+
+
 def _celery_connect() -> None:
     """Bind the task id to every record a task logs, and leave logging to Django's LOGGING.
 
@@ -130,9 +145,13 @@ def _celery_connect() -> None:
     def keep_django_logging(**kwargs: Any) -> None:
         return None
 
-    def task_bind(task_id: str | None = None, task: Any = None, **kwargs: Any) -> None:
+    def task_bind(
+        task_id: str | None = None, task: Any = None, args: Any = None, kwargs: Any = None, **_: Any
+    ) -> None:
         if task_id:
-            tokens[task_id] = log_context_bind(task_id=task_id, task=getattr(task, "name", None))
+            fields = _task_ids(task, args or (), kwargs or {})
+            fields.update(task_id=task_id, task=getattr(task, "name", None))
+            tokens[task_id] = log_context_bind(**fields)
 
     def task_unbind(task_id: str | None = None, **kwargs: Any) -> None:
         token = tokens.pop(task_id, None) if task_id else None

@@ -124,6 +124,18 @@ def test_tasks_log_with_their_task_id_and_the_ids_passed_in_extra(json_lines):
     assert "task_id" not in json_lines()[-1]
 
 
+@shared_task(name="tests.ops.send_batch")
+def send_batch(digest_id: int, batch_id: int, note: str = "") -> None:
+    logging.getLogger("newsletter.tasks").info("sending")
+
+
+def test_a_tasks_id_arguments_are_on_every_line_it_logs(json_lines):
+    send_batch.apply(args=(7,), kwargs={"batch_id": 12, "note": "nicht mitloggen"})
+    [entry] = [e for e in json_lines() if e["logger"] == "newsletter.tasks"]
+    assert (entry["digest_id"], entry["batch_id"]) == (7, 12)
+    assert "note" not in entry
+
+
 def test_log_format_json_configures_the_whole_process():
     """With the setting, everything a process logs (Django's own loggers too) is JSON lines."""
     code = (
