@@ -262,6 +262,8 @@ class Bench:
         from newsletter.services.digests import digest_start_now
 
         self.cpu_before = cpu_seconds([p for tree in self.worker_pids() for p in tree])
+        self.provider_cpu_before = cpu_seconds([self.provider.pid])
+        self.load_before = os.getloadavg()[0]
         self.started = time.monotonic()
         return digest_start_now(newsletter=newsletter).digest.pk
 
@@ -289,6 +291,7 @@ class Bench:
         wall = time.monotonic() - started
         trees = self.worker_pids()
         cpu = cpu_seconds([p for tree in trees for p in tree]) - self.cpu_before
+        provider_cpu = cpu_seconds([self.provider.pid]) - self.provider_cpu_before
         digest = Digest.objects.get(pk=digest_id)
         fanout_s = (digest.fanned_out_at - digest.created_at).total_seconds()
         total_s = (digest.finished_at - digest.created_at).total_seconds()
@@ -314,6 +317,9 @@ class Bench:
             "api_calls": batches.count(),
             "api_attempts": sum(b.attempts for b in batches.only("attempts")),
             "cpu_us_per_recipient": round(cpu * 1e6 / max(n, 1), 1),
+            "provider_cpu_us_per_recipient": round(provider_cpu * 1e6 / max(n, 1), 1),
+            # The machine is shared: the 1-minute load average before and after the digest.
+            "loadavg": [round(self.load_before, 2), round(os.getloadavg()[0], 2)],
             "worker_peak_rss_mb": [round(max(peak_rss_mb(p) for p in tree), 1) for tree in trees],
             **counts,
         }

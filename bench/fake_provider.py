@@ -26,6 +26,8 @@ from urllib.parse import parse_qs
 
 _MESSAGES = re.compile(r"/v3/[^/]+/messages")
 _ANGLE = re.compile(r"<([^>]+)>")
+_BOUNDARY = re.compile(r"boundary=([^;]+)")
+_NAME = re.compile(rb'name="([^"]*)"')
 
 
 class State:
@@ -68,6 +70,20 @@ class State:
 
 
 STATE = State()
+
+
+def parse_multipart(content_type: str, body: bytes) -> dict[str, list[str]]:
+    """Form fields of a multipart/form-data body (no files expected), split by hand: the
+    email package's parser costs more per call than the rest of this server."""
+    boundary = _BOUNDARY.search(content_type).group(1).strip('"').encode()
+    fields: dict[str, list[str]] = {}
+    for part in body.split(b"--" + boundary)[1:]:
+        if part.startswith(b"--"):
+            break
+        head, _sep, value = part.partition(b"\r\n\r\n")
+        name = _NAME.search(head).group(1).decode()
+        fields.setdefault(name, []).append(value[:-2].decode("utf-8"))
+    return fields
 
 
 def _addr(value: str) -> str:
@@ -155,10 +171,13 @@ class Handler(BaseHTTPRequestHandler):
             self._answer(404, {"message": "not found"})
             return
         content_type = self.headers.get("Content-Type", "")
-        if not content_type.startswith("application/x-www-form-urlencoded"):
-            self._answer(400, {"message": "bench provider expects form-urlencoded posts"})
+        if content_type.startswith("application/x-www-form-urlencoded"):
+            fields = parse_qs(body.decode("utf-8"), keep_blank_values=True)
+        elif content_type.startswith("multipart/form-data"):
+            fields = parse_multipart(content_type, body)
+        else:
+            self._answer(400, {"message": f"unsupported content type {content_type}"})
             return
-        fields = parse_qs(body.decode("utf-8"), keep_blank_values=True)
         status, payload = handle_send(fields)
         self._answer(status, payload)
 
