@@ -258,3 +258,26 @@ def test_dropped_answer_is_uncertain_until_a_webhook_proves_the_send(
     batch.refresh_from_db()
     assert batch.state == BatchState.SENT and batch.sent_count == 10
     assert fake.duplicates == 0
+
+
+def test_batch_signer_tokens_are_ordinary_tokens():
+    from django.core import signing
+
+    from newsletter.emails.digest import BatchSigner
+    from newsletter.tokens import (
+        UNSUBSCRIBE,
+        read_preferences_token,
+        read_unsubscribe_token,
+    )
+
+    signer = BatchSigner()
+    token = signer.dumps(4711, salt=UNSUBSCRIBE)
+    assert read_unsubscribe_token(token) == 4711
+    assert read_preferences_token(signer.dumps("ab" * 32, salt="newsletter.preferences")) == (
+        "ab" * 32
+    )
+    # Same bytes as Django's own signing within the same second.
+    if token.split(":")[1] == signing.b62_encode(int(__import__("time").time())):
+        assert token == signing.dumps(4711, salt=UNSUBSCRIBE, compress=False)
+    with pytest.raises(Exception, match="ignature"):
+        read_unsubscribe_token(signer.dumps(4711, salt="newsletter.preferences"))
