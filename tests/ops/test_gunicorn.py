@@ -105,7 +105,7 @@ def test_gunicorn_logs_json_lines_with_the_request_id(gunicorn_server):
     try:
         urllib.request.urlopen(request, timeout=10)
     except urllib.error.HTTPError as error:
-        assert error.code == 404
+        assert error.code == 404, log_path.read_text()
         assert error.headers["X-Request-ID"] == "probe-123"
     deadline = time.monotonic() + 10
     while '"probe-123"' not in log_path.read_text():
