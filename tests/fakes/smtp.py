@@ -1,7 +1,9 @@
 """A local SMTP sink (aiosmtpd) on a free 127.0.0.1 port that keeps every message it accepts.
 
 Use it where mail must leave the process for real: a Celery worker with EMAIL_URL pointing at
-it, or a live server whose EMAIL_BACKEND is SMTP.
+it, or a live server whose EMAIL_BACKEND is SMTP. It counts every accepted recipient and can
+refuse given addresses permanently (550 at RCPT), so per-recipient paths meet a real SMTP
+conversation.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import email
 import socket
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from email.message import EmailMessage
 from email.policy import default
@@ -22,9 +25,17 @@ class _Handler:
     def __init__(self, sink: SmtpSink) -> None:
         self.sink = sink
 
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802 - aiosmtpd's hook name
+        if self.sink.refuses(address):
+            return "550 5.1.1 mailbox unavailable"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
         message = email.message_from_bytes(envelope.content, policy=default)
         with self.sink.condition:
+            for rcpt in envelope.rcpt_tos:
+                self.sink.counts[rcpt] += 1
             self.sink.messages.append(message)
             self.sink.condition.notify_all()
         return "250 Message accepted"
@@ -33,6 +44,10 @@ class _Handler:
 class SmtpSink:
     def __init__(self) -> None:
         self.messages: list[EmailMessage] = []
+        # Accepted messages per envelope recipient: exactly-once checks look for all ones.
+        self.counts: Counter[str] = Counter()
+        # Addresses answered with a permanent 550 at RCPT (compared case-insensitively).
+        self.refuse: set[str] = set()
         self.condition = threading.Condition()
         self.port = 0
         self._controller: Controller | None = None
@@ -40,6 +55,9 @@ class SmtpSink:
     @property
     def url(self) -> str:
         return f"smtp://127.0.0.1:{self.port}"
+
+    def refuses(self, address: str) -> bool:
+        return address.lower() in {refused.lower() for refused in self.refuse}
 
     def start(self) -> SmtpSink:
         with socket.socket() as sock:
@@ -52,6 +70,7 @@ class SmtpSink:
     def stop(self) -> None:
         if self._controller is not None:
             self._controller.stop()
+            self._controller = None
 
     def wait_for(
         self, predicate: Callable[[EmailMessage], bool] = lambda m: True, timeout: float = 30

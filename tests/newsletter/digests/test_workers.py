@@ -26,7 +26,7 @@ from newsletter.models import (
 )
 from newsletter.services.consent import subscription_revoke
 from newsletter.services.digests import digest_start_now, digest_tick
-from tests.fakes.smtp_sink import SmtpSink
+from tests.fakes.smtp import SmtpSink
 
 from .conftest import run_until_final, seed_subscribers, worker_env
 
