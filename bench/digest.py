@@ -89,11 +89,9 @@ class Bench:
         self.start_workers()
 
     def attach(self, *, database_url: str, redis_url: str) -> None:
-        """Run beside another bench that already set Django up on a migrated, seeded db."""
-        from config.celery import app
-
+        """Run beside another bench that already set Django up on a migrated, seeded db
+        with CELERY_TASK_DEFAULT_QUEUE set to this bench's queue."""
         self._provider_and_env(database_url, redis_url)
-        app.conf.task_default_queue = self.queue
         self._pgcrypto()
         self.start_workers()
 

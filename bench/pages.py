@@ -272,7 +272,8 @@ def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     pages = Pages(args)
     pages.setup()
-    os.environ.update(pages.env)
+    # This process only starts the digest: its tasks go to the digest workers' queue.
+    os.environ.update({**pages.env, "CELERY_TASK_DEFAULT_QUEUE": pages.digest_queue})
     import django
 
     django.setup()
