@@ -1,0 +1,55 @@
+"""Writes of the consent ledger: one service per transition, each with its evidence.
+
+Every transition locks the subscription row, checks the state, changes it and writes its
+ConsentEvent in the same transaction. Mail is enqueued after commit. Repeating a transition
+returns the current state and writes nothing new.
+
+The modules group the services by purpose; every public name is importable from here.
+"""
+
+from newsletter.services.consent._ledger import LAPSED_STATES
+from newsletter.services.consent.evidence import subscriber_export, subscription_proof
+from newsletter.services.consent.preferences import (
+    preferences_link_send,
+    subscription_preferences_change,
+)
+from newsletter.services.consent.retention import consent_retention_run
+from newsletter.services.consent.revocation import (
+    subscriber_erase,
+    subscription_revoke,
+    subscription_suppress,
+)
+from newsletter.services.consent.signup import (
+    CONFIRMATION_MAX_SENDS,
+    CONFIRMATION_RESEND_AFTER,
+    subscription_confirm,
+    subscription_confirmation_send,
+    subscription_request,
+    subscription_welcome_send,
+)
+from newsletter.services.consent.texts import (
+    DEFAULT_CONSENT_TEXTS,
+    consent_text_default_publish,
+    consent_text_publish,
+)
+
+__all__ = [
+    "CONFIRMATION_MAX_SENDS",
+    "CONFIRMATION_RESEND_AFTER",
+    "DEFAULT_CONSENT_TEXTS",
+    "LAPSED_STATES",
+    "consent_retention_run",
+    "consent_text_default_publish",
+    "consent_text_publish",
+    "preferences_link_send",
+    "subscriber_erase",
+    "subscriber_export",
+    "subscription_confirm",
+    "subscription_confirmation_send",
+    "subscription_preferences_change",
+    "subscription_proof",
+    "subscription_request",
+    "subscription_revoke",
+    "subscription_suppress",
+    "subscription_welcome_send",
+]

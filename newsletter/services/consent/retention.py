@@ -1,0 +1,70 @@
+"""The retention job: the only code that deletes consent evidence."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from newsletter.models import (
+    ConsentEvent,
+    ConsentEventKind,
+    Subscription,
+    SubscriptionState,
+    Suppression,
+)
+from newsletter.services.consent._ledger import (
+    LAPSED_STATES,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def consent_retention_run(*, now: datetime | None = None) -> dict[str, int]:
+    """Delete unconfirmed signups after the token lifetime and the evidence of revoked or
+    erased subscriptions after the retention period; returns and logs the counts."""
+    now = now or timezone.now()
+    pending_cutoff = now - timedelta(seconds=settings.NEWSLETTER_CONFIRM_MAX_AGE)
+    evidence_cutoff = now - timedelta(days=settings.NEWSLETTER_RETENTION_DAYS)
+    counts = {"pending": 0, "revoked": 0, "erased_events": 0, "suppressions": 0}
+    with transaction.atomic():
+        # Never-confirmed signups hold no consent worth proving; a lapsed subscription that
+        # was asked again keeps its older evidence until its own retention ends.
+        stale_pending = Subscription.objects.filter(
+            state=SubscriptionState.PENDING,
+            confirmed_at__isnull=True,
+            unsubscribed_at__isnull=True,
+            requested_at__lt=pending_cutoff,
+        )
+        ConsentEvent.objects.filter(subscription__in=stale_pending).delete()
+        _total, _detail = stale_pending.delete()
+        counts["pending"] = _detail.get("newsletter.Subscription", 0)
+
+        revoked = Subscription.objects.filter(
+            state__in=LAPSED_STATES, unsubscribed_at__lt=evidence_cutoff
+        )
+        ConsentEvent.objects.filter(subscription__in=revoked).delete()
+        _total, _detail = revoked.delete()
+        counts["revoked"] = _detail.get("newsletter.Subscription", 0)
+
+        erased = ConsentEvent.objects.filter(
+            kind=ConsentEventKind.ERASED, subscription__isnull=True, at__lt=evidence_cutoff
+        ).values_list("address_hmac", "newsletter_id", "at")
+        for key, newsletter_id, erased_at in list(erased):
+            deleted, _detail = ConsentEvent.objects.filter(
+                subscription__isnull=True,
+                address_hmac=key,
+                newsletter_id=newsletter_id,
+                at__lte=erased_at,
+            ).delete()
+            counts["erased_events"] += deleted
+        # Bounce and complaint entries protect the sender and stay; erasure entries end with
+        # the evidence they belong to.
+        counts["suppressions"], _detail = Suppression.objects.filter(
+            reason="erasure", created_at__lt=evidence_cutoff
+        ).delete()
+    logger.info("consent retention: %s", counts)
+    return counts
