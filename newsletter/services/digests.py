@@ -152,7 +152,7 @@ def digest_fan_out(*, digest_id: int) -> int:
                 f"""
                 INSERT INTO {delivery_table} (digest_id, subscription_id, language, state, reason)
                 SELECT %s, s.id,
-                       CASE WHEN left(s.language, 2) = 'en' THEN 'en' ELSE 'de' END,
+                       CASE WHEN substr(s.language, 1, 2) = 'en' THEN 'en' ELSE 'de' END,
                        NULL, ''
                 FROM {subscription_table} s
                 WHERE {where}
@@ -188,27 +188,27 @@ def digest_fan_out(*, digest_id: int) -> int:
 
 
 def digest_finish_check(*, digest_id: int) -> bool:
-    """Mark the digest done once its cursor passed the last delivery and no batch is in flight."""
-    batch_table = Batch._meta.db_table
-    digest_table = Digest._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            UPDATE {digest_table} d SET state = %s, finished_at = now()
-            WHERE d.id = %s AND d.state = %s
-              AND d.cursor >= coalesce(d.last_delivery_id, 0)
-              AND NOT EXISTS (
-                SELECT 1 FROM {batch_table} b
-                WHERE b.digest_id = d.id AND b.state = ANY(%s))
-            """,
-            [
-                DigestState.DONE,
-                digest_id,
-                DigestState.SENDING,
-                [str(s) for s in ACTIVE_BATCH_STATES],
-            ],
+    """Mark the digest done once its cursor passed the last delivery and no batch is in flight.
+
+    The digest row is locked first, as every claim does: the batch check below then runs in a
+    new statement that sees any batch a concurrent claim created (a single UPDATE … NOT EXISTS
+    would re-check only the digest row after waiting, and could finish a digest whose last
+    batch is still being sent)."""
+    with transaction.atomic():
+        digest = (
+            Digest.objects.select_for_update()
+            .filter(pk=digest_id, state=DigestState.SENDING)
+            .only("pk", "cursor", "last_delivery_id")
+            .first()
         )
-        return cursor.rowcount == 1
+        if digest is None or digest.cursor < (digest.last_delivery_id or 0):
+            return False
+        if Batch.objects.filter(digest_id=digest_id, state__in=ACTIVE_BATCH_STATES).exists():
+            return False
+        Digest.objects.filter(pk=digest_id).update(
+            state=DigestState.DONE, finished_at=timezone.now()
+        )
+    return True
 
 
 def _transition(*, digest_id: int, from_states: tuple, to_state: str) -> bool:
