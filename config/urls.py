@@ -2,8 +2,13 @@ from django.conf import settings
 from django.conf.urls.i18n import i18n_patterns
 from django.contrib import admin
 from django.urls import include, path
+from django.utils.translation import gettext_lazy as _
 
 from config import health
+
+admin.site.site_header = _("Meinung & Märkte – Redaktion")
+admin.site.site_title = _("Meinung & Märkte")
+admin.site.index_title = _("Artikel, Newsletter und Versand")
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),

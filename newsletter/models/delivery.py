@@ -17,21 +17,23 @@ class DigestState(models.TextChoices):
 
 
 class Digest(models.Model):
-    newsletter = models.ForeignKey(Newsletter, on_delete=models.PROTECT, related_name="digests")
-    frequency = models.CharField(max_length=10, choices=Frequency.choices)
+    newsletter = models.ForeignKey(
+        Newsletter, verbose_name=_("Newsletter"), on_delete=models.PROTECT, related_name="digests"
+    )
+    frequency = models.CharField(_("Häufigkeit"), max_length=10, choices=Frequency.choices)
     slot = models.DateTimeField(_("geplanter Zeitpunkt"))
-    state = models.CharField(max_length=20, choices=DigestState.choices)
-    period_start = models.DateTimeField()
-    period_end = models.DateTimeField()
-    article_ids = models.JSONField(default=list)
-    subject = models.CharField(max_length=300, blank=True)
+    state = models.CharField(_("Status"), max_length=20, choices=DigestState.choices)
+    period_start = models.DateTimeField(_("Artikel ab"))
+    period_end = models.DateTimeField(_("Artikel bis"))
+    article_ids = models.JSONField(_("Artikel"), default=list)
+    subject = models.CharField(_("Betreff"), max_length=300, blank=True)
     # Keyset claim cursor: every delivery with id <= cursor belongs to a claimed batch.
     cursor = models.BigIntegerField(default=0)
     last_delivery_id = models.BigIntegerField(null=True, blank=True)
-    recipients = models.PositiveIntegerField(default=0)
-    created_at = models.DateTimeField(auto_now_add=True)
-    fanned_out_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
+    recipients = models.PositiveIntegerField(_("Empfänger"), default=0)
+    created_at = models.DateTimeField(_("angelegt am"), auto_now_add=True)
+    fanned_out_at = models.DateTimeField(_("vorbereitet am"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("beendet am"), null=True, blank=True)
 
     class Meta:
         ordering = ["-slot"]
