@@ -195,6 +195,9 @@ def batch_recheck(*, batch: Batch) -> list[Recipient]:
 
 
 _connections: dict[int, object] = {}
+# Batch providers whose batches go through a lightened subclass of anymail's backend
+# (multipart instead of per-byte percent-escaping; see newsletter/mailgun_backend.py).
+BATCH_BACKENDS = {"mailgun": "newsletter.mailgun_backend.EmailBackend"}
 
 
 def _provider_connection():
@@ -203,7 +206,7 @@ def _provider_connection():
     conn = _connections.get(pid)
     if conn is None:
         _connections.clear()
-        conn = get_connection(fail_silently=False)
+        conn = get_connection(BATCH_BACKENDS.get(provider_name()), fail_silently=False)
         conn.open()
         _connections[pid] = conn
     return conn
@@ -506,7 +509,7 @@ def digest_reconcile(*, digest_id: int, now: datetime | None = None) -> dict[str
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
-            UPDATE {batch_table} b SET state = %s, sent_at = now(), next_attempt_at = NULL,
+            UPDATE {batch_table} AS b SET state = %s, sent_at = %s, next_attempt_at = NULL,
                    sent_count = b.size - (
                      SELECT count(*) FROM {delivery_table} x
                      WHERE x.digest_id = b.digest_id
@@ -517,7 +520,7 @@ def digest_reconcile(*, digest_id: int, now: datetime | None = None) -> dict[str
                 WHERE d.digest_id = b.digest_id
                   AND e.delivery_id BETWEEN b.first_delivery_id AND b.last_delivery_id)
             """,
-            [BatchState.SENT, digest_id, BatchState.UNCERTAIN],
+            [BatchState.SENT, now, digest_id, BatchState.UNCERTAIN],
         )
         proven = cursor.rowcount
     overdue = list(
