@@ -27,6 +27,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import translation
 
+from articles.templatetags.article_tags import byline_time
 from newsletter.models import Digest, Newsletter
 from newsletter.tokens import (
     PREFERENCES,
@@ -51,7 +52,8 @@ def header_safe(value: str) -> str:
 
 
 def format_when(value: datetime) -> str:
-    return value.astimezone(BERLIN).strftime("%d.%m.%Y %H:%M Uhr")
+    """As the site's bylines show it, in the active language ('25.07.2025 06:11 Uhr')."""
+    return byline_time(value)
 
 
 @dataclass(frozen=True)

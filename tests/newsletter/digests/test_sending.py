@@ -192,6 +192,9 @@ def test_batch_goes_out_in_one_call_with_personal_headers(
     assert "Zinsen steigen" in sample.text and "Meinungsäußerung" in sample.text
     english = by_email[subs[2].email]
     assert "opinion of our editors" in english.text
+    # Dates as the site shows them, in the reader's language.
+    assert re.search(r"\d\d\.\d\d\.\d{4} \d\d:\d\d Uhr", sample.text)
+    assert "Uhr" not in english.text
     assert "Verlag Beispiel GmbH" in sample.text
     digest.refresh_from_db()
     assert digest.state == DigestState.DONE
