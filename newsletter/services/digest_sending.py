@@ -305,13 +305,17 @@ def _backoff(attempts: int) -> float:
     return min(base * (2 ** max(0, attempts - 1)), settings.NEWSLETTER_RETRY_MAX_SECONDS)
 
 
-def _record_retry(*, batch: Batch, error: str) -> None:
+def _record_retry(*, batch: Batch, error: str, at_once: bool = False) -> None:
     if batch.attempts >= settings.NEWSLETTER_MAX_ATTEMPTS:
         _record_failed(batch=batch, error=f"gave up after {batch.attempts} attempts: {error}")
         return
+    # A batch's first 5xx is due again at once (the next claim takes it): an isolated server
+    # error of a flaky provider then costs one more call, not a batch parked for seconds at
+    # the end of the digest (bench/digest.py --faults); repeated failures back off.
+    delay = 0.0 if at_once and batch.attempts <= 1 else _backoff(batch.attempts)
     Batch.objects.filter(pk=batch.pk, state=BatchState.SENDING).update(
         state=BatchState.RETRY,
-        next_attempt_at=timezone.now() + timedelta(seconds=_backoff(batch.attempts)),
+        next_attempt_at=timezone.now() + timedelta(seconds=delay),
         lease_until=None,
         error=error[:1000],
     )
@@ -378,7 +382,8 @@ def _send_as_batch(*, digest: Digest, batch: Batch) -> SendOutcome:
             _wait_for_rate(batch, len(recipients))
             message_ids = _send_batch_call(digest=digest, batch=batch, recipients=recipients)
         except Transient as exc:
-            _record_retry(batch=batch, error=str(exc))
+            status = getattr(exc.__cause__, "status_code", None) or 0
+            _record_retry(batch=batch, error=str(exc), at_once=status >= 500)
             return SendOutcome(state=BatchState.RETRY)
         except Uncertain as exc:
             _record_uncertain(batch=batch, error=str(exc))
