@@ -64,6 +64,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--redis-db", type=int, default=13, help="Redis database number")
     parser.add_argument("--timeout", type=float, default=0, help="per digest, 0 = from N")
     parser.add_argument(
+        "--worker-nice", type=int, default=0, help="run the workers under `nice -n` (web first)"
+    )
+    parser.add_argument(
         "--set",
         action="append",
         default=[],
@@ -147,8 +150,10 @@ class Bench:
         for i in range(self.args.workers):
             log_path = self.tmp / f"worker{i}.log"
             log_path.write_bytes(b"")
+            nice = ["nice", "-n", str(self.args.worker_nice)] if self.args.worker_nice else []
             proc = spawn(
                 [
+                    *nice,
                     PY,
                     "-m",
                     "celery",

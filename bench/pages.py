@@ -82,7 +82,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--connections", type=int, default=8, help="wrk connections")
     parser.add_argument("--gunicorn-workers", type=int, default=4)
     parser.add_argument("--gunicorn-threads", type=int, default=1)
-    parser.add_argument("--digest-n", type=int, default=100_000, help="recipients in the digest")
+    parser.add_argument("--digest-n", type=int, default=400_000, help="recipients in the digest")
+    parser.add_argument(
+        "--worker-nice",
+        type=int,
+        default=0,
+        help="run the digest workers under `nice -n` (0 = off; 10 made no difference here)",
+    )
     parser.add_argument("--db", default="bench_pages")
     parser.add_argument("--redis-db", type=int, default=14)
     return parser.parse_args(argv)
@@ -234,6 +240,8 @@ class Pages:
 
         digest_args = parse_args(
             [
+                "--worker-nice",
+                str(self.args.worker_nice),
                 "--n",
                 str(self.args.digest_n),
                 "--db",
@@ -301,6 +309,7 @@ def main(argv: list[str] | None = None) -> dict:
         "gunicorn_threads": args.gunicorn_threads,
         "wrk_connections": args.connections,
         "seconds": args.seconds,
+        "digest_worker_nice": args.worker_nice,
     }
     print(json.dumps(results))
     return results
