@@ -4,18 +4,22 @@ The fragments are rendered without the request, so they never carry a CSRF token
 per reader; the parts that do (the newsletter signup box) are rendered around them.
 """
 
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
 from django.contrib.admin.views.decorators import staff_member_required
 from django.core.paginator import EmptyPage, Paginator
 from django.http import Http404, HttpRequest, HttpResponse
+from django.middleware.csrf import get_token
 from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.utils.safestring import mark_safe
 from django.utils.translation import get_language
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
+
+from newsletter.forms import form_started_token
 
 from .caching import cached_fragment
 from .models import Article
@@ -40,7 +44,7 @@ def _page_number(request: HttpRequest) -> int:
     return int(raw)
 
 
-def _page_context(queryset, number: int) -> dict[str, Any] | None:
+def _page_slice(queryset, number: int) -> dict[str, Any] | None:
     paginator = Paginator(queryset, PAGE_SIZE)
     try:
         page = paginator.page(number)
@@ -59,19 +63,41 @@ def _render_parts(template: str, context: dict[str, Any]) -> dict[str, str]:
     }
 
 
-def _show(request: HttpRequest, parts: dict[str, str], **extra: Any) -> HttpResponse:
+# Stand-ins for what differs per reader on a cached page; filled in on every response.
+CSRF_MARK = "__reader_csrf_token__"
+STARTED_MARK = "__reader_signup_started__"
+
+
+def _page_context(parts: dict[str, str], **extra: Any) -> dict[str, Any]:
     if parts.get("missing"):
         raise Http404("not found")
-    return render(
-        request,
-        "articles/page.html",
-        {
-            "page_title": mark_safe(parts["title"]),  # noqa: S308 - escaped when rendered
-            "page_head": mark_safe(parts["head"]),  # noqa: S308 - our own rendered template
-            "page_main": mark_safe(parts["main"]),  # noqa: S308 - our own rendered template
-            **extra,
-        },
-    )
+    return {
+        "page_title": mark_safe(parts["title"]),  # noqa: S308 - escaped when rendered
+        "page_head": mark_safe(parts["head"]),  # noqa: S308 - our own rendered template
+        "page_main": mark_safe(parts["main"]),  # noqa: S308 - our own rendered template
+        **extra,
+    }
+
+
+def _show(request: HttpRequest, parts: Callable[[], dict[str, str]], **extra: Any) -> HttpResponse:
+    """The page for this reader. For anonymous readers the whole page comes from the cache,
+    with the only per-reader parts (the CSRF token and the signup form's fill-time token)
+    filled in; signed-in users (editors) get it rendered afresh."""
+    if request.user.is_authenticated:
+        return render(request, "articles/page.html", _page_context(parts(), **extra))
+
+    def build():
+        context = _page_context(parts(), **extra)
+        html = render_to_string(
+            "articles/page.html",
+            {**context, "csrf_token": CSRF_MARK, "signup_started": STARTED_MARK},
+            request=request,
+        )
+        return html, article_next_go_live()
+
+    html = cached_fragment("page", get_language(), request.get_full_path(), build=build)
+    html = html.replace(CSRF_MARK, get_token(request)).replace(STARTED_MARK, form_started_token())
+    return HttpResponse(html)
 
 
 @require_safe
@@ -79,12 +105,12 @@ def article_list(request: HttpRequest) -> HttpResponse:
     number = _page_number(request)
 
     def build():
-        context = _page_context(article_list_for_page(), number)
+        context = _page_slice(article_list_for_page(), number)
         if context is None:
             return MISSING, article_next_go_live()
         return _render_parts("article_list", context), article_next_go_live()
 
-    return _show(request, cached_fragment("list", get_language(), number, build=build))
+    return _show(request, lambda: cached_fragment("list", get_language(), number, build=build))
 
 
 @require_safe
@@ -93,7 +119,7 @@ def topic_detail(request: HttpRequest, slug: str) -> HttpResponse:
 
     def build():
         topic = topic_get(slug=slug)
-        context = _page_context(article_list_for_topic(topic=topic), number) if topic else None
+        context = _page_slice(article_list_for_topic(topic=topic), number) if topic else None
         if context is None:
             return MISSING, article_next_go_live()
         return (
@@ -101,7 +127,9 @@ def topic_detail(request: HttpRequest, slug: str) -> HttpResponse:
             article_next_go_live(),
         )
 
-    return _show(request, cached_fragment("topic", get_language(), slug, number, build=build))
+    return _show(
+        request, lambda: cached_fragment("topic", get_language(), slug, number, build=build)
+    )
 
 
 def _article_parts(article: Article, *, related: list[Article]) -> dict[str, str]:
@@ -117,8 +145,11 @@ def article_detail(request: HttpRequest, slug: str) -> HttpResponse:
         related = article_list_related(article=article)
         return _article_parts(article, related=related), article_next_go_live()
 
-    parts = cached_fragment("article", get_language(), slug, build=build)
-    return _show(request, parts, with_signup=True)
+    return _show(
+        request,
+        lambda: cached_fragment("article", get_language(), slug, build=build),
+        with_signup=True,
+    )
 
 
 @never_cache
@@ -129,7 +160,7 @@ def article_preview(request: HttpRequest, pk: int) -> HttpResponse:
     if article is None:
         raise Http404("not found")
     parts = _article_parts(article, related=article_list_related(article=article))
-    return _show(request, parts, with_signup=True, preview=article)
+    return _show(request, lambda: parts, with_signup=True, preview=article)
 
 
 @require_safe

@@ -11,4 +11,6 @@ def newsletter_signup_box(context, slug: str = ""):
     from newsletter.views.consent import signup_box_context
 
     newsletter = Newsletter.objects.filter(slug=slug, is_active=True).first() if slug else None
-    return signup_box_context(context.get("request"), newsletter=newsletter)
+    return signup_box_context(
+        context.get("request"), newsletter=newsletter, started=context.get("signup_started", "")
+    )

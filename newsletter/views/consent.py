@@ -80,8 +80,13 @@ def _refresh_started(form) -> None:
     form.data = data
 
 
-def signup_box_context(request: HttpRequest | None, *, newsletter=None, form=None) -> dict:
-    """What the signup box shows: the newsletter, its current text verbatim, a fresh form."""
+def signup_box_context(
+    request: HttpRequest | None, *, newsletter=None, form=None, started: str = ""
+) -> dict:
+    """What the signup box shows: the newsletter, its current text verbatim, a fresh form.
+
+    `started` stands in for the fill-time token where the page is cached and the token is
+    filled in per reader (see articles.views)."""
     newsletter = newsletter or newsletter_default()
     if newsletter is None:
         return {"newsletter": None}
@@ -92,7 +97,7 @@ def signup_box_context(request: HttpRequest | None, *, newsletter=None, form=Non
                 "newsletter": newsletter.slug,
                 "consent_text": text.id if text else None,
                 "page": request.get_full_path() if request is not None else "",
-                "started": form_started_token(),
+                "started": started or form_started_token(),
             }
         )
     return {"newsletter": newsletter, "consent_text": text, "form": form, "request": request}
