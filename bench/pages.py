@@ -89,6 +89,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=0,
         help="run the digest workers under `nice -n` (0 = off; 10 made no difference here)",
     )
+    parser.add_argument(
+        "--digest-rate",
+        type=float,
+        default=0,
+        help="NEWSLETTER_SEND_RATE of the digest workers in msgs/s (0 = unlimited): how a "
+        "publisher running web and workers on one small host keeps the site responsive",
+    )
     parser.add_argument("--db", default="bench_pages")
     parser.add_argument("--redis-db", type=int, default=14)
     return parser.parse_args(argv)
@@ -248,6 +255,8 @@ class Pages:
                 self.args.db,
                 "--redis-db",
                 str(self.args.redis_db),
+                "--set",
+                f"NEWSLETTER_SEND_RATE={self.args.digest_rate}",
             ]
         )
         bench = Bench(digest_args)
@@ -310,6 +319,7 @@ def main(argv: list[str] | None = None) -> dict:
         "wrk_connections": args.connections,
         "seconds": args.seconds,
         "digest_worker_nice": args.worker_nice,
+        "digest_rate": args.digest_rate,
     }
     print(json.dumps(results))
     return results
