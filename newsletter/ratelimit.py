@@ -1,7 +1,8 @@
-"""Fixed-window rate limits counted atomically in the cache (Redis in every real run).
+"""Fixed-window rate limits counted atomically in Redis; keys hold hashes, never addresses.
 
-`cache.add` creates the window's counter only if absent and `cache.incr` is atomic in Redis,
-so concurrent requests from many workers count exactly; keys hold hashes, never addresses.
+With Redis (every real run) a hit is one round trip: INCR and EXPIRE NX in one MULTI/EXEC, so
+concurrent requests from many workers count exactly. The keys carry the cache's prefix, so
+clearing the cache clears them too. Without Redis (the local run) the Django cache counts.
 """
 
 from __future__ import annotations
@@ -9,7 +10,9 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 
+import redis
 from django.conf import settings
 from django.core.cache import cache
 
@@ -35,14 +38,28 @@ def ratelimit_hit(*, scope: str, key: str, limit: Limit) -> int | None:
     now = time.time()
     window = int(now // limit.seconds)
     digest = hashlib.sha256(key.encode("utf-8", "replace")).hexdigest()[:32]
-    cache_key = f"newsletter:rl:{scope}:{digest}:{window}"
-    cache.add(cache_key, 0, timeout=limit.seconds + 5)
-    try:
-        count = cache.incr(cache_key)
-    except ValueError:
-        # The counter expired between add and incr: this hit opens a new window.
-        cache.add(cache_key, 1, timeout=limit.seconds + 5)
-        count = 1
+    count = _count(f"newsletter:rl:{scope}:{digest}:{window}", timeout=limit.seconds + 5)
     if count <= limit.count:
         return None
     return max(1, int((window + 1) * limit.seconds - now))
+
+
+@lru_cache(maxsize=4)
+def _redis(url: str) -> redis.Redis:
+    return redis.Redis.from_url(url)
+
+
+def _count(key: str, *, timeout: int) -> int:
+    if settings.REDIS_URL:
+        pipe = _redis(settings.REDIS_URL).pipeline()  # MULTI/EXEC: both or neither
+        full_key = cache.make_key(key)
+        pipe.incr(full_key)
+        pipe.expire(full_key, timeout, nx=True)
+        return int(pipe.execute()[0])
+    cache.add(key, 0, timeout=timeout)
+    try:
+        return cache.incr(key)
+    except ValueError:
+        # The counter expired between add and incr: this hit opens a new window.
+        cache.add(key, 1, timeout=timeout)
+        return 1
