@@ -132,12 +132,13 @@ def run_until_final(
 @pytest.fixture
 def mailgun_in_process(fake_mailgun, settings) -> FakeMailgun:
     """Send from the test process itself through anymail's real Mailgun backend to the fake."""
-    from newsletter.services import digest_sending
+    # The per-process connection cache lives where _provider_connection looks it up.
+    from newsletter.services.digest_sending import provider
 
     settings.ANYMAIL_ESP = "mailgun"
     settings.EMAIL_BACKEND = "anymail.backends.mailgun.EmailBackend"
     settings.NEWSLETTER_BATCH_SIZE = 50
     settings.NEWSLETTER_UNCERTAIN_GRACE_SECONDS = 2
-    digest_sending._connections.clear()
+    provider._connections.clear()
     yield fake_mailgun
-    digest_sending._connections.clear()
+    provider._connections.clear()

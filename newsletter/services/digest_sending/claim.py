@@ -1,0 +1,71 @@
+"""Claiming: the next id range after a digest's cursor, or a due retry, under a lease."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from newsletter.models import Batch, BatchState, Delivery, Digest, DigestState
+
+
+def _lease(now: datetime) -> datetime:
+    return now + timedelta(seconds=settings.NEWSLETTER_LEASE_SECONDS)
+
+
+def batch_claim(*, digest_id: int, now: datetime | None = None) -> Batch | None:
+    """Take the next id range after the digest's cursor (or a due retry) under the digest row
+    lock, with a lease; two workers never get the same range, a repeat finds nothing."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        digest = (
+            Digest.objects.select_for_update()
+            .filter(pk=digest_id)
+            .only("pk", "state", "cursor", "last_delivery_id")
+            .first()
+        )
+        if digest is None or digest.state != DigestState.SENDING:
+            return None
+        retry = (
+            Batch.objects.filter(
+                digest_id=digest_id, state=BatchState.RETRY, next_attempt_at__lte=now
+            )
+            .order_by("next_attempt_at", "pk")
+            .first()
+        )
+        if retry is not None:
+            retry.state = BatchState.SENDING
+            retry.lease_until = _lease(now)
+            retry.attempts += 1
+            retry.save(update_fields=["state", "lease_until", "attempts"])
+            return retry
+        if digest.last_delivery_id is None or digest.cursor >= digest.last_delivery_id:
+            return None
+        rows = list(
+            Delivery.objects.filter(digest_id=digest_id, pk__gt=digest.cursor)
+            .order_by("pk")
+            .values_list("pk", "language")[: settings.NEWSLETTER_BATCH_SIZE]
+        )
+        if not rows:
+            digest.cursor = digest.last_delivery_id
+            digest.save(update_fields=["cursor"])
+            return None
+        language = rows[0][1]
+        # One body per provider call: a batch stops where the language changes.
+        cut = next((i for i, (_pk, lang) in enumerate(rows) if lang != language), len(rows))
+        ids = [pk for pk, _lang in rows[:cut]]
+        batch = Batch.objects.create(
+            digest_id=digest_id,
+            first_delivery_id=ids[0],
+            last_delivery_id=ids[-1],
+            size=len(ids),
+            language=language,
+            state=BatchState.SENDING,
+            lease_until=_lease(now),
+            attempts=1,
+        )
+        digest.cursor = ids[-1]
+        digest.save(update_fields=["cursor"])
+        return batch
