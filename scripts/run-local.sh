@@ -13,7 +13,8 @@ if [ -n "$broker" ] && [ "${broker#memory://}" = "$broker" ]; then
   echo "Broker $broker configured: starting a Celery worker and the beat."
   "$py" -m celery -A config worker --loglevel=INFO --concurrency=2 &
   pids+=("$!")
-  "$py" -m celery -A config beat --loglevel=INFO --schedule=var/celerybeat-schedule &
+  mkdir -p "${VAR_DIR:-var}"
+  "$py" -m celery -A config beat --loglevel=INFO --schedule="${VAR_DIR:-var}/celerybeat-schedule" &
   pids+=("$!")
 else
   echo "No broker configured: tasks run in-process; mail is written to var/mail/."

@@ -84,10 +84,13 @@ def test_entrypoint_parses_with_bash_n():
     assert result.returncode == 0, result.stderr
 
 
-def test_entrypoint_is_shellcheck_clean():
+@pytest.mark.parametrize(
+    "script", ["docker/entrypoint.sh", "scripts/run-local.sh", ".ci/run"], ids=str
+)
+def test_shell_scripts_are_shellcheck_clean(script):
     shellcheck = _tool("shellcheck", "shellcheck")
     result = subprocess.run(
-        [shellcheck, "--severity=style", str(ROOT / "docker" / "entrypoint.sh")],
+        [shellcheck, "--severity=style", str(ROOT / script)],
         capture_output=True,
         text=True,
     )

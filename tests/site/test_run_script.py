@@ -1,0 +1,64 @@
+"""`make run` with a broker configured: the web server, one Celery worker and the beat."""
+
+import os
+import signal
+import subprocess
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+from tests.conftest import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_run_script_starts_web_worker_and_beat_when_a_broker_is_set(tmp_path):
+    port = free_port()
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(tmp_path),
+        "DJANGO_DEBUG": "1",
+        "VAR_DIR": str(tmp_path / "var"),
+        "DJANGO_ENV_FILE": str(tmp_path / "no.env"),
+        "CELERY_BROKER_URL": os.environ["REDIS_URL"],
+        "CELERY_TASK_DEFAULT_QUEUE": f"run-script-{uuid.uuid4().hex[:8]}",
+    }
+    subprocess.run(
+        [str(ROOT / ".venv/bin/python"), "manage.py", "migrate", "--noinput", "-v0"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        timeout=120,
+    )
+    log_path = tmp_path / "run.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            ["bash", "scripts/run-local.sh", str(port)],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            text = log_path.read_text(errors="replace")
+            served = False
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
+                    served = r.status == 200
+            except OSError:
+                pass
+            if served and " ready." in text and "beat: Starting" in text:
+                break
+            assert proc.poll() is None, text
+            assert time.monotonic() < deadline, text
+            time.sleep(0.5)
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
