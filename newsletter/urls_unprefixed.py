@@ -1,13 +1,23 @@
 """URLs that must not carry a language prefix: links in mail and provider webhooks."""
 
-from django.urls import include, path
+from anymail import urls as anymail_urls
+from django.urls import URLPattern, include, path
 
 from newsletter.views import consent
+from newsletter.webhooks import webhook_view_guarded
+
+# Only anymail's tracking webhooks (we take no inbound mail), each answering 4xx to what it
+# cannot process.
+tracking_webhooks = [
+    URLPattern(p.pattern, webhook_view_guarded(p.callback), p.default_args, p.name)
+    for p in anymail_urls.urlpatterns
+    if p.name.endswith("_tracking_webhook") or p.name == "mandrill_webhook"
+]
 
 urlpatterns = [
     path("n/bestaetigen/<str:token>/", consent.confirm, name="newsletter_confirm"),
     path("n/abmelden/<str:token>/", consent.unsubscribe, name="newsletter_unsubscribe"),
     path("n/einstellungen/<str:token>/", consent.preferences, name="newsletter_preferences"),
     # Provider tracking webhooks (anymail checks ANYMAIL_WEBHOOK_SECRET and the signature).
-    path("anymail/", include("anymail.urls")),
+    path("anymail/", include((tracking_webhooks, "anymail"))),
 ]
