@@ -7,12 +7,10 @@ simply never read again and expire on their own.
 
 import time
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
-from django.utils import timezone
 
 GENERATION_KEY = "articles:generation"
 
@@ -34,27 +32,36 @@ def content_generation_bump() -> None:
         cache.add(GENERATION_KEY, time.time_ns() // 1000, timeout=None)
 
 
-def cached_fragment(
-    name: str,
-    *parts: object,
-    build: Callable[[], tuple[Any, datetime | None]],
-) -> Any:
+def cached_fragment(name: str, *parts: object, build: Callable[[], Any]) -> Any:
     """The cached value for (name, parts) in this generation, built on a miss.
 
-    `build` returns the value and the next moment it turns stale by itself (the next scheduled
-    article going live), so a scheduled article appears at its minute even before the beat
-    task has flipped its status.
+    Every value turns stale by itself when the next scheduled article goes live, so that
+    article appears at its minute even before the beat task has flipped its status.
     """
     if settings.CACHE_PAGE_SECONDS <= 0:  # caching switched off: always the fresh value
-        return build()[0]
-    key = ":".join(["articles", name, str(content_generation_get()), *map(str, parts)])
+        return build()
+    generation = content_generation_get()
+    key = ":".join(["articles", name, str(generation), *map(str, parts)])
     value = cache.get(key)
     if value is not None:
         return value
-    value, stale_at = build()
-    timeout = settings.CACHE_PAGE_SECONDS
-    if stale_at is not None:
-        seconds = int((stale_at - timezone.now()).total_seconds()) + 1
-        timeout = max(1, min(timeout, seconds))
-    cache.set(key, value, timeout)
+    value = build()
+    cache.set(key, value, _timeout(generation))
     return value
+
+
+def _timeout(generation: int) -> int:
+    """CACHE_PAGE_SECONDS, cut short at the next scheduled go-live. That moment is looked up
+    once per generation (publishing bumps the generation), not once per fragment."""
+    from .selectors import article_next_go_live
+
+    timeout = settings.CACHE_PAGE_SECONDS
+    stale_key = f"articles:next-live:{generation}"
+    stale_at = cache.get(stale_key)  # a timestamp, or 0 for "nothing scheduled"
+    if stale_at is None or 0 < stale_at <= time.time():
+        next_live = article_next_go_live()
+        stale_at = next_live.timestamp() if next_live else 0
+        cache.set(stale_key, stale_at, timeout)
+    if stale_at:
+        timeout = max(1, min(timeout, int(stale_at - time.time()) + 1))
+    return timeout

@@ -29,7 +29,6 @@ from .selectors import (
     article_list_for_page,
     article_list_for_topic,
     article_list_related,
-    article_next_go_live,
     topic_get,
 )
 
@@ -93,7 +92,7 @@ def _show(request: HttpRequest, parts: Callable[[], dict[str, str]], **extra: An
             {**context, "csrf_token": CSRF_MARK, "signup_started": STARTED_MARK},
             request=request,
         )
-        return html, article_next_go_live()
+        return html
 
     html = cached_fragment("page", get_language(), request.get_full_path(), build=build)
     html = html.replace(CSRF_MARK, get_token(request)).replace(STARTED_MARK, form_started_token())
@@ -107,8 +106,8 @@ def article_list(request: HttpRequest) -> HttpResponse:
     def build():
         context = _page_slice(article_list_for_page(), number)
         if context is None:
-            return MISSING, article_next_go_live()
-        return _render_parts("article_list", context), article_next_go_live()
+            return MISSING
+        return _render_parts("article_list", context)
 
     return _show(request, lambda: cached_fragment("list", get_language(), number, build=build))
 
@@ -121,11 +120,8 @@ def topic_detail(request: HttpRequest, slug: str) -> HttpResponse:
         topic = topic_get(slug=slug)
         context = _page_slice(article_list_for_topic(topic=topic), number) if topic else None
         if context is None:
-            return MISSING, article_next_go_live()
-        return (
-            _render_parts("topic", {**context, "topic": topic}),
-            article_next_go_live(),
-        )
+            return MISSING
+        return _render_parts("topic", {**context, "topic": topic})
 
     return _show(
         request, lambda: cached_fragment("topic", get_language(), slug, number, build=build)
@@ -141,9 +137,9 @@ def article_detail(request: HttpRequest, slug: str) -> HttpResponse:
     def build():
         article = article_get_live(slug=slug)
         if article is None:
-            return MISSING, article_next_go_live()
+            return MISSING
         related = article_list_related(article=article)
-        return _article_parts(article, related=related), article_next_go_live()
+        return _article_parts(article, related=related)
 
     return _show(
         request,

@@ -9,7 +9,7 @@ from django.utils import dateformat, timezone
 from django.utils.translation import get_language_info, gettext, pgettext
 
 from ..caching import cached_fragment
-from ..selectors import article_next_go_live, topic_list_navigation
+from ..selectors import topic_list_navigation
 
 register = template.Library()
 
@@ -46,8 +46,7 @@ def navigation_topics() -> list[dict[str, str]]:
     """Topics with live articles, cached per content generation."""
 
     def build():
-        topics = [{"name": topic.name, "slug": topic.slug} for topic in topic_list_navigation()]
-        return topics, article_next_go_live()
+        return [{"name": topic.name, "slug": topic.slug} for topic in topic_list_navigation()]
 
     return cached_fragment("nav", build=build)
 
