@@ -6,12 +6,9 @@ so the local path of every flow — signup, confirmation, a digest — is proven
 
 import email
 import email.policy
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.site.local_run import local_env, manage
 
 SUBSCRIBE_AND_CONFIRM = """
 from newsletter.models import Newsletter, Subscription
@@ -31,23 +28,7 @@ print(*Digest.objects.values_list("state", "recipients").get())
 
 
 def _manage(tmp_path: Path, *args: str) -> str:
-    env = {
-        "PATH": os.environ["PATH"],
-        "HOME": str(tmp_path),
-        "DJANGO_DEBUG": "1",
-        "VAR_DIR": str(tmp_path / "var"),
-        "DJANGO_ENV_FILE": str(tmp_path / "no.env"),
-    }
-    result = subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout
+    return manage(local_env(tmp_path), *args)
 
 
 def test_local_default_runs_every_flow_on_sqlite_with_mail_in_files(tmp_path):

@@ -6,31 +6,19 @@ import subprocess
 import time
 import urllib.request
 import uuid
-from pathlib import Path
 
 from tests.conftest import free_port
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.site.local_run import ROOT, local_env, manage
 
 
 def test_run_script_starts_web_worker_and_beat_when_a_broker_is_set(tmp_path):
     port = free_port()
-    env = {
-        "PATH": os.environ["PATH"],
-        "HOME": str(tmp_path),
-        "DJANGO_DEBUG": "1",
-        "VAR_DIR": str(tmp_path / "var"),
-        "DJANGO_ENV_FILE": str(tmp_path / "no.env"),
-        "CELERY_BROKER_URL": os.environ["REDIS_URL"],
-        "CELERY_TASK_DEFAULT_QUEUE": f"run-script-{uuid.uuid4().hex[:8]}",
-    }
-    subprocess.run(
-        [str(ROOT / ".venv/bin/python"), "manage.py", "migrate", "--noinput", "-v0"],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        timeout=120,
+    env = local_env(
+        tmp_path,
+        CELERY_BROKER_URL=os.environ["REDIS_URL"],
+        CELERY_TASK_DEFAULT_QUEUE=f"run-script-{uuid.uuid4().hex[:8]}",
     )
+    manage(env, "migrate", "--noinput", "-v0")
     log_path = tmp_path / "run.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
