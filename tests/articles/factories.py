@@ -11,6 +11,13 @@ from articles.models import (
     Topic,
 )
 
+# The seed page's "Hinweis", verbatim: the default opinion disclaimer made by a migration.
+SEED_NOTE = (
+    "Hinweis: Bei diesem Artikel handelt es sich um eine Meinungsäußerung unserer Redaktion. "
+    "Wir betreiben keine Anlageberatung. Jeder Anleger muss selbst ausreichend recherchieren "
+    "und ist für seine Anlageentscheidungen selbst verantwortlich."
+)
+
 
 class TopicFactory(factory.django.DjangoModelFactory):
     class Meta:

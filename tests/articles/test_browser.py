@@ -6,16 +6,11 @@ import pytest
 from django.utils import timezone
 
 from tests.articles.factories import (
+    SEED_NOTE,
     ArticleFactory,
     AuthorFactory,
     DisclaimerVersionFactory,
     TopicFactory,
-)
-
-SEED_NOTE = (
-    "Hinweis: Bei diesem Artikel handelt es sich um eine Meinungsäußerung unserer Redaktion. "
-    "Wir betreiben keine Anlageberatung. Jeder Anleger muss selbst ausreichend recherchieren "
-    "und ist für seine Anlageentscheidungen selbst verantwortlich."
 )
 
 

@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from articles.models import ArticleKind, ArticleStatus, DisclaimerVersion
 from tests.articles.factories import (
+    SEED_NOTE,
     ArticleFactory,
     DisclaimerFactory,
     DisclaimerVersionFactory,
@@ -67,11 +68,7 @@ def test_version_numbers_are_unique_per_disclaimer():
 
 
 def test_migration_created_the_seed_disclaimer_verbatim(default_disclaimer):
-    assert default_disclaimer.text_de == (
-        "Hinweis: Bei diesem Artikel handelt es sich um eine Meinungsäußerung unserer Redaktion. "
-        "Wir betreiben keine Anlageberatung. Jeder Anleger muss selbst ausreichend recherchieren "
-        "und ist für seine Anlageentscheidungen selbst verantwortlich."
-    )
+    assert default_disclaimer.text_de == SEED_NOTE
     assert default_disclaimer.text_en.startswith("Note: This article is an expression of opinion")
     assert default_disclaimer.text_for("en") == default_disclaimer.text_en
     assert default_disclaimer.text_for("de") == default_disclaimer.text_de
