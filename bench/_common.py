@@ -56,10 +56,16 @@ signal.signal(signal.SIGINT, _on_signal)
 
 
 def spawn(
-    args: list[str], *, env: dict[str, str], log_path: Path, pipe_stdout: bool = False
+    args: list[str],
+    *,
+    env: dict[str, str],
+    log_path: Path,
+    pipe_stdout: bool = False,
+    nice: int = 0,
 ) -> subprocess.Popen:
     """A child in its own process group (so its pool children die with it) that the bench
-    stops at exit, whatever way it exits."""
+    stops at exit, whatever way it exits. `nice` lowers the CPU priority of the child and all
+    it forks."""
     out = open(log_path, "ab")  # noqa: SIM115 - lives as long as the child
     proc = subprocess.Popen(
         args,
@@ -68,9 +74,20 @@ def spawn(
         stdout=subprocess.PIPE if pipe_stdout else out,
         stderr=out if pipe_stdout else subprocess.STDOUT,
         start_new_session=True,
+        preexec_fn=(lambda: os.nice(nice)) if nice else None,
     )
+    if nice:
+        _lower_autogroup_priority(proc.pid, nice)
     _children.append(proc)
     return proc
+
+
+def _lower_autogroup_priority(pid: int, nice: int) -> None:
+    """A new session is a new scheduler autogroup on Linux (kernel.sched_autogroup_enabled),
+    and the kernel shares CPU between autogroups before it looks at nice values inside one:
+    without this, `nice` on a child started in its own session changes nothing."""
+    with contextlib.suppress(OSError):
+        Path(f"/proc/{pid}/autogroup").write_text(str(nice))
 
 
 def stop(proc: subprocess.Popen, timeout: float = 20) -> None:

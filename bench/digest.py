@@ -150,10 +150,8 @@ class Bench:
         for i in range(self.args.workers):
             log_path = self.tmp / f"worker{i}.log"
             log_path.write_bytes(b"")
-            nice = ["nice", "-n", str(self.args.worker_nice)] if self.args.worker_nice else []
             proc = spawn(
                 [
-                    *nice,
                     PY,
                     "-m",
                     "celery",
@@ -174,6 +172,7 @@ class Bench:
                 ],
                 env=env,
                 log_path=log_path,
+                nice=self.args.worker_nice,
             )
             self.workers.append(proc)
             deadline = time.monotonic() + 60
