@@ -31,10 +31,15 @@ def article_list_published_between(*, start: datetime, end: datetime) -> list[Ar
 
 
 def _with_cards(queryset: QuerySet[Article]) -> QuerySet[Article]:
-    """What a teaser shows, fetched in a fixed number of queries whatever the count."""
-    return queryset.select_related("disclaimer_version").prefetch_related(
-        Prefetch("topics", queryset=Topic.objects.only("id", "name", "slug")),
-        Prefetch("authors", queryset=Author.objects.only("id", "name", "slug")),
+    """What a teaser shows, fetched in a fixed number of queries whatever the count. Public
+    pages show the rendered body only: the Markdown source (as long again) stays behind."""
+    return (
+        queryset.defer("body_markdown")
+        .select_related("disclaimer_version")
+        .prefetch_related(
+            Prefetch("topics", queryset=Topic.objects.only("id", "name", "slug")),
+            Prefetch("authors", queryset=Author.objects.only("id", "name", "slug")),
+        )
     )
 
 

@@ -21,6 +21,7 @@ from django.views.decorators.http import require_safe
 
 from newsletter.forms import form_started_token
 
+from . import layout
 from .caching import cached_fragment
 from .models import Article
 from .selectors import (
@@ -62,14 +63,8 @@ def _render_parts(template: str, context: dict[str, Any]) -> dict[str, str]:
     }
 
 
-# Stand-ins for what differs per reader on a cached page; filled in on every response.
-CSRF_MARK = "__reader_csrf_token__"
-STARTED_MARK = "__reader_signup_started__"
-
-
 def _page_context(parts: dict[str, str], **extra: Any) -> dict[str, Any]:
-    if parts.get("missing"):
-        raise Http404("not found")
+    _found(parts)
     return {
         "page_title": mark_safe(parts["title"]),  # noqa: S308 - escaped when rendered
         "page_head": mark_safe(parts["head"]),  # noqa: S308 - our own rendered template
@@ -78,25 +73,35 @@ def _page_context(parts: dict[str, str], **extra: Any) -> dict[str, Any]:
     }
 
 
-def _show(request: HttpRequest, parts: Callable[[], dict[str, str]], **extra: Any) -> HttpResponse:
+def _found(parts: dict[str, str]) -> None:
+    if parts.get("missing"):
+        raise Http404("not found")
+
+
+def _show(
+    request: HttpRequest,
+    parts: Callable[[], dict[str, str]],
+    *,
+    with_signup: bool = False,
+    preview: Article | None = None,
+) -> HttpResponse:
     """The page for this reader. For anonymous readers the whole page comes from the cache,
     with the only per-reader parts (the CSRF token and the signup form's fill-time token)
     filled in; signed-in users (editors) get it rendered afresh."""
     if request.user.is_authenticated:
-        return render(request, "articles/page.html", _page_context(parts(), **extra))
+        context = _page_context(parts(), with_signup=with_signup, preview=preview)
+        return render(request, "articles/page.html", context)
 
-    def build():
-        context = _page_context(parts(), **extra)
-        html = render_to_string(
-            "articles/page.html",
-            {**context, "csrf_token": CSRF_MARK, "signup_started": STARTED_MARK},
-            request=request,
-        )
-        return html
+    path = request.get_full_path()
 
-    html = cached_fragment("page", get_language(), request.get_full_path(), build=build)
-    html = html.replace(CSRF_MARK, get_token(request)).replace(STARTED_MARK, form_started_token())
-    return HttpResponse(html)
+    def build() -> layout.Pieces:
+        page_parts = parts()
+        _found(page_parts)
+        return layout.page(page_parts, path=path, with_signup=with_signup)
+
+    pieces = cached_fragment("page", get_language(), path, build=build)
+    reader = {"csrf": get_token(request), "started": form_started_token()}
+    return HttpResponse(layout.join(pieces, reader))
 
 
 @require_safe

@@ -4,11 +4,11 @@ from datetime import datetime
 
 from django import template
 from django.conf import settings
-from django.urls import translate_url
 from django.utils import dateformat, timezone
-from django.utils.translation import get_language_info, gettext, pgettext
+from django.utils.translation import get_language, get_language_info, gettext, pgettext
 
 from ..caching import cached_fragment
+from ..layout import language_urls
 from ..selectors import topic_list_navigation
 
 register = template.Library()
@@ -26,15 +26,18 @@ def byline_time(value: datetime | None) -> str:
 
 @register.simple_tag(takes_context=True)
 def language_links(context) -> list[dict[str, object]]:
-    """The current page in every language, as plain links (cache-safe, no form needed)."""
-    request = context.get("request")
-    current = context.get("LANGUAGE_CODE") or settings.LANGUAGE_CODE
-    path = request.get_full_path() if request else "/"
+    """The current page in every language, as plain links (cache-safe, no form needed). A
+    layout rendered for many pages passes `language_urls` (slots) instead of a request."""
+    urls = context.get("language_urls")
+    if urls is None:
+        request = context.get("request")
+        urls = language_urls(request.get_full_path() if request else "/")
+    current = get_language() or settings.LANGUAGE_CODE
     return [
         {
             "code": code,
             "name": get_language_info(code)["name_local"],
-            "url": translate_url(path, code),
+            "url": urls[code],
             "current": code == current,
         }
         for code, _name in settings.LANGUAGES

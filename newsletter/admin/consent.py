@@ -31,8 +31,7 @@ from newsletter.models import (
 )
 from newsletter.selectors.consent import consent_text_current
 from newsletter.services.consent import (
-    consent_text_default_publish,
-    consent_text_publish,
+    newsletter_texts_save,
     subscriber_erase,
     subscription_proof,
     subscription_revoke,
@@ -124,12 +123,13 @@ class NewsletterAdmin(admin.ModelAdmin):
 
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
-        newsletter = form.instance
-        for language, _label in TEXT_LANGUAGES:
-            text = form.cleaned_data.get(f"consent_text_{language}", "")
-            if text.strip():
-                consent_text_publish(newsletter=newsletter, language=language, text=text)
-        consent_text_default_publish(newsletter=newsletter)
+        newsletter_texts_save(
+            newsletter=form.instance,
+            texts={
+                language: form.cleaned_data.get(f"consent_text_{language}", "")
+                for language, _label in TEXT_LANGUAGES
+            },
+        )
 
 
 @admin.register(ConsentText)

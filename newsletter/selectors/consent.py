@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
+from articles.caching import cached_fragment
 from newsletter.models import (
     ConsentEvent,
     ConsentText,
@@ -21,6 +22,21 @@ def newsletter_default() -> Newsletter | None:
 
 def newsletter_list_active() -> QuerySet[Newsletter]:
     return Newsletter.objects.filter(is_active=True).order_by("name", "id")
+
+
+def signup_offer(*, slug: str = "", language: str) -> tuple[Newsletter | None, ConsentText | None]:
+    """What a signup box offers: the active newsletter with this slug (else the default) and
+    its current text in the language. Cached with the public pages, which embed it: saving a
+    newsletter or publishing a text makes both stale at once (see newsletter_texts_save)."""
+
+    def build() -> tuple[Newsletter | None, ConsentText | None]:
+        newsletter = slug and Newsletter.objects.filter(slug=slug, is_active=True).first()
+        newsletter = newsletter or newsletter_default()
+        if newsletter is None:
+            return None, None
+        return newsletter, consent_text_current(newsletter=newsletter, language=language)
+
+    return cached_fragment("signup-offer", slug, language, build=build)
 
 
 def consent_text_current(*, newsletter: Newsletter, language: str) -> ConsentText | None:

@@ -1,7 +1,5 @@
 from django import template
 
-from newsletter.models import Newsletter
-
 register = template.Library()
 
 
@@ -10,7 +8,10 @@ def newsletter_signup_box(context, slug: str = ""):
     """The signup box under an article: the newsletter's current consent text and the form."""
     from newsletter.views.consent import signup_box_context
 
-    newsletter = Newsletter.objects.filter(slug=slug, is_active=True).first() if slug else None
+    # A layout cached for many pages passes stand-ins for the page and the token.
     return signup_box_context(
-        context.get("request"), newsletter=newsletter, started=context.get("signup_started", "")
+        context.get("request"),
+        slug=slug,
+        page=context.get("signup_page"),
+        started=context.get("signup_started", ""),
     )

@@ -31,8 +31,8 @@ from newsletter.ratelimit import ratelimit_hit, ratelimit_limit
 from newsletter.selectors.consent import (
     consent_event_list_for_address,
     consent_text_current,
-    newsletter_default,
     newsletter_list_active,
+    signup_offer,
     subscription_list_for_address,
 )
 from newsletter.services.consent import (
@@ -81,26 +81,39 @@ def _refresh_started(form) -> None:
 
 
 def signup_box_context(
-    request: HttpRequest | None, *, newsletter=None, form=None, started: str = ""
+    request: HttpRequest | None,
+    *,
+    newsletter=None,
+    slug: str = "",
+    form=None,
+    page: str | None = None,
+    started: str = "",
 ) -> dict:
     """What the signup box shows: the newsletter, its current text verbatim, a fresh form.
 
-    `started` stands in for the fill-time token where the page is cached and the token is
-    filled in per reader (see articles.views)."""
-    newsletter = newsletter or newsletter_default()
+    `page` and `started` stand in for the page's path and the fill-time token where the box
+    is rendered into a layout for many pages and readers (see articles.layout)."""
+    language = translation.get_language() or "de"
+    if newsletter is None:
+        newsletter, text = signup_offer(slug=slug, language=language)
+    else:
+        text = consent_text_current(newsletter=newsletter, language=language)
     if newsletter is None:
         return {"newsletter": None}
-    text = consent_text_current(newsletter=newsletter, language=translation.get_language() or "de")
     if form is None:
         form = SignupForm(
             initial={
                 "newsletter": newsletter.slug,
                 "consent_text": text.id if text else None,
-                "page": request.get_full_path() if request is not None else "",
+                "page": page if page is not None else _page_path(request),
                 "started": started or form_started_token(),
             }
         )
     return {"newsletter": newsletter, "consent_text": text, "form": form, "request": request}
+
+
+def _page_path(request: HttpRequest | None) -> str:
+    return request.get_full_path() if request is not None else ""
 
 
 @require_http_methods(["GET", "POST"])

@@ -66,3 +66,49 @@ def test_signed_in_editors_get_the_page_rendered_afresh(article_with_signup_box,
     html = admin_client.get(url).content.decode()
     assert "__reader_" not in html
     assert admin_client.cookies["csrftoken"].value
+
+
+def test_a_new_consent_text_or_newsletter_name_shows_on_cached_pages(
+    article_with_signup_box, django_capture_on_commit_callbacks
+):
+    from newsletter.models import Newsletter
+    from newsletter.services.consent import newsletter_texts_save
+
+    url = article_with_signup_box.get_absolute_url()
+    assert "Meinung am Morgen" in Client().get(url).content.decode()
+    newsletter = Newsletter.objects.get(slug="meinung-am-morgen")
+    newsletter.name = "Meinung zum Frühstück"
+    newsletter.save()
+    with django_capture_on_commit_callbacks(execute=True):
+        newsletter_texts_save(
+            newsletter=newsletter, texts={"de": "Neue Erklärung, Version zwei.", "en": ""}
+        )
+
+    page = Client().get(url).content.decode()
+    assert "Meinung zum Frühstück" in page
+    assert "Neue Erklärung, Version zwei." in page
+    text_id = re.search(r'name="consent_text" value="(\d+)"', page).group(1)
+    assert newsletter.consent_texts.get(pk=text_id).version == 2
+
+
+def test_pages_built_from_the_shared_layout_carry_their_own_path_and_language_links(
+    article_with_signup_box,
+):
+    other = ArticleFactory(title="Silber im Depot")
+    reader = Client()
+    for article in (article_with_signup_box, other, article_with_signup_box):
+        url = article.get_absolute_url()
+        page = reader.get(url + "?utm=a&b=<x>").content.decode()
+        assert f'name="page" value="{url}?utm=a&amp;b=%3Cx%3E"' in page
+        assert f'hreflang="en" href="/en{url}?utm=a&amp;b=%3Cx%3E"' in page
+        assert f"<h1>{article.title}</h1>" in page
+        assert "__slot_" not in page
+
+
+def test_article_text_that_looks_like_a_slot_stays_as_written(article_with_signup_box):
+    title = "Kein Platzhalter: __slot_csrf__ __slot_main__ __slot_path__"
+    article = ArticleFactory(title=title, lead="Auch hier nicht: __slot_title__")
+    page = Client().get(article.get_absolute_url()).content.decode()
+    assert f"<h1>{title}</h1>" in page
+    assert "Auch hier nicht: __slot_title__" in page
+    assert page.count('<article class="article">') == 1

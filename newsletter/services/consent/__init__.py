@@ -31,6 +31,7 @@ from newsletter.services.consent.texts import (
     DEFAULT_CONSENT_TEXTS,
     consent_text_default_publish,
     consent_text_publish,
+    newsletter_texts_save,
 )
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "consent_retention_run",
     "consent_text_default_publish",
     "consent_text_publish",
+    "newsletter_texts_save",
     "preferences_link_send",
     "subscriber_erase",
     "subscriber_export",

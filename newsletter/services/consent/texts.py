@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 
+from articles.caching import content_generation_bump
 from newsletter.models import (
     ConsentText,
     Newsletter,
@@ -57,6 +58,8 @@ def consent_text_publish(*, newsletter: Newsletter, language: str, text: str) ->
         )
         if current is not None and current.text == text:
             return current
+        # Public pages embed the signup box with its text: they must show the new version.
+        transaction.on_commit(content_generation_bump)
         return ConsentText.objects.create(
             newsletter=newsletter,
             language=language,
@@ -79,3 +82,14 @@ def consent_text_default_publish(*, newsletter: Newsletter) -> list[ConsentText]
                 )
             )
     return published
+
+
+def newsletter_texts_save(*, newsletter: Newsletter, texts: dict[str, str]) -> None:
+    """After an editor saved a newsletter: publish the texts they wrote (blank ones are left
+    as they are), give it the default texts where it has none, and let the public pages show
+    the new name, description or texts."""
+    for language, text in texts.items():
+        if text.strip():
+            consent_text_publish(newsletter=newsletter, language=language, text=text)
+    consent_text_default_publish(newsletter=newsletter)
+    transaction.on_commit(content_generation_bump)
