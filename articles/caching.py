@@ -7,6 +7,7 @@ simply never read again and expire on their own.
 
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any
 
 from django.conf import settings
@@ -32,6 +33,11 @@ def content_generation_bump() -> None:
         cache.add(GENERATION_KEY, time.time_ns() // 1000, timeout=None)
 
 
+# The generation a fragment is being built in, so the fragments inside it (the article in
+# its page, the navigation in the layout) come from the same one, without reading it again.
+_building_in: ContextVar[int | None] = ContextVar("building_in", default=None)
+
+
 def cached_fragment(name: str, *parts: object, build: Callable[[], Any]) -> Any:
     """The cached value for (name, parts) in this generation, built on a miss.
 
@@ -40,28 +46,45 @@ def cached_fragment(name: str, *parts: object, build: Callable[[], Any]) -> Any:
     """
     if settings.CACHE_PAGE_SECONDS <= 0:  # caching switched off: always the fresh value
         return build()
-    generation = content_generation_get()
+    generation = _building_in.get()
+    outermost = generation is None
+    if outermost:
+        generation = content_generation_get()
     key = ":".join(["articles", name, str(generation), *map(str, parts)])
     value = cache.get(key)
     if value is not None:
         return value
-    value = build()
+    token = _building_in.set(generation) if outermost else None
+    try:
+        value = build()
+    finally:
+        if token is not None:
+            _building_in.reset(token)
     cache.set(key, value, _timeout(generation))
     return value
+
+
+# (generation, the moment its fragments turn stale): the same in every process, so each
+# process asks the cache once per generation instead of once per fragment it stores.
+_stale_at_memo: tuple[int, float] = (0, 0.0)
 
 
 def _timeout(generation: int) -> int:
     """CACHE_PAGE_SECONDS, cut short at the next scheduled go-live. That moment is looked up
     once per generation (publishing bumps the generation), not once per fragment."""
+    global _stale_at_memo
     from .selectors import article_next_go_live
 
     timeout = settings.CACHE_PAGE_SECONDS
-    stale_key = f"articles:next-live:{generation}"
-    stale_at = cache.get(stale_key)  # a timestamp, or 0 for "nothing scheduled"
-    if stale_at is None or 0 < stale_at <= time.time():
-        next_live = article_next_go_live()
-        stale_at = next_live.timestamp() if next_live else 0
-        cache.set(stale_key, stale_at, timeout)
+    memo_generation, stale_at = _stale_at_memo
+    if memo_generation != generation or 0 < stale_at <= time.time():
+        stale_key = f"articles:next-live:{generation}"
+        stale_at = cache.get(stale_key)  # a timestamp, or 0 for "nothing scheduled"
+        if stale_at is None or 0 < stale_at <= time.time():
+            next_live = article_next_go_live()
+            stale_at = next_live.timestamp() if next_live else 0
+            cache.set(stale_key, stale_at, timeout)
+        _stale_at_memo = (generation, stale_at)
     if stale_at:
         timeout = max(1, min(timeout, int(stale_at - time.time()) + 1))
     return timeout

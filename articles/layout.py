@@ -24,7 +24,6 @@ from .caching import cached_fragment
 _SLOT = re.compile(r"__slot_([a-z0-9_]+)__")
 
 
-
 def slot(name: str) -> SafeString:
     return mark_safe(f"__slot_{name}__")  # noqa: S308 - a fixed placeholder, no user text
 

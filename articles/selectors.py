@@ -2,10 +2,11 @@
 
 from datetime import datetime
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from .models import Article, ArticleStatus, Author, Disclaimer, DisclaimerVersion, Topic
+from .caching import cached_fragment
+from .models import Article, ArticleStatus, Disclaimer, DisclaimerVersion, Topic
 
 
 def live_article_filter(*, now: datetime | None = None) -> Q:
@@ -36,10 +37,7 @@ def _with_cards(queryset: QuerySet[Article]) -> QuerySet[Article]:
     return (
         queryset.defer("body_markdown")
         .select_related("disclaimer_version")
-        .prefetch_related(
-            Prefetch("topics", queryset=Topic.objects.only("id", "name", "slug")),
-            Prefetch("authors", queryset=Author.objects.only("id", "name", "slug")),
-        )
+        .prefetch_related("topics", "authors")
     )
 
 
@@ -66,19 +64,25 @@ def article_get_for_preview(*, pk: int) -> Article | None:
 def article_list_related(
     *, article: Article, limit: int = 4, now: datetime | None = None
 ) -> list[Article]:
-    """Up to `limit` other live articles sharing a topic with `article`, newest first."""
-    topic_ids = [topic.pk for topic in article.topics.all()]
+    """Up to `limit` other live articles sharing a topic with `article`, newest first.
+
+    Every article on the same topics has the same list but for itself, so the newest
+    `limit + 1` are cached per set of topics and content generation, like the navigation."""
+    topic_ids = sorted(topic.pk for topic in article.topics.all())
     if not topic_ids:
         return []
-    ids = (
-        article_list_live(now=now).filter(topics__in=topic_ids).exclude(pk=article.pk).values("pk")
-    )
-    return list(
-        article_list_live(now=now)
-        .filter(pk__in=ids)
-        .only("id", "title", "slug", "lead", "published_at", "kind")
-        .order_by("-published_at", "-id")[:limit]
-    )
+
+    def newest() -> list[Article]:
+        ids = article_list_live(now=now).filter(topics__in=topic_ids).values("pk")
+        return list(
+            article_list_live(now=now)
+            .filter(pk__in=ids)
+            .only("id", "title", "slug", "lead", "published_at", "kind")
+            .order_by("-published_at", "-id")[: limit + 1]
+        )
+
+    candidates = newest() if now else cached_fragment("related", limit, *topic_ids, build=newest)
+    return [candidate for candidate in candidates if candidate.pk != article.pk][:limit]
 
 
 def topic_get(*, slug: str) -> Topic | None:

@@ -291,3 +291,33 @@ def test_opinion_kind_is_labelled(client):
     ArticleFactory(kind=ArticleKind.ANALYSIS, title="Eine Analyse")
     html = client.get(reverse("articles:list")).content.decode()
     assert "Analyse" in html
+
+
+def test_related_lists_shared_by_articles_on_one_topic_leave_out_each_page_itself(
+    client, django_capture_on_commit_callbacks
+):
+    from django.core.cache import cache
+
+    cache.clear()
+    topic = TopicFactory(name="Geldpolitik", slug="geldpolitik")
+    articles = [
+        ArticleFactory(
+            title=f"Zins {n}", topics=[topic], published_at=SEED_MOMENT - timedelta(hours=n)
+        )
+        for n in range(6)
+    ]
+
+    def related_titles(article):
+        html = _get(client, article.get_absolute_url())[1]
+        section = html.split('id="related-heading"')[1]
+        return [a.title for a in articles if a.title in section]
+
+    assert related_titles(articles[0]) == ["Zins 1", "Zins 2", "Zins 3", "Zins 4"]
+    assert related_titles(articles[2]) == ["Zins 0", "Zins 1", "Zins 3", "Zins 4"]
+    assert related_titles(articles[5]) == ["Zins 0", "Zins 1", "Zins 2", "Zins 3"]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        newest = DraftArticleFactory(title="Zins neu", topics=[topic])
+        article_publish(article=newest)
+    articles.insert(0, newest)
+    assert related_titles(articles[3]) == ["Zins neu", "Zins 0", "Zins 1", "Zins 3"]
