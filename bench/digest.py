@@ -67,6 +67,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--worker-nice", type=int, default=0, help="run the workers under `nice -n` (web first)"
     )
     parser.add_argument(
+        "--provider-nice",
+        type=int,
+        default=0,
+        help="run the fake provider under `nice -n`: it stands in for an ESP on other machines",
+    )
+    parser.add_argument(
         "--set",
         action="append",
         default=[],
@@ -122,6 +128,7 @@ class Bench:
             env=dict(os.environ),
             log_path=self.tmp / "provider.log",
             pipe_stdout=True,
+            nice=self.args.provider_nice,
         )
         self.provider_port = int(self.provider.stdout.readline())
         self.provider_url = f"http://127.0.0.1:{self.provider_port}"

@@ -356,6 +356,9 @@ class Pages:
             [
                 "--worker-nice",
                 str(self.args.worker_nice),
+                # The ESP runs on its own machines: its stand-in must not take the web's CPU.
+                "--provider-nice",
+                "19",
                 "--n",
                 str(self.args.digest_n),
                 "--db",
