@@ -1,7 +1,8 @@
-"""Public pages. The expensive part of each page is a cached fragment (see caching.py).
+"""Public pages, built from cached fragments (see caching.py and layout.py).
 
-The fragments are rendered without the request, so they never carry a CSRF token or anything
-per reader; the parts that do (the newsletter signup box) are rendered around them.
+A page's own parts (title, head, main) are rendered without the request, so they never carry
+a CSRF token or anything per reader; for anonymous readers they are filled into the shared
+layout, and the reader's tokens into the result, on every response.
 """
 
 from collections.abc import Callable
