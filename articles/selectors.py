@@ -1,12 +1,14 @@
 """Reads that carry the publishing rule: what counts as live at a given time."""
 
+from dataclasses import dataclass
 from datetime import datetime
 
+from django.db import connection
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from .caching import cached_fragment
-from .models import Article, ArticleStatus, Disclaimer, DisclaimerVersion, Topic
+from .models import Article, ArticleStatus, Author, Disclaimer, DisclaimerVersion, Topic
 
 
 def live_article_filter(*, now: datetime | None = None) -> Q:
@@ -52,23 +54,74 @@ def article_list_for_topic(*, topic: Topic, now: datetime | None = None) -> Quer
 
 
 def article_get_live(*, slug: str, now: datetime | None = None) -> Article | None:
-    """The live article with this slug (with authors, topics, disclaimer), or None."""
-    return _with_cards(article_list_live(now=now)).filter(slug=slug).first()
+    """The live article with this slug (with its disclaimer), or None."""
+    return _for_page(article_list_live(now=now)).filter(slug=slug).first()
 
 
-def article_get_for_preview(*, pk: int) -> Article | None:
+@dataclass(frozen=True)
+class ArticlePage:
+    """What an article's page shows of it: the article, its topics and its authors."""
+
+    article: Article
+    topics: list[Topic]
+    authors: list[Author]
+
+
+def article_page_get_live(*, slug: str, now: datetime | None = None) -> ArticlePage | None:
+    article = article_get_live(slug=slug, now=now)
+    return _with_topics_and_authors(article) if article else None
+
+
+def article_page_get_for_preview(*, pk: int) -> ArticlePage | None:
     """Any article, whatever its status, for the staff preview."""
-    return _with_cards(Article.objects.all()).filter(pk=pk).first()
+    article = _for_page(Article.objects.all()).filter(pk=pk).first()
+    return _with_topics_and_authors(article) if article else None
+
+
+def _for_page(queryset: QuerySet[Article]) -> QuerySet[Article]:
+    return queryset.defer("body_markdown").select_related("disclaimer_version")
+
+
+def _with_topics_and_authors(article: Article) -> ArticlePage:
+    """One query for both lists, in plain SQL: an article page that is not in the cache is
+    mostly ORM work, and two prefetch queries cost four times this one (bench/pages.py)."""
+    topics: list[Topic] = []
+    authors: list[Author] = []
+    with connection.cursor() as cursor:
+        cursor.execute(_TOPICS_AND_AUTHORS_SQL, [article.pk, article.pk])
+        for kind, pk, name, slug in cursor.fetchall():
+            if kind == "topic":
+                topics.append(Topic(pk=pk, name=name, slug=slug))
+            else:
+                authors.append(Author(pk=pk, name=name, slug=slug))
+    return ArticlePage(article=article, topics=topics, authors=authors)
+
+
+def _topics_and_authors_sql() -> str:
+    """Both lists in their models' own order (by name), from the models' own tables."""
+    parts = []
+    for kind, field in (("topic", Article.topics.field), ("author", Article.authors.field)):
+        through = field.remote_field.through._meta
+        label = field.related_model._meta
+        parts.append(
+            f"SELECT '{kind}' AS kind, x.id, x.name, x.slug FROM {label.db_table} x "
+            f"JOIN {through.db_table} m ON m.{field.m2m_reverse_name()} = x.id "
+            f"WHERE m.{field.m2m_column_name()} = %s"
+        )
+    return " UNION ALL ".join(parts) + " ORDER BY 1, 3, 2"
+
+
+_TOPICS_AND_AUTHORS_SQL = _topics_and_authors_sql()
 
 
 def article_list_related(
-    *, article: Article, limit: int = 4, now: datetime | None = None
+    *, article_id: int, topic_ids: list[int], limit: int = 4, now: datetime | None = None
 ) -> list[Article]:
-    """Up to `limit` other live articles sharing a topic with `article`, newest first.
+    """Up to `limit` other live articles sharing one of `topic_ids`, newest first.
 
     Every article on the same topics has the same list but for itself, so the newest
     `limit + 1` are cached per set of topics and content generation, like the navigation."""
-    topic_ids = sorted(topic.pk for topic in article.topics.all())
+    topic_ids = sorted(topic_ids)
     if not topic_ids:
         return []
 
@@ -82,7 +135,7 @@ def article_list_related(
         )
 
     candidates = newest() if now else cached_fragment("related", limit, *topic_ids, build=newest)
-    return [candidate for candidate in candidates if candidate.pk != article.pk][:limit]
+    return [candidate for candidate in candidates if candidate.pk != article_id][:limit]
 
 
 def topic_get(*, slug: str) -> Topic | None:

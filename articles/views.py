@@ -26,11 +26,12 @@ from . import layout
 from .caching import cached_fragment
 from .models import Article
 from .selectors import (
-    article_get_for_preview,
-    article_get_live,
+    ArticlePage,
     article_list_for_page,
     article_list_for_topic,
     article_list_related,
+    article_page_get_for_preview,
+    article_page_get_live,
     topic_get,
 )
 
@@ -134,18 +135,24 @@ def topic_detail(request: HttpRequest, slug: str) -> HttpResponse:
     )
 
 
-def _article_parts(article: Article, *, related: list[Article]) -> dict[str, str]:
-    return _render_parts("article", {"article": article, "related": related})
+def _article_parts(page: ArticlePage) -> dict[str, str]:
+    related = article_list_related(
+        article_id=page.article.pk, topic_ids=[topic.pk for topic in page.topics]
+    )
+    context = {
+        "article": page.article,
+        "topics": page.topics,
+        "authors": page.authors,
+        "related": related,
+    }
+    return _render_parts("article", context)
 
 
 @require_safe
 def article_detail(request: HttpRequest, slug: str) -> HttpResponse:
     def build():
-        article = article_get_live(slug=slug)
-        if article is None:
-            return MISSING
-        related = article_list_related(article=article)
-        return _article_parts(article, related=related)
+        page = article_page_get_live(slug=slug)
+        return _article_parts(page) if page else MISSING
 
     return _show(
         request,
@@ -158,11 +165,11 @@ def article_detail(request: HttpRequest, slug: str) -> HttpResponse:
 @staff_member_required
 def article_preview(request: HttpRequest, pk: int) -> HttpResponse:
     """Exactly the public page, for any status, never cached."""
-    article = article_get_for_preview(pk=pk)
-    if article is None:
+    page = article_page_get_for_preview(pk=pk)
+    if page is None:
         raise Http404("not found")
-    parts = _article_parts(article, related=article_list_related(article=article))
-    return _show(request, lambda: parts, with_signup=True, preview=article)
+    parts = _article_parts(page)
+    return _show(request, lambda: parts, with_signup=True, preview=page.article)
 
 
 @require_safe
