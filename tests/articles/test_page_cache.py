@@ -112,3 +112,22 @@ def test_article_text_that_looks_like_a_slot_stays_as_written(article_with_signu
     assert f"<h1>{title}</h1>" in page
     assert "Auch hier nicht: __slot_title__" in page
     assert page.count('<article class="article">') == 1
+
+
+def test_a_page_from_the_shared_layout_equals_the_page_rendered_whole(
+    article_with_signup_box, django_user_model
+):
+    """Anonymous readers get the page filled into the cached layout, signed-in users get it
+    rendered in one go with the request: the two must be the same page."""
+    url = article_with_signup_box.get_absolute_url() + "?seite=1"
+    signed_in = Client()
+    signed_in.force_login(django_user_model.objects.create_user("leser", password="x" * 12))
+
+    def without_tokens(html: str) -> str:
+        html = CSRF_FIELD.sub('name="csrfmiddlewaretoken" value="…"', html)
+        return STARTED_FIELD.sub('name="started" value="…"', html)
+
+    for prefix in ("", "/en"):
+        anonymous_page = Client().get(prefix + url).content.decode()
+        whole_page = signed_in.get(prefix + url).content.decode()
+        assert without_tokens(anonymous_page) == without_tokens(whole_page)
