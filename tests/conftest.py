@@ -15,6 +15,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
+from django.db import connections
 
 ROOT = Path(__file__).resolve().parent.parent
 IN_CI = bool(os.environ.get("CI"))
@@ -217,3 +218,7 @@ def browser_page(chromium_path, live_server) -> Iterator:
         finally:
             context.close()
             browser.close()
+            # Playwright's sync API runs an event loop in this thread, so Django keeps the
+            # test's database connections per context here: close them while that context
+            # lasts, or they outlive the test and hold the test database open.
+            connections.close_all()
