@@ -10,8 +10,9 @@ Scenarios, each run --runs times (the JSON reports the median run and every run'
   article of an archive of --archive articles that no request has asked for before, so each
   one is built from the database; what the whole site shares (navigation, signup offer) is
   warm, as it is in production.
-- article_cache_off: the same page with the cache switched off altogether
-  (CACHE_PAGE_SECONDS=0, a second server): the floor, when even the shared parts are built.
+- article_cache_off, list_cache_off: the article page and the list with the cache switched
+  off altogether (CACHE_PAGE_SECONDS=0, a second server): the floor, when even the shared
+  parts are built on every request.
 - signup_post: a valid signup (CSRF cookie and token, empty honeypot, a signed fill-time token
   older than the minimum, a new address per request).
 - article_during_digest: the cached article page while two real Celery workers send a digest
@@ -94,6 +95,7 @@ SCENARIOS = (
     "article_during_digest",
     "article_uncached",
     "article_cache_off",
+    "list_cache_off",
 )
 
 
@@ -430,9 +432,12 @@ def main(argv: list[str] | None = None) -> dict:
             during["p99_vs_idle"] = round(during["p99_ms"] / idle_p99, 2)
         results["article_during_digest"] = during
     pages.stop_server()
-    if "article_cache_off" in only:
+    if only & {"article_cache_off", "list_cache_off"}:
         pages.serve(CACHE_PAGE_SECONDS="0")
-        results["article_cache_off"] = pages.measure("article_cache_off", ARTICLE)
+        if "article_cache_off" in only:
+            results["article_cache_off"] = pages.measure("article_cache_off", ARTICLE)
+        if "list_cache_off" in only:
+            results["list_cache_off"] = pages.measure("list_cache_off", "/")
         pages.stop_server()
     results["config"] = {
         "gunicorn_workers": args.gunicorn_workers,

@@ -53,6 +53,7 @@ def test_small_pages_bench_runs_every_scenario_without_errors():
         "list_cached",
         "article_uncached",
         "article_cache_off",
+        "list_cache_off",
         "signup_post",
         "article_during_digest",
     ):
