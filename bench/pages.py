@@ -127,9 +127,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--worker-nice",
         type=int,
-        default=10,
-        help="CPU priority of the digest workers, as `nice -n` (0 = same as the web). 10 is "
-        "about the weight docker/compose.yml gives the worker (cpu_shares 128 of 1024)",
+        default=19,
+        help="CPU priority of the digest workers, as `nice -n` (0 = same as the web); 19 is "
+        "the lowest, as docker/compose.yml gives the worker (cpu_shares 16 of 1024)",
     )
     parser.add_argument(
         "--digest-rate",
