@@ -84,7 +84,8 @@ def _for_page(queryset: QuerySet[Article]) -> QuerySet[Article]:
 
 def _with_topics_and_authors(article: Article) -> ArticlePage:
     """One query for both lists, in plain SQL: an article page that is not in the cache is
-    mostly ORM work, and two prefetch queries cost four times this one (bench/pages.py)."""
+    mostly ORM work, and this replaced two prefetch queries (bench/pages.py, article_uncached:
+    about 310 -> 460 req/s)."""
     topics: list[Topic] = []
     authors: list[Author] = []
     with connection.cursor() as cursor:
@@ -143,9 +144,8 @@ def topic_get(*, slug: str) -> Topic | None:
 
 
 def topic_list_navigation() -> list[Topic]:
-    """Topics that have at least one live article, for the site navigation. EXISTS stops at
-    the first live article of each topic: with a large archive, a join over all of them took
-    20 ms a call."""
+    """Topics that have at least one live article, for the site navigation. EXISTS looks for
+    one live article per topic instead of joining every live article of the archive."""
     has_live_article = article_list_live().filter(topics=OuterRef("pk"))
     return list(
         Topic.objects.filter(Exists(has_live_article)).only("id", "name", "slug").order_by("name")
