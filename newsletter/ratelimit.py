@@ -45,13 +45,14 @@ def ratelimit_hit(*, scope: str, key: str, limit: Limit) -> int | None:
 
 
 @lru_cache(maxsize=4)
-def _redis(url: str) -> redis.Redis:
+def redis_client(url: str) -> redis.Redis:
+    """One client (and connection pool) per Redis URL for the process; shared by both limits."""
     return redis.Redis.from_url(url)
 
 
 def _count(key: str, *, timeout: int) -> int:
     if settings.REDIS_URL:
-        pipe = _redis(settings.REDIS_URL).pipeline()  # MULTI/EXEC: both or neither
+        pipe = redis_client(settings.REDIS_URL).pipeline()  # MULTI/EXEC: both or neither
         full_key = cache.make_key(key)
         pipe.incr(full_key)
         pipe.expire(full_key, timeout, nx=True)

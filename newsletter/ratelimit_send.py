@@ -10,9 +10,10 @@ allowance simply waits longer instead of being refused.
 from __future__ import annotations
 
 import time
-from functools import lru_cache
 
 from django.conf import settings
+
+from newsletter.ratelimit import redis_client
 
 _BOOK = """
 local t = redis.call('TIME')
@@ -25,13 +26,6 @@ return tostring(free - now)
 """
 
 
-@lru_cache(maxsize=4)
-def _client(url: str):
-    import redis
-
-    return redis.Redis.from_url(url)
-
-
 def send_rate() -> float:
     return float(getattr(settings, "NEWSLETTER_SEND_RATE", 0) or 0)
 
@@ -42,7 +36,7 @@ def send_slot_wait(*, provider: str, messages: int) -> float:
     url = getattr(settings, "NEWSLETTER_RATELIMIT_REDIS_URL", "") or settings.REDIS_URL
     if rate <= 0 or messages <= 0 or not url:
         return 0.0
-    client = _client(url)
+    client = redis_client(url)
     wait = client.eval(_BOOK, 1, f"newsletter:sendrate:{provider}", messages, rate)
     return max(0.0, float(wait))
 
