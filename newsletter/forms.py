@@ -79,6 +79,14 @@ class SignupForm(BotCheckForm):
 
     field_order = ["email", "website", "newsletter", "consent_text", "page", "started"]
 
+    def clean_newsletter(self) -> Newsletter:
+        newsletter = Newsletter.objects.filter(
+            slug=self.cleaned_data["newsletter"], is_active=True
+        ).first()
+        if newsletter is None:
+            raise ValidationError(_("Diesen Newsletter gibt es nicht."), code="unknown_newsletter")
+        return newsletter
+
     def clean_page(self) -> str:
         """Only a path on this site is evidence of where the form was; anything else is dropped."""
         page = self.cleaned_data.get("page") or ""
@@ -87,30 +95,14 @@ class SignupForm(BotCheckForm):
         return f"{settings.SITE_URL}{page}"
 
     def clean(self):
-        """The newsletter and the text the reader was shown, read together in one query when
-        the text belongs to the newsletter (the common case: the form as the page served it)."""
         cleaned = super().clean()
-        slug, text_id = cleaned.get("newsletter"), cleaned.get("consent_text")
-        if not slug:
-            return cleaned
-        active = {"newsletter__slug": slug, "newsletter__is_active": True}
-        text = (
-            ConsentText.objects.select_related("newsletter").filter(id=text_id, **active).first()
-            if text_id
+        newsletter = cleaned.get("newsletter")
+        text_id = cleaned.get("consent_text")
+        cleaned["consent_text_obj"] = (
+            ConsentText.objects.filter(id=text_id, newsletter=newsletter).first()
+            if newsletter and text_id
             else None
         )
-        if text is not None:
-            newsletter = text.newsletter
-        else:
-            newsletter = Newsletter.objects.filter(slug=slug, is_active=True).first()
-        if newsletter is None:
-            self.add_error(
-                "newsletter",
-                ValidationError(_("Diesen Newsletter gibt es nicht."), code="unknown_newsletter"),
-            )
-            return cleaned
-        cleaned["newsletter"] = newsletter
-        cleaned["consent_text_obj"] = text
         return cleaned
 
 
