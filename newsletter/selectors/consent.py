@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
-from articles.caching import cached_fragment
 from newsletter.models import (
     ConsentEvent,
     ConsentText,
@@ -26,17 +25,13 @@ def newsletter_list_active() -> QuerySet[Newsletter]:
 
 def signup_offer(*, slug: str = "", language: str) -> tuple[Newsletter | None, ConsentText | None]:
     """What a signup box offers: the active newsletter with this slug (else the default) and
-    its current text in the language. Cached with the public pages, which embed it: saving a
-    newsletter or publishing a text makes both stale at once (see newsletter_texts_save)."""
-
-    def build() -> tuple[Newsletter | None, ConsentText | None]:
-        newsletter = slug and Newsletter.objects.filter(slug=slug, is_active=True).first()
-        newsletter = newsletter or newsletter_default()
-        if newsletter is None:
-            return None, None
-        return newsletter, consent_text_current(newsletter=newsletter, language=language)
-
-    return cached_fragment("signup-offer", slug, language, build=build)
+    its current text in the language. Pages embed it in their cached layout; saving a
+    newsletter or publishing a text makes that stale (see newsletter_texts_save)."""
+    newsletter = slug and Newsletter.objects.filter(slug=slug, is_active=True).first()
+    newsletter = newsletter or newsletter_default()
+    if newsletter is None:
+        return None, None
+    return newsletter, consent_text_current(newsletter=newsletter, language=language)
 
 
 def consent_text_current(*, newsletter: Newsletter, language: str) -> ConsentText | None:

@@ -30,7 +30,6 @@ from newsletter.models import RevocationChannel, Subscription, SubscriptionState
 from newsletter.ratelimit import ratelimit_hit, ratelimit_limit
 from newsletter.selectors.consent import (
     consent_event_list_for_address,
-    consent_text_current,
     newsletter_list_active,
     signup_offer,
     subscription_list_for_address,
@@ -83,7 +82,6 @@ def _refresh_started(form) -> None:
 def signup_box_context(
     request: HttpRequest | None,
     *,
-    newsletter=None,
     slug: str = "",
     form=None,
     page: str | None = None,
@@ -93,27 +91,21 @@ def signup_box_context(
 
     `page` and `started` stand in for the page's path and the fill-time token where the box
     is rendered into a layout for many pages and readers (see articles.layout)."""
-    language = translation.get_language() or "de"
-    if newsletter is None:
-        newsletter, text = signup_offer(slug=slug, language=language)
-    else:
-        text = consent_text_current(newsletter=newsletter, language=language)
+    newsletter, text = signup_offer(slug=slug, language=translation.get_language() or "de")
     if newsletter is None:
         return {"newsletter": None}
     if form is None:
+        if page is None:
+            page = request.get_full_path() if request is not None else ""
         form = SignupForm(
             initial={
                 "newsletter": newsletter.slug,
                 "consent_text": text.id if text else None,
-                "page": page if page is not None else _page_path(request),
+                "page": page,
                 "started": started or form_started_token(),
             }
         )
     return {"newsletter": newsletter, "consent_text": text, "form": form, "request": request}
-
-
-def _page_path(request: HttpRequest | None) -> str:
-    return request.get_full_path() if request is not None else ""
 
 
 @require_http_methods(["GET", "POST"])
@@ -151,7 +143,7 @@ def signup(request: HttpRequest) -> HttpResponse:
             return done
     _refresh_started(form)
     newsletter = form.cleaned_data.get("newsletter")
-    context = signup_box_context(request, newsletter=newsletter or None, form=form)
+    context = signup_box_context(request, slug=newsletter.slug if newsletter else "", form=form)
     return render(request, "newsletter/signup.html", context, status=400)
 
 
