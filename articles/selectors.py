@@ -33,14 +33,15 @@ def article_list_published_between(*, start: datetime, end: datetime) -> list[Ar
     )
 
 
+def _for_page(queryset: QuerySet[Article]) -> QuerySet[Article]:
+    """Public pages show the rendered body only: the Markdown source (as long again) stays
+    behind; the disclaimer comes along."""
+    return queryset.defer("body_markdown").select_related("disclaimer_version")
+
+
 def _with_cards(queryset: QuerySet[Article]) -> QuerySet[Article]:
-    """What a teaser shows, fetched in a fixed number of queries whatever the count. Public
-    pages show the rendered body only: the Markdown source (as long again) stays behind."""
-    return (
-        queryset.defer("body_markdown")
-        .select_related("disclaimer_version")
-        .prefetch_related("topics", "authors")
-    )
+    """What a teaser shows, fetched in a fixed number of queries whatever the count."""
+    return _for_page(queryset).prefetch_related("topics", "authors")
 
 
 def article_list_for_page(*, now: datetime | None = None) -> QuerySet[Article]:
@@ -76,10 +77,6 @@ def article_page_get_for_preview(*, pk: int) -> ArticlePage | None:
     """Any article, whatever its status, for the staff preview."""
     article = _for_page(Article.objects.all()).filter(pk=pk).first()
     return _with_topics_and_authors(article) if article else None
-
-
-def _for_page(queryset: QuerySet[Article]) -> QuerySet[Article]:
-    return queryset.defer("body_markdown").select_related("disclaimer_version")
 
 
 def _with_topics_and_authors(article: Article) -> ArticlePage:

@@ -101,8 +101,12 @@ def _show(
         _found(page_parts)
         return layout.page(page_parts, path=path, with_signup=with_signup)
 
-    pieces = cached_fragment("page", get_language(), path, build=build)
-    reader = {"csrf": get_token(request), "started": form_started_token()}
+    if set(request.GET) <= {"page"}:
+        pieces = cached_fragment("page", get_language(), path, build=build)
+    else:  # tracking parameters and the like: cheap from the cached parts, not stored again
+        pieces = build()
+    # Only the signup box has a form: other pages set no CSRF cookie and sign no token.
+    reader = {"csrf": get_token(request), "started": form_started_token()} if with_signup else {}
     return HttpResponse(layout.join(pieces, reader))
 
 

@@ -40,7 +40,7 @@ def test_cached_page_carries_each_readers_own_tokens(
     with django_assert_max_num_queries(0):  # the second reader's page is a cache hit
         csrf_b, started_b, page_b = _reader_fields(second, url)
 
-    assert "__reader_" not in page_a + page_b
+    assert "__slot_" not in page_a + page_b
     assert csrf_a != csrf_b and started_a != started_b
     assert page_b.replace(csrf_b, csrf_a).replace(started_b, started_a) == page_a
 
@@ -64,7 +64,7 @@ def test_signed_in_editors_get_the_page_rendered_afresh(article_with_signup_box,
     url = article_with_signup_box.get_absolute_url()
     Client().get(url)  # fills the cache
     html = admin_client.get(url).content.decode()
-    assert "__reader_" not in html
+    assert "__slot_" not in html
     assert admin_client.cookies["csrftoken"].value
 
 
@@ -131,3 +131,26 @@ def test_a_page_from_the_shared_layout_equals_the_page_rendered_whole(
         anonymous_page = Client().get(prefix + url).content.decode()
         whole_page = signed_in.get(prefix + url).content.decode()
         assert without_tokens(anonymous_page) == without_tokens(whole_page)
+
+
+def test_only_pages_with_the_signup_form_set_a_csrf_cookie(article_with_signup_box):
+    article_page = Client().get(article_with_signup_box.get_absolute_url())
+    list_page = Client().get("/")
+    assert "csrftoken" in article_page.cookies
+    assert "csrftoken" not in list_page.cookies
+    assert "__slot_" not in list_page.content.decode()
+
+
+def test_tracking_parameters_do_not_store_another_copy_of_a_page(article_with_signup_box):
+    from articles.caching import content_generation_get
+
+    url = article_with_signup_box.get_absolute_url()
+    Client().get(url)
+    tagged = Client().get(url + "?utm_source=mail&x=1").content.decode()
+    assert 'name="page" value="' + url + '?utm_source=mail&amp;x=1"' in tagged
+
+    def stored(path):
+        return cache.get(f"articles:page:{content_generation_get()}:de:{path}") is not None
+
+    assert stored(url)
+    assert not stored(url + "?utm_source=mail&x=1")
