@@ -43,11 +43,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._common import (  # noqa: E402
     PY,
-    ROOT,
     base_env,
     db_recreate,
     free_port,
     log,
+    manage,
     median,
     redis_flush,
     spawn,
@@ -170,23 +170,10 @@ class Pages:
             # Each wrk request is a new reader as far as the limits go: raise them for the bench.
             NEWSLETTER_RATE_LIMIT_IP="100000000/3600",
             NEWSLETTER_RATE_LIMIT_ADDRESS="100000000/3600",
-            NEWSLETTER_ADDRESS_HMAC_KEY="bench-only-address-key",
             SITE_URL="http://127.0.0.1",
         )
-        subprocess.run(
-            [PY, "manage.py", "migrate", "--noinput"],
-            cwd=ROOT,
-            env=self.env,
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
-        subprocess.run(
-            [PY, "manage.py", "seed_demo"],
-            cwd=ROOT,
-            env=self.env,
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
+        manage(self.env, "migrate", "--noinput")
+        manage(self.env, "seed_demo")
         self.seed_archive(self.args.archive)
 
     def seed_archive(self, n: int) -> None:
