@@ -29,6 +29,7 @@ from django.utils import translation
 
 from articles.templatetags.article_tags import byline_time
 from newsletter.models import Digest, Newsletter
+from newsletter.selectors.digests import digest_articles
 from newsletter.tokens import (
     PREFERENCES,
     UNSUBSCRIBE,
@@ -132,7 +133,9 @@ def digest_render(
 @lru_cache(maxsize=64)
 def _cached_render(digest_id: int, language: str) -> Rendered:
     digest = Digest.objects.select_related("newsletter").get(pk=digest_id)
-    return digest_render(digest=digest, articles=_digest_articles(digest), language=language)
+    return digest_render(
+        digest=digest, articles=digest_articles(digest=digest, live_only=False), language=language
+    )
 
 
 def digest_rendered(*, digest_id: int, language: str) -> Rendered:
@@ -313,17 +316,5 @@ def digest_preview_html(*, digest: Digest, subscription) -> str:
         confirmed_at=subscription.confirmed_at,
     )
     language = "en" if (subscription.language or "").startswith("en") else "de"
-    rendered = digest_render(digest=digest, articles=_digest_articles(digest), language=language)
+    rendered = digest_rendered(digest_id=digest.pk, language=language)
     return substitute(rendered.html, personal_values(recipient))
-
-
-def _digest_articles(digest: Digest) -> list:
-    from articles.models import Article
-
-    by_id = {
-        a.pk: a
-        for a in Article.objects.filter(pk__in=digest.article_ids).select_related(
-            "disclaimer_version"
-        )
-    }
-    return [by_id[pk] for pk in digest.article_ids if pk in by_id]

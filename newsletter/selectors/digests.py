@@ -83,14 +83,15 @@ def digest_list_archive() -> QuerySet[Digest]:
     )
 
 
-def digest_articles(*, digest: Digest) -> list:
-    """The digest's article snapshot that is still live, in the digest's order."""
+def digest_articles(*, digest: Digest, live_only: bool = True) -> list:
+    """The digest's article snapshot in the digest's order: what is still live (the web
+    archive), or everything that still exists (the mail, rendered as it was sent)."""
+    from articles.models import Article
     from articles.selectors import article_list_live
 
+    articles = article_list_live() if live_only else Article.objects.all()
     by_id = {
         a.pk: a
-        for a in article_list_live()
-        .filter(pk__in=digest.article_ids)
-        .select_related("disclaimer_version")
+        for a in articles.filter(pk__in=digest.article_ids).select_related("disclaimer_version")
     }
     return [by_id[pk] for pk in digest.article_ids if pk in by_id]
