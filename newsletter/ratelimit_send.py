@@ -9,8 +9,6 @@ allowance simply waits longer instead of being refused.
 
 from __future__ import annotations
 
-import time
-
 from django.conf import settings
 
 from newsletter.ratelimit import redis_client
@@ -39,11 +37,3 @@ def send_slot_wait(*, provider: str, messages: int) -> float:
     client = redis_client(url)
     wait = client.eval(_BOOK, 1, f"newsletter:sendrate:{provider}", messages, rate)
     return max(0.0, float(wait))
-
-
-def send_slot_acquire(*, provider: str, messages: int) -> float:
-    """Book and sleep until the booking starts; returns the seconds waited."""
-    wait = send_slot_wait(provider=provider, messages=messages)
-    if wait > 0:
-        time.sleep(wait)
-    return wait
