@@ -35,7 +35,8 @@ def webhook_view_guarded(view: Callable[..., HttpResponse]) -> Callable[..., Htt
         except ImproperlyConfigured as exc:
             raise Http404("no webhook for this provider here") from exc
         except (ValueError, KeyError, TypeError, AttributeError):
-            logger.warning("unparseable webhook body at %s", request.path)
+            # With the traceback: a bug in our own receiver ends here too and must show.
+            logger.warning("unparseable webhook body at %s", request.path, exc_info=True)
             return HttpResponseBadRequest("unparseable webhook body")
 
     return guarded
