@@ -91,14 +91,12 @@ class FakeMailgun:
         webhook_url: str | None = None,
         signing_key: str = "test-signing-key",
         api_key: str | None = None,
-        keep_bodies: bool = True,
         webhook_mode: str = "all",
         webhook_threads: int = 4,
     ) -> None:
         self.webhook_url = webhook_url
         self.signing_key = signing_key
         self.api_key = api_key
-        self.keep_bodies = keep_bodies
         # "all": one event per accepted recipient (as Mailgun does); "first": only the first
         # recipient of each call (enough to prove a call arrived; cheaper); "off".
         self.webhook_mode = webhook_mode
@@ -240,34 +238,6 @@ class FakeMailgun:
         custom = {k[2:]: v[0] for k, v in fields.items() if k.startswith("v:")}
         message_id = f"<{uuid.uuid4().hex}@fake.mailgun>"
         received = []
-        if not self.keep_bodies:
-            # Benchmark path: count per recipient, keep only what webhooks need.
-            digest_id = custom.get("digest_id", "")
-            with self._lock:
-                call = self.stats.calls
-                per_key = self.stats.per_key
-                for email in to:
-                    per_key[(digest_id, email)] += 1
-                self.stats.accepted_calls += 1
-            if self.webhook_url and self.webhook_mode != "off":
-                chosen = to if self.webhook_mode == "all" else to[:1]
-                received = [
-                    Received(
-                        email=email,
-                        delivery_id=str(variables.get(email, {}).get("v:delivery_id", "")),
-                        digest_id=digest_id,
-                        subject="",
-                        headers={},
-                        call=call,
-                    )
-                    for email in chosen
-                ]
-            self._queue_events(received, message_id)
-            if action == "drop":
-                with self._lock:
-                    self.stats.dropped_calls += 1
-                return "drop", 0, {}
-            return "answer", 200, {"id": message_id, "message": "Queued. Thank you."}
         with self._lock:
             call = self.stats.calls
             for email in to:
@@ -281,13 +251,12 @@ class FakeMailgun:
                     digest_id=user_vars.get("digest_id", ""),
                     subject=_fill(subject, rv),
                     headers={k: _fill(v, rv) for k, v in header_fields.items()},
-                    text=_fill(text, rv) if self.keep_bodies else "",
-                    html=_fill(html, rv) if self.keep_bodies else "",
+                    text=_fill(text, rv),
+                    html=_fill(html, rv),
                     call=call,
                 )
                 received.append(item)
-            if self.keep_bodies:
-                self.received.extend(received)
+            self.received.extend(received)
             self.stats.accepted_calls += 1
         self._queue_events(received, message_id)
         if action == "drop":
