@@ -56,6 +56,35 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def suite_database_url() -> str:
+    """The suite's test database as a DATABASE_URL, for the processes a test starts."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+
+
+def spawn_group(args: list[str], *, env: dict[str, str], log_path: Path) -> subprocess.Popen:
+    """A child in a process group of its own, output appended to `log_path`, so that
+    stop_group ends it with everything it forked (pool children, gunicorn workers)."""
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(
+            args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+
+def stop_group(proc: subprocess.Popen, timeout: float = 20) -> None:
+    """SIGTERM the group (a warm shutdown); what still runs after `timeout` gets SIGKILL."""
+    if proc.poll() is not None:
+        return
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+
+
 class WorkerProcess:
     """A real `celery worker` subprocess on the test database and a queue of its own."""
 
@@ -66,8 +95,7 @@ class WorkerProcess:
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> WorkerProcess:
-        log = open(self.log_path, "ab")  # noqa: SIM115 - closed with the process
-        self.proc = subprocess.Popen(
+        self.proc = spawn_group(
             [
                 sys.executable,
                 "-m",
@@ -86,11 +114,8 @@ class WorkerProcess:
                 "-n",
                 f"test-{uuid.uuid4().hex[:8]}@%h",
             ],
-            cwd=ROOT,
             env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+            log_path=self.log_path,
         )
         self._wait_ready()
         return self
@@ -116,12 +141,8 @@ class WorkerProcess:
 
     def stop(self, timeout: float = 5) -> None:
         """Warm shutdown; a worker still busy after `timeout` is killed (its messages stay)."""
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        if self.proc:
+            stop_group(self.proc, timeout)
 
 
 def _forget_routing(app) -> None:
@@ -139,16 +160,13 @@ def celery_workers(transactional_db, tmp_path, settings) -> Iterator:
     the suite's own (named after its test database, see tests/settings.py; Celery fixes its
     routing at first use, so it cannot change per test) and is purged before and after.
     """
-    from django.db import connection
-
     from config.celery import app
 
     queue = app.conf.task_default_queue
-    db = connection.settings_dict
     base_env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "tests.settings",
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "DATABASE_URL": suite_database_url(),
         "CELERY_TASK_ALWAYS_EAGER": "0",
         "CELERY_TASK_DEFAULT_QUEUE": queue,
         "PYTHONUNBUFFERED": "1",

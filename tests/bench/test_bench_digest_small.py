@@ -6,46 +6,30 @@ confirmed subscriber exactly once, leaves out everyone else, and reports it in i
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent.parent
+from tests.bench.helpers import run_bench
+
 N = 3_000
 
 pytestmark = pytest.mark.worker
 
 
 def test_small_digest_bench_is_exact():
-    db = os.environ.get("DJANGO_TEST_DB_NAME", "test_meinung") + "_bench_small"
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "bench/digest.py",
-            "--n",
-            str(N),
-            "--naive-n",
-            "20",
-            "--raw-n",
-            "1000",
-            "--db",
-            db,
-            "--redis-db",
-            "15",
-            "--timeout",
-            "240",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
+    result = run_bench(
+        "bench/digest.py",
+        "--n",
+        str(N),
+        "--naive-n",
+        "20",
+        "--raw-n",
+        "1000",
+        "--redis-db",
+        "15",
+        "--timeout",
+        "240",
+        db_suffix="_bench_small",
     )
-    assert completed.returncode == 0, completed.stderr[-4000:]
-    result = json.loads(completed.stdout.strip().splitlines()[-1])
     assert result["n"] == N
     assert result["workers"] == 2
     assert result["accepted"] == N

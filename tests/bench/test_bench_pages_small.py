@@ -7,47 +7,30 @@ the digest sent alongside is exact, so that the figures the README quotes can be
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent.parent
+from tests.bench.helpers import run_bench
 
 pytestmark = pytest.mark.worker
 
 
 def test_small_pages_bench_runs_every_scenario_without_errors():
-    db = os.environ.get("DJANGO_TEST_DB_NAME", "test_meinung") + "_bench_pages"
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "bench/pages.py",
-            "--seconds",
-            "1",
-            "--runs",
-            "1",
-            "--archive",
-            "3000",
-            "--digest-n",
-            "60000",
-            "--gunicorn-workers",
-            "2",
-            "--db",
-            db,
-            "--redis-db",
-            "12",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
+    result = run_bench(
+        "bench/pages.py",
+        "--seconds",
+        "1",
+        "--runs",
+        "1",
+        "--archive",
+        "3000",
+        "--digest-n",
+        "60000",
+        "--gunicorn-workers",
+        "2",
+        "--redis-db",
+        "12",
+        db_suffix="_bench_pages",
     )
-    assert completed.returncode == 0, completed.stderr[-4000:]
-    result = json.loads(completed.stdout.strip().splitlines()[-1])
     for scenario in (
         "article_cached",
         "list_cached",

@@ -3,7 +3,6 @@
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -12,47 +11,37 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import free_port, spawn_group, stop_group, suite_database_url
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
 def gunicorn_server(tmp_path, db):
-    from django.db import connection
-
     port = free_port()
     log_path = tmp_path / "gunicorn.log"
-    database = connection.settings_dict
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "tests.settings",
         # The server reads this suite's test database (pages query it, e.g. for the 404 page).
-        "DATABASE_URL": (
-            f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/"
-            f"{database['NAME']}"
-        ),
+        "DATABASE_URL": suite_database_url(),
         "PORT": str(port),
         "GUNICORN_WORKERS": "1",
         "LOG_FORMAT": "json",
         "LOG_REQUESTS": "1",
     }
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "--config",
-                "docker/gunicorn.conf.py",
-                "config.wsgi:application",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    proc = spawn_group(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--config",
+            "docker/gunicorn.conf.py",
+            "config.wsgi:application",
+        ],
+        env=env,
+        log_path=log_path,
+    )
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -65,8 +54,7 @@ def gunicorn_server(tmp_path, db):
                 time.sleep(0.1)
         yield port, log_path, env
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(20)
+        stop_group(proc)
 
 
 def _healthcheck_command() -> list[str]:

@@ -1,14 +1,12 @@
 """`make run` with a broker configured: the web server, one Celery worker and the beat."""
 
 import os
-import signal
-import subprocess
 import time
 import urllib.request
 import uuid
 
-from tests.conftest import free_port
-from tests.site.local_run import ROOT, local_env, manage
+from tests.conftest import free_port, spawn_group, stop_group
+from tests.site.local_run import local_env, manage
 
 
 def test_run_script_starts_web_worker_and_beat_when_a_broker_is_set(tmp_path):
@@ -20,15 +18,7 @@ def test_run_script_starts_web_worker_and_beat_when_a_broker_is_set(tmp_path):
     )
     manage(env, "migrate", "--noinput", "-v0")
     log_path = tmp_path / "run.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            ["bash", "scripts/run-local.sh", str(port)],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    proc = spawn_group(["bash", "scripts/run-local.sh", str(port)], env=env, log_path=log_path)
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -45,8 +35,4 @@ def test_run_script_starts_web_worker_and_beat_when_a_broker_is_set(tmp_path):
             assert time.monotonic() < deadline, text
             time.sleep(0.5)
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+        stop_group(proc)
