@@ -13,7 +13,7 @@ from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
-from newsletter.emails.digest import digest_preview_html
+from newsletter.emails.digest import digest_language, digest_preview_html
 from newsletter.models import Batch, Digest, Frequency, Newsletter, Subscription
 from newsletter.selectors.digests import digest_list_with_progress, digest_progress
 from newsletter.services.digests import (
@@ -228,7 +228,7 @@ class DigestAdmin(admin.ModelAdmin):
 
     def test_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         digest = self._digest(request, pk)
-        language = "en" if request.POST.get("language") == "en" else "de"
+        language = digest_language(request.POST.get("language"))
         try:
             digest_test_send(digest_id=digest.pk, email=request.user.email, language=language)
         except ValidationError as exc:

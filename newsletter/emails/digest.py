@@ -43,6 +43,12 @@ _TOKEN = "TOKENPLACEHOLDER"
 _LINE_BREAKS = re.compile(r"[\r\n\t\v\f\x00\u2028\u2029\x85]+")
 
 
+def digest_language(code: str | None) -> str:
+    """The language a digest is written in for a reader's language code: English for any
+    English, else German (the fan-out's SQL applies the same rule to each delivery)."""
+    return "en" if (code or "").startswith("en") else "de"
+
+
 def placeholder(key: str) -> str:
     return f"%recipient.{key}%"
 
@@ -315,6 +321,6 @@ def digest_preview_html(*, digest: Digest, subscription) -> str:
         address_hmac=subscription.address_hmac or address_hmac(subscription.email),
         confirmed_at=subscription.confirmed_at,
     )
-    language = "en" if (subscription.language or "").startswith("en") else "de"
+    language = digest_language(subscription.language)
     rendered = digest_rendered(digest_id=digest.pk, language=language)
     return substitute(rendered.html, personal_values(recipient))

@@ -152,6 +152,7 @@ def digest_fan_out(*, digest_id: int) -> int:
                 f"""
                 INSERT INTO {delivery_table} (digest_id, subscription_id, language, state, reason)
                 SELECT %s, s.id,
+                       -- emails.digest.digest_language, in SQL
                        CASE WHEN substr(s.language, 1, 2) = 'en' THEN 'en' ELSE 'de' END,
                        NULL, ''
                 FROM {subscription_table} s

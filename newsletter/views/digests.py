@@ -4,7 +4,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import translation
 
-from newsletter.emails.digest import article_items
+from newsletter.emails.digest import article_items, digest_language
 from newsletter.selectors.digests import digest_articles, digest_list_archive
 
 
@@ -17,7 +17,7 @@ def archive_detail(request: HttpRequest, pk: int) -> HttpResponse:
     digest = digest_list_archive().filter(pk=pk).first()
     if digest is None:
         raise Http404
-    language = "en" if translation.get_language() == "en" else "de"
+    language = digest_language(translation.get_language())
     items = article_items(digest_articles(digest=digest), language)
     return render(
         request, "newsletter/digest_archive_detail.html", {"digest": digest, "items": items}
