@@ -8,15 +8,16 @@ STAMP := $(VENV)/.installed
 
 export DJANGO_DEBUG ?= 1
 
-.PHONY: run test lint format bench install clean
+.PHONY: run test lint format bench install clean lock
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found; set PYTHON=..."; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 
-$(STAMP): pyproject.toml | $(PY)
-	$(PY) -m pip install --quiet -e '.[dev]'
+# Installs exactly what requirements/lock-dev.txt pins, hashes checked (`make lock` renews it).
+$(STAMP): requirements/lock-dev.txt | $(PY)
+	$(PY) -m pip install --quiet --require-hashes -r requirements/lock-dev.txt
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -51,3 +52,12 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) var staticfiles
+
+# Re-resolves pyproject.toml's ranges into the two lock files (runtime for the image, dev for
+# the venv), with hashes. Run after changing a dependency and commit the result.
+lock: | $(PY)
+	$(PY) -m pip install --quiet uv
+	$(VENV)/bin/uv pip compile pyproject.toml --python-version 3.11 --universal --generate-hashes \
+		--quiet -o requirements/lock.txt
+	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --python-version 3.11 --universal \
+		--generate-hashes --quiet -o requirements/lock-dev.txt
