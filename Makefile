@@ -40,6 +40,7 @@ format: $(STAMP)
 
 # The whole suite against the machine's PostgreSQL and Redis (see tests/settings.py).
 test: $(STAMP)
+	bash scripts/test-tools.sh
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	DJANGO_DEBUG=0 DJANGO_SETTINGS_MODULE=tests.settings $(PY) manage.py makemigrations --check --dry-run
