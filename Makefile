@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 
 export DJANGO_DEBUG ?= 1
 
-.PHONY: run test lint format bench install clean lock
+.PHONY: run test test-fast lint format bench install clean lock
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found; set PYTHON=..."; exit 1; }
@@ -46,6 +46,12 @@ test: $(STAMP)
 	DJANGO_DEBUG=0 DJANGO_SETTINGS_MODULE=tests.settings $(PY) manage.py makemigrations --check --dry-run
 	DJANGO_DEBUG=0 DJANGO_SETTINGS_MODULE=tests.settings $(PY) manage.py compilemessages --ignore=.venv
 	DJANGO_DEBUG=0 $(VENV)/bin/pytest $(PYTEST_ARGS)
+
+# The edit-test loop: everything but the slow lane (workers, browser, servers, bench, image).
+test-fast: $(STAMP)
+	$(VENV)/bin/ruff check .
+	DJANGO_DEBUG=0 DJANGO_SETTINGS_MODULE=tests.settings $(PY) manage.py compilemessages --ignore=.venv >/dev/null
+	DJANGO_DEBUG=0 $(VENV)/bin/pytest -m "not slow" -q $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(PY) bench/digest.py

@@ -50,6 +50,18 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         )
 
 
+# Tests that start real processes (Celery workers, gunicorn, a browser, a live server, the local
+# run, a container build) or run a benchmark: the slow lane, left out by `make test-fast`.
+SLOW_FIXTURES = {"celery_workers", "browser_page", "csp_page", "gunicorn_server", "live_server"}
+SLOW_PATHS = ("tests/bench/", "tests/site/test_local_run.py", "tests/site/test_run_script.py")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if SLOW_FIXTURES.intersection(item.fixturenames) or item.nodeid.startswith(SLOW_PATHS):
+            item.add_marker(pytest.mark.slow)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
