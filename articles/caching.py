@@ -42,7 +42,9 @@ def cached_fragment(name: str, *parts: object, build: Callable[[], Any]) -> Any:
     """The cached value for (name, parts) in this generation, built on a miss.
 
     Every value turns stale by itself when the next scheduled article goes live, so that
-    article appears at its minute even before the beat task has flipped its status.
+    article appears at its minute even before the beat task has flipped its status. A build
+    that raises (Http404 for an unknown slug or page) stores nothing: what readers make up
+    must never take room in the cache.
     """
     if settings.CACHE_PAGE_SECONDS <= 0:  # caching switched off: always the fresh value
         return build()

@@ -10,7 +10,6 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.admin.views.decorators import staff_member_required
-from django.core.paginator import EmptyPage, Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import render
@@ -25,6 +24,7 @@ from newsletter.forms import form_started_token
 from . import layout
 from .caching import cached_fragment
 from .models import Article
+from .pagination import page_get, page_number_get, page_query
 from .selectors import (
     ArticlePage,
     article_list_for_page,
@@ -36,22 +36,10 @@ from .selectors import (
 )
 
 PAGE_SIZE = 10
-MISSING = {"missing": True}
 
 
-def _page_number(request: HttpRequest) -> int:
-    raw = request.GET.get("page", "1")
-    if not raw.isdigit() or not 0 < len(raw) < 6 or int(raw) < 1:
-        raise Http404("no such page")
-    return int(raw)
-
-
-def _page_slice(queryset, number: int) -> dict[str, Any] | None:
-    paginator = Paginator(queryset, PAGE_SIZE)
-    try:
-        page = paginator.page(number)
-    except EmptyPage:
-        return None
+def _page_slice(queryset, number: int) -> dict[str, Any]:
+    page = page_get(queryset, number=number, per_page=PAGE_SIZE)
     return {"page_obj": page, "articles": list(page.object_list)}
 
 
@@ -66,7 +54,6 @@ def _render_parts(template: str, context: dict[str, Any]) -> dict[str, str]:
 
 
 def _page_context(parts: dict[str, str], **extra: Any) -> dict[str, Any]:
-    _found(parts)
     return {
         "page_title": mark_safe(parts["title"]),  # noqa: S308 - escaped when rendered
         "page_head": mark_safe(parts["head"]),  # noqa: S308 - our own rendered template
@@ -75,21 +62,22 @@ def _page_context(parts: dict[str, str], **extra: Any) -> dict[str, Any]:
     }
 
 
-def _found(parts: dict[str, str]) -> None:
-    if parts.get("missing"):
-        raise Http404("not found")
-
-
 def _show(
     request: HttpRequest,
     parts: Callable[[], dict[str, str]],
     *,
+    query: str = "",
     with_signup: bool = False,
     preview: Article | None = None,
 ) -> HttpResponse:
     """The page for this reader. For anonymous readers the whole page comes from the cache,
     with the only per-reader parts (the CSRF token and the signup form's fill-time token)
-    filled in; signed-in users (editors) get it rendered afresh."""
+    filled in; signed-in users (editors) get it rendered afresh.
+
+    `query` is the page's own URL query: what it reads from the request, spelled one way. Only
+    a request for exactly that URL stores the whole page; anything else a reader adds
+    (tracking parameters, `?page=1`, made-up values) is filled into the cached parts on the
+    fly and never gets a key of its own. Parts that raise Http404 are never stored."""
     if request.user.is_authenticated:
         context = _page_context(parts(), with_signup=with_signup, preview=preview)
         return render(request, "articles/page.html", context)
@@ -97,13 +85,11 @@ def _show(
     path = request.get_full_path()
 
     def build() -> layout.Pieces:
-        page_parts = parts()
-        _found(page_parts)
-        return layout.page(page_parts, path=path, with_signup=with_signup)
+        return layout.page(parts(), path=path, with_signup=with_signup)
 
-    if set(request.GET) <= {"page"}:
+    if request.META.get("QUERY_STRING", "") == query:
         pieces = cached_fragment("page", get_language(), path, build=build)
-    else:  # tracking parameters and the like: cheap from the cached parts, not stored again
+    else:
         pieces = build()
     # Only the signup box has a form: other pages set no CSRF cookie and sign no token.
     reader = {"csrf": get_token(request), "started": form_started_token()} if with_signup else {}
@@ -112,30 +98,33 @@ def _show(
 
 @require_safe
 def article_list(request: HttpRequest) -> HttpResponse:
-    number = _page_number(request)
+    number = page_number_get(request)
 
-    def build():
-        context = _page_slice(article_list_for_page(), number)
-        if context is None:
-            return MISSING
-        return _render_parts("article_list", context)
+    def build() -> dict[str, str]:
+        return _render_parts("article_list", _page_slice(article_list_for_page(), number))
 
-    return _show(request, lambda: cached_fragment("list", get_language(), number, build=build))
+    return _show(
+        request,
+        lambda: cached_fragment("list", get_language(), number, build=build),
+        query=page_query(number),
+    )
 
 
 @require_safe
 def topic_detail(request: HttpRequest, slug: str) -> HttpResponse:
-    number = _page_number(request)
+    number = page_number_get(request)
 
-    def build():
+    def build() -> dict[str, str]:
         topic = topic_get(slug=slug)
-        context = _page_slice(article_list_for_topic(topic=topic), number) if topic else None
-        if context is None:
-            return MISSING
+        if topic is None:
+            raise Http404("no such topic")
+        context = _page_slice(article_list_for_topic(topic=topic), number)
         return _render_parts("topic", {**context, "topic": topic})
 
     return _show(
-        request, lambda: cached_fragment("topic", get_language(), slug, number, build=build)
+        request,
+        lambda: cached_fragment("topic", get_language(), slug, number, build=build),
+        query=page_query(number),
     )
 
 
@@ -154,9 +143,11 @@ def _article_parts(page: ArticlePage) -> dict[str, str]:
 
 @require_safe
 def article_detail(request: HttpRequest, slug: str) -> HttpResponse:
-    def build():
+    def build() -> dict[str, str]:
         page = article_page_get_live(slug=slug)
-        return _article_parts(page) if page else MISSING
+        if page is None:
+            raise Http404("no such article")
+        return _article_parts(page)
 
     return _show(
         request,

@@ -153,6 +153,7 @@ def base_env(*, database_url: str, redis_url: str, queue: str, **extra: str) -> 
         "DATABASE_URL": database_url,
         "REDIS_URL": redis_url,
         "CELERY_BROKER_URL": redis_url,
+        "REDIS_CACHE_URL": redis_url,
         "CELERY_TASK_ALWAYS_EAGER": "0",
         "CELERY_TASK_DEFAULT_QUEUE": queue,
         "CACHE_KEY_PREFIX": queue,

@@ -72,7 +72,7 @@ def _broker_ping(url: str) -> None:
 def readiness_checks() -> dict[str, Callable[[], None]]:
     """The checks that apply to the current settings; in-memory brokers need none."""
     checks: dict[str, Callable[[], None]] = {"database": _database, "migrations": _migrations}
-    redis_url = getattr(settings, "REDIS_URL", "")
+    redis_url = getattr(settings, "REDIS_CACHE_URL", "")  # "redis" is the cache's server
     broker_url = getattr(settings, "CELERY_BROKER_URL", "") or ""
     if redis_url:
         checks["redis"] = lambda: _redis_ping(redis_url)

@@ -2,7 +2,7 @@
 
 With nothing set the project runs locally on SQLite under var/, runs Celery tasks in-process
 and writes mail to files under var/mail/. Real services are switched on by their native
-variables (DATABASE_URL, REDIS_URL, CELERY_BROKER_URL, EMAIL_URL, ANYMAIL_*). With
+variables (DATABASE_URL, REDIS_URL, REDIS_CACHE_URL, CELERY_BROKER_URL, EMAIL_URL, ANYMAIL_*). With
 DJANGO_DEBUG off (the default) the production hardening below applies.
 """
 
@@ -106,12 +106,18 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# One Redis for everything (REDIS_URL) is fine for a local run; in production the cache and
+# the broker need Redis servers of their own, because the eviction policy is per server: the
+# cache must be bounded and evict (maxmemory, allkeys-lru), the broker must never drop a
+# queued task (noeviction). See docker/compose.yml.
 REDIS_URL = env.str("REDIS_URL", default="")
-if REDIS_URL:
+# The cache, and the rate-limit and login-throttle counters that live beside it.
+REDIS_CACHE_URL = env.str("REDIS_CACHE_URL", default=REDIS_URL)
+if REDIS_CACHE_URL:
     CACHES = {
         "default": {
             "BACKEND": "config.cache.ReusedClientRedisCache",
-            "LOCATION": REDIS_URL,
+            "LOCATION": REDIS_CACHE_URL,
             "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="site"),
         }
     }

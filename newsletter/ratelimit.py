@@ -51,8 +51,8 @@ def redis_client(url: str) -> redis.Redis:
 
 
 def _count(key: str, *, timeout: int) -> int:
-    if settings.REDIS_URL:
-        pipe = redis_client(settings.REDIS_URL).pipeline()  # MULTI/EXEC: both or neither
+    if settings.REDIS_CACHE_URL:
+        pipe = redis_client(settings.REDIS_CACHE_URL).pipeline()  # MULTI/EXEC: both or neither
         full_key = cache.make_key(key)
         pipe.incr(full_key)
         pipe.expire(full_key, timeout, nx=True)

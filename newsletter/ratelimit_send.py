@@ -31,7 +31,7 @@ def send_rate() -> float:
 def send_slot_wait(*, provider: str, messages: int) -> float:
     """Book `messages` sends on the provider's shared clock; seconds to wait before sending."""
     rate = send_rate()
-    url = getattr(settings, "NEWSLETTER_RATELIMIT_REDIS_URL", "") or settings.REDIS_URL
+    url = getattr(settings, "NEWSLETTER_RATELIMIT_REDIS_URL", "") or settings.REDIS_CACHE_URL
     if rate <= 0 or messages <= 0 or not url:
         return 0.0
     client = redis_client(url)

@@ -15,6 +15,9 @@ os.environ.setdefault("DJANGO_MANIFEST_STATIC", "0")
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test")
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/1")
 os.environ.setdefault("CELERY_BROKER_URL", os.environ["REDIS_URL"])
+# The suite's cache shares its Redis db (one db per suite keeps suites apart; FLUSHDB in
+# cache.clear() then also drops this suite's queued tasks, which tests start without anyway).
+os.environ.setdefault("REDIS_CACHE_URL", os.environ["REDIS_URL"])
 os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "1")
 os.environ.setdefault("EMAIL_URL", "memorymail://")
 os.environ.setdefault("SITE_URL", "http://testserver")

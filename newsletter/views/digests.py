@@ -4,13 +4,22 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import translation
 
+from articles.pagination import page_get, page_number_get
 from newsletter.emails.digest import article_items, digest_language
 from newsletter.selectors.digests import digest_articles, digest_list_archive
 
+ARCHIVE_PAGE_SIZE = 100
+
 
 def archive_list(request: HttpRequest) -> HttpResponse:
-    digests = digest_list_archive()[:100]
-    return render(request, "newsletter/digest_archive_list.html", {"digests": digests})
+    page = page_get(
+        digest_list_archive(), number=page_number_get(request), per_page=ARCHIVE_PAGE_SIZE
+    )
+    return render(
+        request,
+        "newsletter/digest_archive_list.html",
+        {"digests": page.object_list, "page_obj": page},
+    )
 
 
 def archive_detail(request: HttpRequest, pk: int) -> HttpResponse:

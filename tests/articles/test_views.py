@@ -279,7 +279,7 @@ def test_cached_pages_expire_when_the_next_scheduled_article_goes_live(
     article_publish(article=DraftArticleFactory(title="Pünktlich"), at=go_live)
     assert "Pünktlich" not in client.get(reverse("articles:list")).content.decode()
 
-    connection_ = redis.Redis.from_url(settings.REDIS_URL)
+    connection_ = redis.Redis.from_url(settings.REDIS_CACHE_URL)
     keys = list(connection_.scan_iter(match="*articles:list:*"))
     assert len(keys) == 1
     remaining = connection_.ttl(keys[0])

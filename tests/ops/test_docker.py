@@ -4,9 +4,13 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
+
+from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 IN_CI = bool(os.environ.get("CI"))
@@ -67,6 +71,68 @@ def test_compose_wires_the_stack_in_order(compose_project):
     assert services["web"]["environment"]["DJANGO_SECRET_KEY"] == "change-me"
     raw = (ROOT / "docker" / "compose.yml").read_text()
     assert "SECRET_KEY" not in raw and "PASSWORD" not in raw
+
+
+def _compose_config(project: Path) -> dict:
+    result = _compose(project, "config")
+    assert result.returncode == 0, result.stderr
+    import yaml
+
+    return yaml.safe_load(result.stdout)
+
+
+@pytest.fixture
+def redis_server_from(tmp_path: Path):
+    """Runs a compose service's redis-server command on a free local port; yields a client."""
+    import redis
+
+    started: list[subprocess.Popen] = []
+
+    def start(command: list[str]) -> redis.Redis:
+        port = free_port()
+        local = ["--port", str(port), "--bind", "127.0.0.1", "--dir", str(tmp_path)]
+        server = subprocess.Popen(
+            [shutil.which("redis-server") or "redis-server", *command[1:], *local],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        started.append(server)
+        client = redis.Redis(port=port, socket_timeout=2)
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                client.ping()
+                return client
+            except redis.ConnectionError:
+                assert server.poll() is None, f"redis-server refused {command}"
+                assert time.monotonic() < deadline, "redis-server did not start"
+                time.sleep(0.05)
+
+    yield start
+    for server in started:
+        server.kill()
+        server.wait(10)
+
+
+def test_cache_and_broker_get_redis_servers_with_their_own_eviction_policy(
+    compose_project, redis_server_from
+):
+    """The cache may evict and is bounded; the broker never drops a queued task. The policy
+    is per server, so they are two services, and each command runs as written."""
+    services = _compose_config(compose_project)["services"]
+    cache = redis_server_from(services["redis-cache"]["command"])
+    broker = redis_server_from(services["redis"]["command"])
+    assert cache.config_get("maxmemory-policy") == {"maxmemory-policy": "allkeys-lru"}
+    assert int(cache.config_get("maxmemory")["maxmemory"]) == 256 * 1024 * 1024
+    assert broker.config_get("maxmemory-policy") == {"maxmemory-policy": "noeviction"}
+    assert broker.config_get("appendonly") == {"appendonly": "yes"}
+
+    for role in ("web", "worker", "beat"):
+        environment = services[role]["environment"]
+        assert urlparse(environment["REDIS_CACHE_URL"]).hostname == "redis-cache"
+        assert urlparse(environment["CELERY_BROKER_URL"]).hostname == "redis"
+        assert services[role]["depends_on"]["redis-cache"]["condition"] == "service_healthy"
+        assert services[role]["depends_on"]["redis"]["condition"] == "service_healthy"
 
 
 def test_compose_file_refuses_a_missing_env_file(tmp_path):

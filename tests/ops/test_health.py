@@ -17,7 +17,7 @@ def _closed_port() -> int:
 
 def test_healthz_answers_without_touching_dependencies(client, settings):
     # No django_db mark: any database access would raise; Redis points at a closed port.
-    settings.REDIS_URL = settings.CELERY_BROKER_URL = f"redis://127.0.0.1:{_closed_port()}/0"
+    settings.REDIS_CACHE_URL = settings.CELERY_BROKER_URL = f"redis://127.0.0.1:{_closed_port()}/0"
     response = client.get("/healthz")
     assert response.status_code == 200
     assert response["Content-Type"] == "application/json"
@@ -38,7 +38,7 @@ def test_readyz_is_ready_when_database_redis_and_migrations_are(client):
 
 @pytest.mark.django_db
 def test_readyz_reports_unreachable_redis_as_not_ready(client, settings):
-    settings.REDIS_URL = f"redis://127.0.0.1:{_closed_port()}/0"
+    settings.REDIS_CACHE_URL = f"redis://127.0.0.1:{_closed_port()}/0"
     response = client.get("/readyz")
     assert response.status_code == 503
     body = response.json()
@@ -89,7 +89,7 @@ def test_readyz_follows_a_real_redis_going_away(client, settings, tmp_path):
             except OSError:
                 assert time.monotonic() < deadline, "redis-server did not start"
                 time.sleep(0.05)
-        settings.REDIS_URL = settings.CELERY_BROKER_URL = f"redis://127.0.0.1:{port}/0"
+        settings.REDIS_CACHE_URL = settings.CELERY_BROKER_URL = f"redis://127.0.0.1:{port}/0"
         assert client.get("/readyz").status_code == 200
         server.kill()
         server.wait(10)

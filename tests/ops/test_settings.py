@@ -94,6 +94,23 @@ def test_proxy_origins_and_admin_path_come_from_the_environment():
     assert values["ADMIN_URL"] == "geheim/redaktion/"
 
 
+def test_cache_and_broker_can_live_on_redis_servers_of_their_own():
+    separate = _settings(
+        ["CACHES", "CELERY_BROKER_URL", "REDIS_CACHE_URL"],
+        {
+            "REDIS_CACHE_URL": "redis://redis-cache:6379/0",
+            "CELERY_BROKER_URL": "redis://redis:6379/0",
+        },
+    )
+    assert separate["CACHES"]["default"]["LOCATION"] == "redis://redis-cache:6379/0"
+    assert separate["REDIS_CACHE_URL"] == "redis://redis-cache:6379/0"
+    assert separate["CELERY_BROKER_URL"] == "redis://redis:6379/0"
+    # One REDIS_URL alone still serves both (a local run with one Redis).
+    shared = _settings(["CACHES", "CELERY_BROKER_URL"], {"REDIS_URL": "redis://one:6379/2"})
+    assert shared["CACHES"]["default"]["LOCATION"] == "redis://one:6379/2"
+    assert shared["CELERY_BROKER_URL"] == "redis://one:6379/2"
+
+
 def test_production_refuses_to_start_without_the_address_key():
     env = {key: value for key, value in PRODUCTION_ENV.items()}
     env["NEWSLETTER_ADDRESS_HMAC_KEY"] = ""

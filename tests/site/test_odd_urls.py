@@ -15,6 +15,8 @@ ODD = [
     "/?page=999999",
     "/?page=-1",
     "/?page=%00",
+    "/?page=%C2%B2",
+    "/newsletter/archiv/?page=%C2%B2",
     "/thema/geld/?page=1e9",
     "/vorschau/1/",
     "/vorschau/99999999999999999999/",

@@ -28,7 +28,7 @@ def test_cache_clear_resets_the_counters():
 
 @pytest.mark.parametrize("count", [1, 3])
 def test_without_redis_the_cache_counts(settings, monkeypatch, count):
-    settings.REDIS_URL = ""
+    settings.REDIS_CACHE_URL = ""
     monkeypatch.setattr(ratelimit, "cache", LocMemCache(f"rl-test-{count}", {}))
     limit = Limit(count=count, seconds=60)
     answers = [ratelimit_hit(scope="local", key="k", limit=limit) for _ in range(count + 2)]

@@ -1,6 +1,7 @@
 """Admin digest pages, the public archive and the send_digest command."""
 
 import json
+from datetime import timedelta
 
 import pytest
 from django.core import mail
@@ -117,6 +118,25 @@ def test_archive_shows_done_digests_without_personal_parts(client, digest):
     assert b"Zinsen steigen" in detail.content
     assert b"abmelden" not in detail.content and b"%recipient" not in detail.content
     assert client.get(reverse("newsletter:digest_archive_detail", args=[999999])).status_code == 404
+
+
+def test_archive_is_paged_and_answers_404_past_its_last_page(client, digest, monkeypatch):
+    from newsletter.views import digests as archive_views
+
+    monkeypatch.setattr(archive_views, "ARCHIVE_PAGE_SIZE", 1)
+    Digest.objects.filter(pk=digest.pk).update(state=DigestState.DONE, finished_at=timezone.now())
+    older = Digest.objects.get(pk=digest.pk)
+    older.pk, older.slot, older.subject = None, digest.slot - timedelta(days=7), "Vorige Woche"
+    older.save()
+    url = reverse("newsletter:digest_archive")
+
+    first, second = client.get(url), client.get(url, {"page": "2"})
+    assert digest.subject in first.content.decode() and "Vorige Woche" not in first.content.decode()
+    assert 'rel="next" href="?page=2">Ältere Ausgaben' in first.content.decode()
+    assert "Vorige Woche" in second.content.decode()
+    assert 'rel="prev" href="?page=1">Neuere Ausgaben' in second.content.decode()
+    assert client.get(url, {"page": "3"}).status_code == 404
+    assert client.get(url, {"page": "²"}).status_code == 404
 
 
 def test_send_digest_command_uses_the_scheduler_path(newsletter_with_articles, monkeypatch):
