@@ -23,6 +23,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.translation import get_language_info
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
@@ -255,7 +256,7 @@ class DigestAdmin(admin.ModelAdmin):
             **self.admin_site.each_context(request),
             "digest": digest,
             "subscription": subscription,
-            "language": language,
+            "language_name": get_language_info(language)["name_local"],
             "preview_html": digest_preview_html(
                 digest=digest,
                 language=language,
