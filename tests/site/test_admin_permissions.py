@@ -582,3 +582,8 @@ def test_every_admin_action_takes_effect_only_for_those_allowed(client, world, a
             response = client.post(url, data)
             outcome[who] = action.happened(ids, response)
     assert {who for who, done in outcome.items() if done} == action.allowed
+
+
+@pytest.mark.parametrize("path", ["r/abc/1/", "r/999999/1/", "r/{article_type}/999999/"])
+def test_view_on_site_answers_odd_ids_with_not_found(admin_client, world, path):
+    assert admin_client.get(ADMIN + path.format(**world["ids"])).status_code == 404

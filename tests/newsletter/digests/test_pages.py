@@ -207,3 +207,14 @@ def test_preview_as_a_subscriber_never_holds_a_working_personal_link(admin_clien
     for route in ("/n/abmelden/", "/n/einstellungen/", "/n/bestaetigen/"):
         assert route not in html, route
     assert "%recipient" not in html
+
+
+@pytest.mark.parametrize(
+    ("raw", "status"), [("abc", 400), ("1" * 40, 400), ("-1", 400), ("99999999", 404)]
+)
+def test_preview_refuses_an_odd_subscription_in_plain_words(admin_client, digest, raw, status):
+    url = reverse("admin:newsletter_digest_preview", args=[digest.pk])
+    response = admin_client.get(url, {"subscription": raw})
+    assert response.status_code == status
+    if status == 400:
+        assert "Ungültige Abonnement-Nummer" in response.content.decode()
