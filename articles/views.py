@@ -10,6 +10,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.admin.views.decorators import staff_member_required
+from django.contrib.auth.decorators import permission_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import render
@@ -158,8 +159,13 @@ def article_detail(request: HttpRequest, slug: str) -> HttpResponse:
 
 @never_cache
 @staff_member_required
+@permission_required("articles.view_article", raise_exception=True)
 def article_preview(request: HttpRequest, pk: int) -> HttpResponse:
-    """Exactly the public page, for any status, never cached."""
+    """Exactly the public page, for any status, never cached.
+
+    Drafts are unpublished words: being staff is not enough, the reader needs the right to
+    see articles in the admin (anonymous readers go to the login, other staff get a 403).
+    """
     page = article_page_get_for_preview(pk=pk)
     if page is None:
         raise Http404("not found")

@@ -1,15 +1,29 @@
 """Admin for digests: progress counts (annotations, no query per row), start now, pause,
-resume, cancel, preview as a subscriber, a test to oneself, and a live progress page."""
+resume, cancel, preview as a subscriber, a test to oneself, and a live progress page.
+
+Each action and page checks its own permission: view_digest reads counts and the preview with
+placeholders; change_digest starts, pauses, resumes and cancels; a test mail needs
+send_test_digest; a preview as a subscriber (whose address, language and consent date it
+shows) needs preview_as_subscriber and view_subscription. No preview holds a working link.
+"""
 
 from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    HttpResponseRedirect,
+    JsonResponse,
+)
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.html import format_html
+from django.utils.translation import get_language_info
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
@@ -23,6 +37,9 @@ from newsletter.services.digests import (
     digest_start_now,
     digest_test_send,
 )
+
+# Newest subscriptions offered for a preview as a subscriber.
+SUBSCRIBERS_SHOWN = 50
 
 
 class StartNowForm(forms.Form):
@@ -101,8 +118,6 @@ class DigestAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("Fortschritt"))
     def progress_link(self, obj):
-        from django.utils.html import format_html
-
         url = reverse("admin:newsletter_digest_progress", args=[obj.pk])
         return format_html('<a href="{}">{}</a>', url, _("verfolgen"))
 
@@ -114,21 +129,21 @@ class DigestAdmin(admin.ModelAdmin):
             messages.SUCCESS if done else messages.WARNING,
         )
 
-    @admin.action(description=_("Ausgewählte pausieren"))
+    @admin.action(description=_("Ausgewählte pausieren"), permissions=["change"])
     def pause_selected(self, request, queryset):
         ids = list(queryset.values_list("pk", flat=True))
         self._report(
             request, sum(digest_pause(digest_id=pk) for pk in ids), len(ids), _("pausiert")
         )
 
-    @admin.action(description=_("Ausgewählte fortsetzen"))
+    @admin.action(description=_("Ausgewählte fortsetzen"), permissions=["change"])
     def resume_selected(self, request, queryset):
         ids = list(queryset.values_list("pk", flat=True))
         self._report(
             request, sum(digest_resume(digest_id=pk) for pk in ids), len(ids), _("fortgesetzt")
         )
 
-    @admin.action(description=_("Ausgewählte abbrechen"))
+    @admin.action(description=_("Ausgewählte abbrechen"), permissions=["change"])
     def cancel_selected(self, request, queryset):
         ids = list(queryset.values_list("pk", flat=True))
         self._report(
@@ -152,17 +167,23 @@ class DigestAdmin(admin.ModelAdmin):
             *super().get_urls(),
         ]
 
-    def _digest(self, request: HttpRequest, pk: int) -> Digest:
-        if not self.has_view_permission(request):
-            from django.core.exceptions import PermissionDenied
+    def has_send_test_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("newsletter.send_test_digest")
 
+    def has_preview_as_subscriber_permission(self, request: HttpRequest) -> bool:
+        # The choice of subscriber lists addresses: only for those who may read them anyway.
+        return request.user.has_perms(
+            ["newsletter.preview_as_subscriber", "newsletter.view_subscription"]
+        )
+
+    def _digest(self, pk: int, *, allowed: bool) -> Digest:
+        """The digest of a custom page, once the page's own permission check has passed."""
+        if not allowed:
             raise PermissionDenied
         return get_object_or_404(Digest.objects.select_related("newsletter"), pk=pk)
 
     def start_view(self, request: HttpRequest) -> HttpResponse:
         if not self.has_change_permission(request):
-            from django.core.exceptions import PermissionDenied
-
             raise PermissionDenied
         form = StartNowForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
@@ -191,43 +212,63 @@ class DigestAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/newsletter/digest/start.html", context)
 
     def progress_view(self, request: HttpRequest, pk: int) -> HttpResponse:
-        digest = self._digest(request, pk)
+        digest = self._digest(pk, allowed=self.has_view_permission(request))
+        as_subscriber = self.has_preview_as_subscriber_permission(request)
+        subscriptions = []
+        if as_subscriber:
+            newest = Subscription.objects.filter(newsletter=digest.newsletter).order_by("-id")
+            subscriptions = newest[:SUBSCRIBERS_SHOWN]
         context = {
             **self.admin_site.each_context(request),
             "digest": digest,
             "progress": digest_progress(digest=digest),
-            "subscriptions": Subscription.objects.filter(newsletter=digest.newsletter).order_by(
-                "-id"
-            )[:50],
+            "can_preview_as_subscriber": as_subscriber,
+            "can_send_test": self.has_send_test_permission(request),
+            "subscriptions": subscriptions,
             "title": str(digest),
             "opts": self.model._meta,
         }
         return TemplateResponse(request, "admin/newsletter/digest/progress.html", context)
 
     def progress_json(self, request: HttpRequest, pk: int) -> JsonResponse:
-        return JsonResponse(digest_progress(digest=self._digest(request, pk)))
+        digest = self._digest(pk, allowed=self.has_view_permission(request))
+        return JsonResponse(digest_progress(digest=digest))
 
     def preview_view(self, request: HttpRequest, pk: int) -> HttpResponse:
-        digest = self._digest(request, pk)
+        """The digest as a reader of a language, or as one subscriber, with inert links."""
+        digest = self._digest(pk, allowed=self.has_view_permission(request))
         raw = request.GET.get("subscription", "")
         subscription = None
-        if raw.isdigit():
-            subscription = Subscription.objects.filter(
-                pk=int(raw), newsletter=digest.newsletter
-            ).first()
-        if subscription is None:
-            subscription = (
-                Subscription.objects.filter(newsletter=digest.newsletter).order_by("-id").first()
+        if raw:
+            if not self.has_preview_as_subscriber_permission(request):
+                raise PermissionDenied
+            if not raw.isdigit() or len(raw) > 18:
+                return HttpResponseBadRequest(
+                    _("Ungültige Abonnement-Nummer."), content_type="text/plain; charset=utf-8"
+                )
+            subscription = get_object_or_404(
+                Subscription, pk=int(raw), newsletter=digest.newsletter
             )
-        if subscription is None:
-            return HttpResponse(
-                _("Dieser Newsletter hat noch keine Abonnements."),
-                content_type="text/plain; charset=utf-8",
-            )
-        return HttpResponse(digest_preview_html(digest=digest, subscription=subscription))
+        language = digest_language(
+            subscription.language if subscription else request.GET.get("language")
+        )
+        context = {
+            **self.admin_site.each_context(request),
+            "digest": digest,
+            "subscription": subscription,
+            "language_name": get_language_info(language)["name_local"],
+            "preview_html": digest_preview_html(
+                digest=digest,
+                language=language,
+                confirmed_at=subscription.confirmed_at if subscription else None,
+            ),
+            "title": _("Vorschau: %(digest)s") % {"digest": digest},
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/newsletter/digest/preview.html", context)
 
     def test_view(self, request: HttpRequest, pk: int) -> HttpResponse:
-        digest = self._digest(request, pk)
+        digest = self._digest(pk, allowed=self.has_send_test_permission(request))
         language = digest_language(request.POST.get("language"))
         try:
             digest_test_send(digest_id=digest.pk, email=request.user.email, language=language)

@@ -25,7 +25,7 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import translation
+from django.utils import timezone, translation
 
 from articles.templatetags.article_tags import byline_time
 from newsletter.models import Digest, Newsletter
@@ -39,6 +39,8 @@ from newsletter.tokens import (
 
 BERLIN = ZoneInfo("Europe/Berlin")
 PERSONAL_KEYS = ("unsubscribe_url", "preferences_url", "consent_date")
+PREVIEW_UNSUBSCRIBE_URL = "#vorschau-abmelden"
+PREVIEW_PREFERENCES_URL = "#vorschau-einstellungen"
 _TOKEN = "TOKENPLACEHOLDER"
 _LINE_BREAKS = re.compile(r"[\r\n\t\v\f\x00\u2028\u2029\x85]+")
 
@@ -310,17 +312,19 @@ def digest_message_single(
     return message
 
 
-def digest_preview_html(*, digest: Digest, subscription) -> str:
-    """The HTML part exactly as this subscriber would get it (real personal links)."""
-    from newsletter.addresses import address_hmac
-
-    recipient = Recipient(
-        delivery_id=0,
-        subscription_id=subscription.pk,
-        email=subscription.email,
-        address_hmac=subscription.address_hmac or address_hmac(subscription.email),
-        confirmed_at=subscription.confirmed_at,
-    )
-    language = digest_language(subscription.language)
+def digest_preview_html(*, digest: Digest, language: str, confirmed_at: datetime | None) -> str:
+    """The HTML part as a reader of `language` gets it, but with inert links in place of the
+    personal ones: whoever looks at a preview must never get a way into a reader's
+    subscription (unsubscribe, preferences, export, erasure)."""
     rendered = digest_rendered(digest_id=digest.pk, language=language)
-    return substitute(rendered.html, personal_values(recipient))
+    return substitute(rendered.html, preview_values(confirmed_at))
+
+
+def preview_values(confirmed_at: datetime | None) -> dict[str, str]:
+    """Visibly inert stand-ins for the personal values (fragment links lead nowhere)."""
+    confirmed = confirmed_at or timezone.now()
+    return {
+        "unsubscribe_url": PREVIEW_UNSUBSCRIBE_URL,
+        "preferences_url": PREVIEW_PREFERENCES_URL,
+        "consent_date": confirmed.astimezone(BERLIN).strftime("%d.%m.%Y"),
+    }

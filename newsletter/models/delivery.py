@@ -39,6 +39,12 @@ class Digest(models.Model):
         ordering = ["-slot"]
         verbose_name = _("Digest")
         verbose_name_plural = _("Digests")
+        # Beyond view/change: a test mail goes out of the site, and a preview as a subscriber
+        # shows that reader's language and consent date, so each is granted on its own.
+        permissions = [
+            ("send_test_digest", _("Kann einen Test-Digest an sich selbst senden")),
+            ("preview_as_subscriber", _("Kann einen Digest als Abonnent ansehen")),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["newsletter", "frequency", "slot"], name="digest_once_per_slot"

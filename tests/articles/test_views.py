@@ -3,6 +3,7 @@
 from datetime import datetime, timedelta
 
 import pytest
+from django.contrib.auth.models import Permission, User
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -321,3 +322,18 @@ def test_related_lists_shared_by_articles_on_one_topic_leave_out_each_page_itsel
         article_publish(article=newest)
     articles.insert(0, newest)
     assert related_titles(articles[3]) == ["Zins neu", "Zins 0", "Zins 1", "Zins 3"]
+
+
+def test_preview_needs_the_view_article_permission_not_just_staff(client):
+    draft = DraftArticleFactory(title="Noch geheim")
+    url = reverse("articles:preview", kwargs={"pk": draft.pk})
+    staff = User.objects.create_user("personal", password="x", is_staff=True)
+    client.force_login(staff)
+    response = client.get(url)
+    assert response.status_code == 403
+    assert "Noch geheim" not in response.content.decode()
+
+    staff.user_permissions.add(Permission.objects.get(codename="view_article"))
+    staff = User.objects.get(pk=staff.pk)  # permissions are cached on the instance
+    client.force_login(staff)
+    assert "Noch geheim" in client.get(url).content.decode()

@@ -4,6 +4,7 @@ import json
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth.models import Group, Permission, User
 from django.core import mail
 from django.core.management import call_command
 from django.urls import reverse
@@ -74,7 +75,7 @@ def test_preview_as_subscriber_and_test_to_myself(admin_client, admin_user, dige
     english = digest.subs[1]
     url = reverse("admin:newsletter_digest_preview", args=[digest.pk])
     html = admin_client.get(url, {"subscription": english.pk}).content.decode()
-    assert "opinion of our editors" in html and "/n/abmelden/" in html
+    assert "opinion of our editors" in html and "#vorschau-abmelden" in html
     assert "%recipient" not in html
     admin_user.email = "redakteurin@example.org"
     admin_user.save()
@@ -152,3 +153,88 @@ def test_send_digest_command_uses_the_scheduler_path(newsletter_with_articles, m
     assert digest.period_start == newsletter_with_articles.starts_at
     assert "already there" in out.getvalue()
     assert Digest.objects.filter(newsletter=newsletter_with_articles).count() == 1
+
+
+# --- Permissions ---------------------------------------------------------------------------
+
+
+def _staff_with(client, *codenames: str):
+    user = User.objects.create_user(
+        "nur-lesen", email="nur-lesen@example.org", password="x", is_staff=True
+    )
+    user.user_permissions.set(
+        Permission.objects.filter(content_type__app_label="newsletter", codename__in=codenames)
+    )
+    client.force_login(user)
+    return client
+
+
+def test_view_digest_alone_cannot_cancel_send_a_test_or_see_subscribers(client, digest):
+    viewer = _staff_with(client, "view_digest")
+    changelist = reverse("admin:newsletter_digest_changelist")
+    assert viewer.get(changelist).status_code == 200
+    for action in ("pause_selected", "resume_selected", "cancel_selected"):
+        viewer.post(changelist, {"action": action, "_selected_action": [digest.pk]})
+        digest.refresh_from_db()
+        assert digest.state == DigestState.SENDING, action
+
+    mail.outbox.clear()
+    test_url = reverse("admin:newsletter_digest_test", args=[digest.pk])
+    assert viewer.post(test_url, {"language": "de"}).status_code == 403
+    assert mail.outbox == []
+
+    page = viewer.get(reverse("admin:newsletter_digest_progress", args=[digest.pk]))
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert ">30<" in html  # the counts stay
+    assert "@example.org" not in html and "preview-subscription" not in html
+    assert "Test senden" not in html
+
+    preview = reverse("admin:newsletter_digest_preview", args=[digest.pk])
+    assert viewer.get(preview, {"subscription": digest.subs[1].pk}).status_code == 403
+    # Without a subscriber the preview is the digest with placeholders, no one's data.
+    generic = viewer.get(preview, {"language": "en"})
+    assert generic.status_code == 200
+    assert "opinion of our editors" in generic.content.decode()
+    assert "@example.org" not in generic.content.decode()
+
+
+def test_managers_get_the_test_send_and_the_preview_as_a_subscriber(client, digest):
+    user = User.objects.create_user(
+        "verwaltung", email="verwaltung@example.org", password="x", is_staff=True
+    )
+    user.groups.add(Group.objects.get(name="Newsletter-Verwaltung"))
+    assert user.has_perms(["newsletter.send_test_digest", "newsletter.preview_as_subscriber"])
+    client.force_login(user)
+    page = client.get(reverse("admin:newsletter_digest_progress", args=[digest.pk])).content
+    assert digest.subs[0].email.encode() in page and b"Test senden" in page
+    mail.outbox.clear()
+    client.post(reverse("admin:newsletter_digest_test", args=[digest.pk]), {"language": "de"})
+    assert [m.to for m in mail.outbox] == [["verwaltung@example.org"]]
+
+
+def test_preview_as_a_subscriber_never_holds_a_working_personal_link(admin_client, digest):
+    subscriber = digest.subs[1]
+    url = reverse("admin:newsletter_digest_preview", args=[digest.pk])
+    response = admin_client.get(url, {"subscription": subscriber.pk})
+    html = response.content.decode()
+    mail_html = response.context["preview_html"]
+    assert "opinion of our editors" in mail_html and subscriber.email in html
+    assert 'href="#vorschau-abmelden"' in mail_html
+    assert 'href="#vorschau-einstellungen"' in mail_html
+    # Shown in a sandboxed frame: never run, never navigating the admin page.
+    assert '<iframe class="digest-preview" sandbox=""' in html
+    for route in ("/n/abmelden/", "/n/einstellungen/", "/n/bestaetigen/"):
+        assert route not in html, route
+    assert "%recipient" not in html
+
+
+@pytest.mark.parametrize(
+    ("raw", "status"), [("abc", 400), ("1" * 40, 400), ("-1", 400), ("99999999", 404)]
+)
+def test_preview_refuses_an_odd_subscription_in_plain_words(admin_client, digest, raw, status):
+    url = reverse("admin:newsletter_digest_preview", args=[digest.pk])
+    response = admin_client.get(url, {"subscription": raw})
+    assert response.status_code == status
+    if status == 400:
+        assert "Ungültige Abonnement-Nummer" in response.content.decode()
