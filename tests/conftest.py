@@ -63,12 +63,14 @@ def suite_database_url() -> str:
     return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
 
 
-def spawn_group(args: list[str], *, env: dict[str, str], log_path: Path) -> subprocess.Popen:
+def spawn_group(
+    args: list[str], *, env: dict[str, str], log_path: Path, cwd: Path = ROOT
+) -> subprocess.Popen:
     """A child in a process group of its own, output appended to `log_path`, so that
     stop_group ends it with everything it forked (pool children, gunicorn workers)."""
     with open(log_path, "ab") as log:
         return subprocess.Popen(
-            args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            args, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
 
 

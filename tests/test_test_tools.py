@@ -11,7 +11,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = sorted([*(ROOT / "tests").rglob("*.py"), *(ROOT / "bench").rglob("*.py")])
 # Part of every machine that can run `make`; Python itself is always sys.executable.
-BASE_PROGRAMS = {"bash"}
+BASE_PROGRAMS = {"bash", "make"}
 BIN_PATH = re.compile(r"/(usr/)?bin/[\w.+-]+")
 PROCESS_CALLS = {"run", "Popen", "check_output", "check_call", "call", "spawn", "spawn_group"}
 
