@@ -19,8 +19,8 @@ def newsletter_demo_seed() -> Newsletter:
             "sender_name": "Redaktion Meinung am Morgen",
             "sender_email": settings.DEFAULT_FROM_EMAIL,
             "language": "de",
-            "imprint_url": f"{settings.SITE_URL}/impressum/",
-            "privacy_url": f"{settings.SITE_URL}/datenschutz/",
+            # No imprint or privacy URL of its own: mails link the site's pages on the
+            # SITE_URL of the moment they are sent, not the one of the first seeding.
             "starts_at": timezone.now() - timezone.timedelta(days=7),
             "offers_daily": True,
             "offers_weekly": True,
