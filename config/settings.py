@@ -339,7 +339,7 @@ NEWSLETTER_RETENTION_DAYS = env.int("NEWSLETTER_RETENTION_DAYS", default=3 * 365
 NEWSLETTER_RATE_LIMIT_IP = env.str("NEWSLETTER_RATE_LIMIT_IP", default="30/3600")
 NEWSLETTER_RATE_LIMIT_ADDRESS = env.str("NEWSLETTER_RATE_LIMIT_ADDRESS", default="5/3600")
 NEWSLETTER_SIGNUP_MIN_SECONDS = env.float("NEWSLETTER_SIGNUP_MIN_SECONDS", default=3.0)
-# Digest delivery (see DESIGN "Digest delivery"). A batch is one provider call: Mailgun takes
+# Digest delivery (see docs/design.md). A batch is one provider call: Mailgun takes
 # up to 1000 recipients per call; SMTP and other backends send one message per recipient over
 # one connection per batch.
 NEWSLETTER_BATCH_SIZE = env.int(
