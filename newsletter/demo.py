@@ -1,6 +1,9 @@
 """Demo newsletter for `seed_demo`: a working signup on every article page after `make run`."""
 
+from urllib.parse import urlsplit
+
 from django.conf import settings
+from django.urls import reverse
 from django.utils import timezone
 
 from newsletter.models import Newsletter
@@ -27,5 +30,21 @@ def newsletter_demo_seed() -> Newsletter:
             "welcome_mail": True,
         },
     )
+    _drop_frozen_site_links(newsletter)
     consent_text_default_publish(newsletter=newsletter)
     return newsletter
+
+
+def _drop_frozen_site_links(newsletter: Newsletter) -> None:
+    """Earlier seeds stored absolute links to the site's own imprint and privacy pages, frozen
+    at the SITE_URL of that first run; dropping them lets mails follow the current one."""
+    own_pages = {reverse("articles:impressum"), reverse("articles:datenschutz")}
+    stale = [
+        field
+        for field in ("imprint_url", "privacy_url")
+        if getattr(newsletter, field) and urlsplit(getattr(newsletter, field)).path in own_pages
+    ]
+    if stale:
+        Newsletter.objects.filter(pk=newsletter.pk).update(**dict.fromkeys(stale, ""))
+        for field in stale:
+            setattr(newsletter, field, "")

@@ -42,11 +42,19 @@ def test_the_demo_digest_gives_each_kind_its_own_disclaimer():
         assert shown == ([expected] if expected else []), (article.kind, part)
 
 
+@pytest.mark.parametrize("seeded_before_the_fix", [False, True])
 def test_demo_mails_link_the_imprint_on_the_site_url_of_sending(
-    settings, django_capture_on_commit_callbacks
+    settings, django_capture_on_commit_callbacks, seeded_before_the_fix
 ):
     settings.SITE_URL = "http://localhost:8000"
     call_command("seed_demo", verbosity=0)
+    if seeded_before_the_fix:
+        # What earlier seeds stored: absolute links on the SITE_URL of the first run.
+        Newsletter.objects.filter(slug=DEMO_SLUG).update(
+            imprint_url="http://localhost:8000/impressum/",
+            privacy_url="http://localhost:8000/datenschutz/",
+        )
+        call_command("seed_demo", verbosity=0)  # as every `make run` does
     # The site moved (another PORT for make run, or a real host) after the first seeding.
     settings.SITE_URL = "http://localhost:8765"
     with django_capture_on_commit_callbacks(execute=True):
