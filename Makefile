@@ -3,12 +3,12 @@ SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
-PORT ?= 8000
+export PORT ?= 8000
 STAMP := $(VENV)/.installed
 
 export DJANGO_DEBUG ?= 1
 
-.PHONY: run test test-fast lint format bench install clean lock
+.PHONY: run manage test test-fast lint format bench install clean lock
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found; set PYTHON=..."; exit 1; }
@@ -29,6 +29,11 @@ run: $(STAMP)
 	$(PY) manage.py compilemessages --ignore=.venv >/dev/null 2>&1 || true
 	$(PY) manage.py seed_demo
 	bash scripts/run-local.sh $(PORT)
+
+# Any manage.py command with the settings of `make run` (debug on, SITE_URL on PORT), e.g.
+# make manage ARGS="createsuperuser"
+manage: $(STAMP)
+	$(PY) manage.py $(ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -42,7 +42,9 @@ ALLOWED_HOSTS = env.list(
     "DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"] if DEBUG else []
 )
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
-SITE_URL = env.str("SITE_URL", default="http://localhost:8000").rstrip("/")
+# The local default follows the port `make run` serves on, so links in mail reach that server.
+_local_port = env.int("PORT", default=8000)
+SITE_URL = env.str("SITE_URL", default=f"http://localhost:{_local_port}").rstrip("/")
 
 INSTALLED_APPS = [
     "config.apps.SiteAdminConfig",  # Django's admin with config.admin_site
@@ -343,7 +345,7 @@ NEWSLETTER_RETENTION_DAYS = env.int("NEWSLETTER_RETENTION_DAYS", default=3 * 365
 NEWSLETTER_RATE_LIMIT_IP = env.str("NEWSLETTER_RATE_LIMIT_IP", default="30/3600")
 NEWSLETTER_RATE_LIMIT_ADDRESS = env.str("NEWSLETTER_RATE_LIMIT_ADDRESS", default="5/3600")
 NEWSLETTER_SIGNUP_MIN_SECONDS = env.float("NEWSLETTER_SIGNUP_MIN_SECONDS", default=3.0)
-# Digest delivery (see DESIGN "Digest delivery"). A batch is one provider call: Mailgun takes
+# Digest delivery (see docs/design.md). A batch is one provider call: Mailgun takes
 # up to 1000 recipients per call; SMTP and other backends send one message per recipient over
 # one connection per batch.
 NEWSLETTER_BATCH_SIZE = env.int(

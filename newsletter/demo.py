@@ -1,6 +1,9 @@
 """Demo newsletter for `seed_demo`: a working signup on every article page after `make run`."""
 
+from urllib.parse import urlsplit
+
 from django.conf import settings
+from django.urls import reverse
 from django.utils import timezone
 
 from newsletter.models import Newsletter
@@ -19,13 +22,29 @@ def newsletter_demo_seed() -> Newsletter:
             "sender_name": "Redaktion Meinung am Morgen",
             "sender_email": settings.DEFAULT_FROM_EMAIL,
             "language": "de",
-            "imprint_url": f"{settings.SITE_URL}/impressum/",
-            "privacy_url": f"{settings.SITE_URL}/datenschutz/",
+            # No imprint or privacy URL of its own: mails link the site's pages on the
+            # SITE_URL of the moment they are sent, not the one of the first seeding.
             "starts_at": timezone.now() - timezone.timedelta(days=7),
             "offers_daily": True,
             "offers_weekly": True,
             "welcome_mail": True,
         },
     )
+    _drop_frozen_site_links(newsletter)
     consent_text_default_publish(newsletter=newsletter)
     return newsletter
+
+
+def _drop_frozen_site_links(newsletter: Newsletter) -> None:
+    """Earlier seeds stored absolute links to the site's own imprint and privacy pages, frozen
+    at the SITE_URL of that first run; dropping them lets mails follow the current one."""
+    own_pages = {reverse("articles:impressum"), reverse("articles:datenschutz")}
+    stale = [
+        field
+        for field in ("imprint_url", "privacy_url")
+        if getattr(newsletter, field) and urlsplit(getattr(newsletter, field)).path in own_pages
+    ]
+    if stale:
+        Newsletter.objects.filter(pk=newsletter.pk).update(**dict.fromkeys(stale, ""))
+        for field in stale:
+            setattr(newsletter, field, "")

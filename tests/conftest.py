@@ -18,8 +18,7 @@ import pytest
 from django.db import connections
 
 ROOT = Path(__file__).resolve().parent.parent
-IN_CI = bool(os.environ.get("CI"))
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM = shutil.which("chromium")
 
 
 def _reachable(url: str, default_port: int) -> bool:
@@ -53,7 +52,13 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 # Tests that start real processes (Celery workers, gunicorn, a browser, a live server, the local
 # run, a container build) or run a benchmark: the slow lane, left out by `make test-fast`.
 SLOW_FIXTURES = {"celery_workers", "browser_page", "csp_page", "gunicorn_server", "live_server"}
-SLOW_PATHS = ("tests/bench/", "tests/site/test_local_run.py", "tests/site/test_run_script.py")
+SLOW_PATHS = (
+    "tests/bench/",
+    "tests/site/test_local_run.py",
+    "tests/site/test_run_script.py",
+    "tests/site/test_make_run.py",
+    "tests/ops/test_image.py",
+)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -76,12 +81,14 @@ def suite_database_url() -> str:
     return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
 
 
-def spawn_group(args: list[str], *, env: dict[str, str], log_path: Path) -> subprocess.Popen:
+def spawn_group(
+    args: list[str], *, env: dict[str, str], log_path: Path, cwd: Path = ROOT
+) -> subprocess.Popen:
     """A child in a process group of its own, output appended to `log_path`, so that
     stop_group ends it with everything it forked (pool children, gunicorn workers)."""
     with open(log_path, "ab") as log:
         return subprocess.Popen(
-            args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            args, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
 
 
@@ -214,10 +221,9 @@ def _purge(app, queue: str) -> None:
 
 @pytest.fixture(scope="session")
 def chromium_path() -> str:
+    # Never skipped: `make test` installs it (scripts/test-tools.sh), so a gap fails loudly.
     if not CHROMIUM:
-        if IN_CI:
-            pytest.fail("Chromium is missing (apt-get install chromium); CI must not skip it")
-        pytest.skip("Chromium is not installed (apt-get install chromium)")
+        pytest.fail("Chromium is missing: apt-get install chromium (or run `make test`)")
     return CHROMIUM
 
 

@@ -1,7 +1,8 @@
 """Mails of the consent flows: confirmation, welcome and preference-centre link.
 
 The confirmation mail carries no advertising and no tracking: only the confirm link, what was
-asked for, and the imprint and privacy links. Links are absolute, built on SITE_URL.
+asked for, and the imprint and privacy links. Links are absolute, built on SITE_URL when the
+mail is built.
 """
 
 from __future__ import annotations
@@ -15,11 +16,20 @@ from django.urls import reverse
 from django.utils import translation
 
 from newsletter import tokens
-from newsletter.models import ConsentEvent, ConsentEventKind, Subscription
+from newsletter.models import ConsentEvent, ConsentEventKind, Newsletter, Subscription
 
 
 def site_url(path: str) -> str:
     return f"{settings.SITE_URL}{path}"
+
+
+def legal_links(newsletter: Newsletter) -> dict[str, str]:
+    """A mail's imprint and privacy links: the newsletter's own, else the site's pages on the
+    SITE_URL of the moment of sending, so a moved site (or port) is never linked stale."""
+    return {
+        "imprint_url": newsletter.imprint_url or site_url(reverse("articles:impressum")),
+        "privacy_url": newsletter.privacy_url or site_url(reverse("articles:datenschutz")),
+    }
 
 
 def confirm_url(subscription: Subscription) -> str:
@@ -54,8 +64,13 @@ def _build(
     headers: dict[str, str] | None = None,
 ) -> AnymailMessage:
     newsletter = subscription.newsletter
-    context = {"subscription": subscription, "newsletter": newsletter, **context}
     with translation.override(subscription.language):
+        context = {
+            "subscription": subscription,
+            "newsletter": newsletter,
+            **legal_links(newsletter),
+            **context,
+        }
         subject = render_to_string(f"newsletter/email/{template}_subject.txt", context)
         text = render_to_string(f"newsletter/email/{template}_body.txt", context)
         html = render_to_string(f"newsletter/email/{template}_body.html", context)

@@ -28,6 +28,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 
 from articles.templatetags.article_tags import byline_time
+from newsletter.emails.consent import legal_links
 from newsletter.models import Digest, Newsletter
 from newsletter.selectors.digests import digest_articles
 from newsletter.tokens import (
@@ -133,6 +134,7 @@ def digest_render(
         "slot_date": digest.slot.astimezone(BERLIN).strftime("%d.%m.%Y"),
     }
     with translation.override(language):
+        context.update(legal_links(newsletter))
         text = render_to_string("newsletter/email/digest_body.txt", context)
         html = render_to_string("newsletter/email/digest_body.html", context)
     return Rendered(subject=digest.subject, text=text, html=html)

@@ -1,4 +1,4 @@
-"""Digest delivery records (see shared DESIGN: the batch is the unit of sending)."""
+"""Digest delivery records (docs/design.md: the batch is the unit of sending)."""
 
 from django.db import models
 from django.db.models import F, Q

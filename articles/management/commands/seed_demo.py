@@ -6,9 +6,15 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
-from articles.models import Article, ArticleKind, Author, Topic
+from articles.models import Article, ArticleKind, Author, Disclaimer, Topic
 from articles.selectors import disclaimer_default_version
-from articles.services import article_create, article_publish, author_save, topic_save
+from articles.services import (
+    article_create,
+    article_publish,
+    author_save,
+    disclaimer_save,
+    topic_save,
+)
 
 TOPICS = [
     (
@@ -33,6 +39,17 @@ AUTHORS = [
     ("jonas-berger", "Jonas Berger", "Schreibt über Notenbanken und Staatsfinanzen."),
     ("mira-yilmaz", "Mira Yilmaz", "Beobachtet die Technologiebranche seit zwanzig Jahren."),
 ]
+
+# Analyses carry their own disclaimer; the opinion one comes with the migrations; news has none.
+ANALYSIS_DISCLAIMER = (
+    "Analysehinweis",
+    "Hinweis: Dieser Artikel ist eine Analyse unserer Redaktion und keine Anlageberatung. "
+    "Jeder Anleger muss selbst ausreichend recherchieren und ist für seine "
+    "Anlageentscheidungen selbst verantwortlich.",
+    "Note: This article is an analysis by our editorial team, not investment advice. Every "
+    "investor must do sufficient research of their own and is solely responsible for their "
+    "investment decisions.",
+)
 
 # (slug, title, kind, topics, authors, hours ago, lead, body)
 ARTICLES = [
@@ -264,8 +281,14 @@ class Command(BaseCommand):
                 author = author_save(author=Author(slug=slug, name=name, bio=bio))
             authors[slug] = author
 
-        # Every demo text touches investments, so all carry the default opinion disclaimer.
-        disclaimer = disclaimer_default_version(kind=ArticleKind.OPINION)
+        name, text_de, text_en = ANALYSIS_DISCLAIMER
+        analysis_default = disclaimer_default_version(kind=ArticleKind.ANALYSIS)
+        if analysis_default is None and not Disclaimer.objects.filter(name=name).exists():
+            disclaimer_save(
+                disclaimer=Disclaimer(name=name, default_for_kind=ArticleKind.ANALYSIS),
+                text_de=text_de,
+                text_en=text_en,
+            )
         now = timezone.now().replace(second=0, microsecond=0)
         created = 0
         for slug, title, kind, topic_slugs, author_slugs, hours, lead, body in ARTICLES:
@@ -280,8 +303,8 @@ class Command(BaseCommand):
                 meta_description=lead[:300],
                 topics=[topics[t] for t in topic_slugs],
                 authors=[authors[a] for a in author_slugs],
-                disclaimer_version=disclaimer,
             )
+            # Publishing gives each kind its default disclaimer (none for news).
             article_publish(article=article, at=now - timedelta(hours=hours), now=now)
             created += 1
         return created

@@ -1,6 +1,6 @@
 """Digest sending: claim a batch, re-check it, send it in one provider call, record the outcome.
 
-The batch is the unit of claiming, sending, retrying and recording (see DESIGN "Digest
+The batch is the unit of claiming, sending, retrying and recording (docs/design.md, "Digest
 delivery"). On the happy path a batch costs one claim transaction, one read (re-check), one
 provider call and one UPDATE of its own row; delivery rows are only written for exceptions.
 
