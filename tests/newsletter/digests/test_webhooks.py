@@ -22,13 +22,15 @@ from newsletter.models import (
     Suppression,
 )
 from newsletter.services.digest_events import TrackingEvent, provider_event_record
-from newsletter.services.digest_sending import digest_reconcile
-from newsletter.tokens import make_delivery_ref, make_unsubscribe_token
+from newsletter.services.digest_sending import digest_drain, digest_reconcile
+from newsletter.services.digests import digest_fan_out
+from newsletter.tokens import make_delivery_ref, make_unsubscribe_token, read_delivery_ref
 from newsletter.urls_unprefixed import tracking_webhooks
+from newsletter.webhooks import tracking_webhook_esp
 from tests.fakes.mailgun import FakeMailgun, Received
 from tests.newsletter.factories import SubscriptionFactory
 
-from .conftest import SIGNING_KEY, WEBHOOK_SECRET
+from .conftest import SIGNING_KEY, WEBHOOK_SECRET, seed_subscribers
 
 URL = "/anymail/mailgun/tracking/"
 POSTMARK_URL = "/anymail/postmark/tracking/"
@@ -205,15 +207,17 @@ def test_forged_postmark_bounces_from_the_issue_suppress_nobody(
 
 
 @pytest.mark.parametrize("configured", ["", "mailgun", "postmark", "mandrill"])
-def test_only_the_configured_providers_tracking_url_exists(client, settings, configured):
+def test_only_the_configured_providers_tracking_url_exists(db, client, settings, configured):
     settings.ANYMAIL_ESP = configured
     settings.ANYMAIL = {
         "WEBHOOK_SECRET": WEBHOOK_SECRET,
         "MAILGUN_WEBHOOK_SIGNING_KEY": SIGNING_KEY,
         "MANDRILL_WEBHOOK_KEY": "mandrill-key",
     }
-    urls = {f"/anymail/{p.pattern}": p.name.split("_")[0] for p in tracking_webhooks}
-    assert {"mailgun", "postmark", "sendgrid", "brevo", "mandrill"} <= set(urls.values())
+    urls = {f"/anymail/{p.pattern}": tracking_webhook_esp(p.name) for p in tracking_webhooks}
+    assert {"mailgun", "postmark", "sendgrid", "brevo", "mandrill", "amazon_ses"} <= set(
+        urls.values()
+    )
     for url, esp in urls.items():
         # Unauthenticated: the configured provider's URL refuses it, every other one is absent.
         status = client.post(url, data="{}", content_type="application/json").status_code
@@ -303,6 +307,34 @@ def test_only_an_authentic_event_proves_an_uncertain_batch_sent(client, anymail_
     digest_reconcile(digest_id=digest.pk)
     batch.refresh_from_db()
     assert batch.state == BatchState.SENT
+
+
+def test_digest_mails_name_their_delivery_by_a_signed_reference(
+    newsletter_with_articles, mailgun_in_process
+):
+    fake = mailgun_in_process
+    mailgun_in_process.webhook_mode = "off"
+    seed_subscribers(newsletter_with_articles, 5)
+    digest = Digest.objects.create(
+        newsletter=newsletter_with_articles,
+        frequency=Frequency.DAILY,
+        slot=timezone.now(),
+        state=DigestState.FANNING_OUT,
+        period_start=newsletter_with_articles.starts_at,
+        period_end=timezone.now(),
+    )
+    digest_fan_out(digest_id=digest.pk)
+    digest_drain(digest_id=digest.pk)  # (the fan-out's drains may have sent it already)
+    digest.refresh_from_db()
+    assert digest.state == DigestState.DONE
+    deliveries = dict(
+        Delivery.objects.filter(digest=digest).values_list("subscription__email", "pk")
+    )
+    assert len(fake.received) == 5
+    for received in fake.received:
+        assert "delivery_id" not in received.variables
+        assert read_delivery_ref(received.variables["delivery_ref"]) == deliveries[received.email]
+    assert Batch.objects.get(digest=digest).esp == "mailgun"
 
 
 # --- Postmark ----------------------------------------------------------------------------
