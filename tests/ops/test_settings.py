@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from newsletter.checks import WEBHOOK_SIGNATURES
+
 ROOT = Path(__file__).resolve().parents[2]
 
 # The minimum a production deployment sets (README, "Operating it"; .env.example).
@@ -199,3 +201,12 @@ def test_check_deploy_refuses_an_esp_whose_webhooks_anyone_could_post(extra, err
     else:
         assert result.returncode != 0
         assert error in result.stderr
+
+
+@pytest.mark.parametrize("esp", sorted(WEBHOOK_SIGNATURES))
+def test_the_signing_key_variable_reaches_the_name_each_signing_esp_reads(esp):
+    """ANYMAIL_WEBHOOK_SIGNING_KEY fills the very setting the check (and anymail) look for."""
+    extra = {"ANYMAIL_ESP": esp, "ANYMAIL_WEBHOOK_SIGNING_KEY": "key", **ESP_SECRET, **ESP_ENV[esp]}
+    result = _run(["manage.py", "check", "--deploy", "--fail-level", "ERROR"], extra)
+    output = result.stdout + result.stderr
+    assert "newsletter.E001" not in output and "newsletter.E002" not in output, output
