@@ -411,6 +411,7 @@ class Bench:
             personal_values,
         )
         from newsletter.models import Digest
+        from newsletter.tokens import delivery_ref_signer, make_delivery_ref
 
         digest = Digest.objects.select_related("newsletter").get(pk=digest_id)
         rendered = digest_rendered(digest_id=digest_id, language="de")
@@ -419,6 +420,7 @@ class Bench:
         batches = []
         for start in range(0, n, size):
             merge_data, merge_headers, merge_metadata = {}, {}, {}
+            ref_signer = delivery_ref_signer()
             for i in range(start, min(n, start + size)):
                 recipient = Recipient(i + 1, i + 1, f"raw{i}@example.org", f"{i:064x}", now)
                 values = personal_values(recipient)
@@ -426,7 +428,9 @@ class Bench:
                 merge_headers[recipient.email] = personal_headers(
                     digest=digest, recipient=recipient, values=values
                 )
-                merge_metadata[recipient.email] = {"delivery_id": str(recipient.delivery_id)}
+                merge_metadata[recipient.email] = {
+                    "delivery_ref": make_delivery_ref(recipient.delivery_id, ref_signer)
+                }
             batches.append((list(merge_data), merge_data, merge_headers, merge_metadata))
         tag = f"raw-{digest_id}-{backend or 'stock'}"
         connection = get_connection(backend, fail_silently=False)

@@ -7,5 +7,6 @@ class NewsletterConfig(AppConfig):
     verbose_name = _("Newsletter")
 
     def ready(self) -> None:
-        # Connects the anymail tracking receiver (provider webhooks for digests).
-        from newsletter import webhooks  # noqa: F401
+        # Connects the anymail tracking receiver (provider webhooks for digests) and registers
+        # the deployment checks of its authentication.
+        from newsletter import checks, webhooks  # noqa: F401

@@ -4,12 +4,18 @@ from anymail import urls as anymail_urls
 from django.urls import URLPattern, include, path
 
 from newsletter.views import consent
-from newsletter.webhooks import webhook_view_guarded
+from newsletter.webhooks import tracking_webhook_esp, webhook_view_guarded
 
-# Only anymail's tracking webhooks (we take no inbound mail), each answering 4xx to what it
+# Only anymail's tracking webhooks (we take no inbound mail), and of those only the one of
+# the configured ANYMAIL_ESP answers (checked per request); each answers 4xx to what it
 # cannot process.
 tracking_webhooks = [
-    URLPattern(p.pattern, webhook_view_guarded(p.callback), p.default_args, p.name)
+    URLPattern(
+        p.pattern,
+        webhook_view_guarded(p.callback, esp=tracking_webhook_esp(p.name)),
+        p.default_args,
+        p.name,
+    )
     for p in anymail_urls.urlpatterns
     if p.name.endswith("_tracking_webhook") or p.name == "mandrill_webhook"
 ]

@@ -34,6 +34,8 @@ from newsletter.selectors.digests import digest_articles
 from newsletter.tokens import (
     PREFERENCES,
     UNSUBSCRIBE,
+    delivery_ref_signer,
+    make_delivery_ref,
     make_preferences_token,
     make_unsubscribe_token,
 )
@@ -253,13 +255,17 @@ def digest_message_batch(
     newsletter = digest.newsletter
     merge_data, merge_headers, merge_metadata = {}, {}, {}
     signer = BatchSigner()
+    ref_signer = delivery_ref_signer()
     for recipient in recipients:
         values = personal_values(recipient, signer)
         merge_data[recipient.email] = values
         merge_headers[recipient.email] = personal_headers(
             digest=digest, recipient=recipient, values=values
         )
-        merge_metadata[recipient.email] = {"delivery_id": str(recipient.delivery_id)}
+        # Webhooks name the delivery by this signed reference, never by a guessable id.
+        merge_metadata[recipient.email] = {
+            "delivery_ref": make_delivery_ref(recipient.delivery_id, ref_signer)
+        }
     message = AnymailMessage(
         subject=rendered.subject,
         body=rendered.text,
@@ -307,7 +313,7 @@ def digest_message_single(
     message.metadata = {
         "digest_id": str(digest.pk),
         "batch_id": str(batch_id),
-        "delivery_id": str(recipient.delivery_id),
+        "delivery_ref": make_delivery_ref(recipient.delivery_id),
     }
     message.tags = ["digest"]
     _tracking_off(message)

@@ -75,6 +75,9 @@ class Batch(models.Model):
     # Recipients actually handed to the provider (size minus skipped and refused rows).
     sent_count = models.PositiveIntegerField(default=0)
     state = models.CharField(max_length=20, choices=BatchState.choices)
+    # The provider the claiming worker sends through ("mailgun", ..., "smtp"): only that
+    # provider's webhooks may speak about this batch's deliveries.
+    esp = models.CharField(max_length=40, blank=True, default="")
     lease_until = models.DateTimeField(null=True, blank=True)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)

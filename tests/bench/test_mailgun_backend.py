@@ -64,7 +64,7 @@ def test_batch_arrives_as_multipart_with_every_personal_part(fake):
         assert received.subject == f"Digest für Leser {i}"
         assert received.text == f"Hallo Leser {i}, abmelden: https://x.example/u/{i}/"
         assert received.headers["List-Unsubscribe"] == f"<https://x.example/u/{i}/>"
-        assert received.delivery_id == str(100 + i)
+        assert received.variables["delivery_id"] == str(100 + i)
         assert received.digest_id == "7"
 
 

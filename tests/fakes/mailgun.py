@@ -44,13 +44,15 @@ class Received:
     """One recipient of one accepted call, with the personal parts filled in."""
 
     email: str
-    delivery_id: str
     digest_id: str
     subject: str
     headers: dict[str, str]
     text: str = ""
     html: str = ""
     call: int = 0
+    # The custom variables (anymail's metadata) with this recipient's values filled in;
+    # Mailgun echoes them back in every webhook about the message.
+    variables: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -247,13 +249,13 @@ class FakeMailgun:
                 self.stats.per_key[key] += 1
                 item = Received(
                     email=email,
-                    delivery_id=user_vars.get("delivery_id", ""),
                     digest_id=user_vars.get("digest_id", ""),
                     subject=_fill(subject, rv),
                     headers={k: _fill(v, rv) for k, v in header_fields.items()},
                     text=_fill(text, rv),
                     html=_fill(html, rv),
                     call=call,
+                    variables=user_vars,
                 )
                 received.append(item)
             self.received.extend(received)
@@ -298,7 +300,7 @@ class FakeMailgun:
             "id": uuid.uuid4().hex[:22],
             "timestamp": float(timestamp),
             "recipient": item.email,
-            "user-variables": {"delivery_id": item.delivery_id, "digest_id": item.digest_id},
+            "user-variables": dict(item.variables),
             "message": {"headers": {"message-id": message_id.strip("<>")}},
             "tags": ["digest"],
         }

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from newsletter.checks import WEBHOOK_SIGNATURES
+
 ROOT = Path(__file__).resolve().parents[2]
 
 # The minimum a production deployment sets (README, "Operating it"; .env.example).
@@ -183,3 +185,45 @@ def test_each_documented_esp_gets_a_working_backend_from_the_variables(esp):
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == f"anymail.backends.{esp}"
+
+
+# An ESP in production: its tracking webhook must be authenticated (newsletter/checks.py).
+ESP_SECRET = {"ANYMAIL_API_KEY": "key-123", "ANYMAIL_WEBHOOK_SECRET": "hook:pw"}
+
+
+@pytest.mark.parametrize(
+    ("extra", "error"),
+    [
+        ({"ANYMAIL_ESP": "postmark", "ANYMAIL_API_KEY": "key-123"}, "newsletter.E001"),
+        (
+            {"ANYMAIL_ESP": "mailgun", "ANYMAIL_SENDER_DOMAIN": "mg.example.org", **ESP_SECRET},
+            "newsletter.E002",
+        ),
+        ({"ANYMAIL_ESP": "sendgrid", **ESP_SECRET}, "newsletter.E002"),
+        ({"ANYMAIL_ESP": "mandrill", **ESP_SECRET}, "newsletter.E002"),
+        # The lock file has no svix, which verifies Resend's signatures.
+        (
+            {"ANYMAIL_ESP": "resend", "ANYMAIL_WEBHOOK_SIGNING_KEY": "whsec_x", **ESP_SECRET},
+            "newsletter.E003",
+        ),
+        ({"ANYMAIL_ESP": "postmark", **ESP_SECRET}, None),
+        ({"ANYMAIL_ESP": "mailgun", "ANYMAIL_WEBHOOK_SIGNING_KEY": "sk", **ESP_SECRET}, None),
+    ],
+)
+def test_check_deploy_refuses_an_esp_whose_webhooks_anyone_could_post(extra, error):
+    result = _run(["manage.py", "check", "--deploy", "--fail-level", "ERROR"], extra)
+    if error is None:
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "newsletter.E" not in result.stdout + result.stderr
+    else:
+        assert result.returncode != 0
+        assert error in result.stderr
+
+
+@pytest.mark.parametrize("esp", sorted(WEBHOOK_SIGNATURES))
+def test_the_signing_key_variable_reaches_the_name_each_signing_esp_reads(esp):
+    """ANYMAIL_WEBHOOK_SIGNING_KEY fills the very setting the check (and anymail) look for."""
+    extra = {"ANYMAIL_ESP": esp, "ANYMAIL_WEBHOOK_SIGNING_KEY": "key", **ESP_SECRET, **ESP_ENV[esp]}
+    result = _run(["manage.py", "check", "--deploy", "--fail-level", "ERROR"], extra)
+    output = result.stdout + result.stderr
+    assert "newsletter.E001" not in output and "newsletter.E002" not in output, output

@@ -9,6 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from newsletter.models import Batch, BatchState, Delivery, Digest, DigestState
+from newsletter.services.digest_sending.provider import provider_name
 
 
 def _lease(now: datetime) -> datetime:
@@ -39,7 +40,8 @@ def batch_claim(*, digest_id: int, now: datetime | None = None) -> Batch | None:
             retry.state = BatchState.SENDING
             retry.lease_until = _lease(now)
             retry.attempts += 1
-            retry.save(update_fields=["state", "lease_until", "attempts"])
+            retry.esp = provider_name()
+            retry.save(update_fields=["state", "lease_until", "attempts", "esp"])
             return retry
         if digest.last_delivery_id is None or digest.cursor >= digest.last_delivery_id:
             return None
@@ -63,6 +65,7 @@ def batch_claim(*, digest_id: int, now: datetime | None = None) -> Batch | None:
             size=len(ids),
             language=language,
             state=BatchState.SENDING,
+            esp=provider_name(),
             lease_until=_lease(now),
             attempts=1,
         )

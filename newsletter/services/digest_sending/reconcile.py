@@ -15,8 +15,9 @@ from newsletter.services.digest_sending.record import _record_failed
 
 def digest_reconcile(*, digest_id: int, now: datetime | None = None) -> dict[str, int]:
     """Expired leases become uncertain; an uncertain batch with any provider event for one of
-    its deliveries is sent; without one after the grace period it is retried (resend policy)
-    or failed (drop policy)."""
+    its deliveries is sent (only an event about one of our deliveries, to its address, from the
+    batch's provider is linked to a delivery: digest_events); without one after the grace
+    period it is retried (resend policy) or failed (drop policy)."""
     now = now or timezone.now()
     grace = timedelta(seconds=settings.NEWSLETTER_UNCERTAIN_GRACE_SECONDS)
     expired = Batch.objects.filter(

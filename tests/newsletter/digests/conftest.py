@@ -72,6 +72,8 @@ def fake_mailgun(live_server, settings) -> Iterator[FakeMailgun]:
         webhook_url=f"http://{user}:{password}@{host}/anymail/mailgun/tracking/",
         signing_key=SIGNING_KEY,
     ).start()
+    # Only the configured provider's tracking URL exists.
+    settings.ANYMAIL_ESP = "mailgun"
     settings.ANYMAIL = {
         "MAILGUN_API_KEY": "test",
         "MAILGUN_API_URL": fake.api_url,
