@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("newsletter", "0004_digest_verbose_names"),
+        ("newsletter", "0005_digest_test_send_and_preview_permissions"),
     ]
 
     operations = [
