@@ -45,6 +45,9 @@ from newsletter.services.consent import (
 from newsletter.tasks.consent import preferences_link_send_task
 
 ACTIVE_STATES = (SubscriptionState.PENDING, SubscriptionState.CONFIRMED)
+# HEAD is answered like GET (the body is dropped on the way out): monitors and link checkers
+# send it, and a 405 would tell them the page is broken.
+READ_METHODS = ("GET", "HEAD")
 
 
 def _client_ip(request: HttpRequest) -> str:
@@ -108,10 +111,10 @@ def signup_box_context(
     return {"newsletter": newsletter, "consent_text": text, "form": form, "request": request}
 
 
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def signup(request: HttpRequest) -> HttpResponse:
     """The signup page; the box on article pages posts here too."""
-    if request.method == "GET":
+    if request.method in READ_METHODS:
         return render(request, "newsletter/signup.html", signup_box_context(request))
     limited = _rate_limited(request, scope="signup", key=_client_ip(request), kind="ip")
     if limited:
@@ -161,14 +164,14 @@ def _token_problem(request: HttpRequest, exc: Exception, *, purpose: str) -> Htt
     )
 
 
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def confirm(request: HttpRequest, token: str) -> HttpResponse:
     """GET shows a page that confirms by POST, so link-following scanners confirm nobody."""
     try:
         subscription_id, confirm_round = tokens.read_confirm_token(token)
     except tokens.TokenInvalid as exc:
         return _token_problem(request, exc, purpose="confirm")
-    if request.method == "GET":
+    if request.method in READ_METHODS:
         return render(request, "newsletter/confirm.html", {"token": token})
     try:
         subscription = subscription_confirm(
@@ -195,7 +198,7 @@ def confirm(request: HttpRequest, token: str) -> HttpResponse:
 
 
 @csrf_exempt
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     """One button, no login; POST revokes. RFC 8058 one-click POSTs arrive here without cookie
     or CSRF token, so the view is csrf-exempt and the signed token is the only authority."""
@@ -206,7 +209,7 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     subscription = (
         Subscription.objects.select_related("newsletter").filter(id=subscription_id).first()
     )
-    if request.method == "GET":
+    if request.method in READ_METHODS:
         return render(
             request, "newsletter/unsubscribe.html", {"token": token, "subscription": subscription}
         )
@@ -246,14 +249,14 @@ def _preferences_context(key: str, token: str, form: PreferencesForm | None = No
     }
 
 
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def preferences(request: HttpRequest, token: str) -> HttpResponse:
     """The reader's preference centre: switches, language, leave all, export, erase."""
     try:
         key = tokens.read_preferences_token(token)
     except tokens.TokenInvalid as exc:
         return _token_problem(request, exc, purpose="preferences")
-    if request.method == "GET":
+    if request.method in READ_METHODS:
         return render(request, "newsletter/preferences.html", _preferences_context(key, token))
     action = request.POST.get("action", "")
     here = reverse("newsletter_preferences", kwargs={"token": token})
@@ -340,10 +343,10 @@ def _preferences_save(request: HttpRequest, *, key: str, token: str, here: str) 
     return HttpResponseRedirect(f"{here}?gespeichert=1", status=303)
 
 
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def preferences_request(request: HttpRequest) -> HttpResponse:
     """Ask for the preference-centre link by address; every address gets the same answer."""
-    if request.method == "GET":
+    if request.method in READ_METHODS:
         form = PreferencesLinkForm(initial={"started": form_started_token()})
         return render(request, "newsletter/preferences_request.html", {"form": form})
     limited = _rate_limited(request, scope="link", key=_client_ip(request), kind="ip")

@@ -240,7 +240,8 @@ def _personal_paths(sub) -> dict[str, str]:
             "newsletter_unsubscribe", kwargs={"token": tokens.make_unsubscribe_token(sub.id)}
         ),
         "preferences": reverse(
-            "newsletter_preferences", kwargs={"token": tokens.make_preferences_token(sub.address_hmac)}
+            "newsletter_preferences",
+            kwargs={"token": tokens.make_preferences_token(sub.address_hmac)},
         ),
     }
 

@@ -421,3 +421,27 @@ def test_preference_forms_without_csrf_token_are_refused(newsletter):
     sub.refresh_from_db()
     assert sub.state == SubscriptionState.CONFIRMED
     assert not ConsentEvent.objects.exists()
+
+
+@pytest.mark.parametrize("page", ["signup", "confirm", "unsubscribe", "preferences"])
+def test_pages_answer_head_like_get(client, newsletter, page):
+    from tests.newsletter.factories import SubscriptionFactory
+
+    sub = SubscriptionFactory(
+        newsletter=newsletter, email="kopf@example.org", state="pending", confirmed_at=None
+    )
+    path = {
+        "signup": SIGNUP,
+        "confirm": confirm_path(sub),
+        "unsubscribe": unsubscribe_path(sub),
+        "preferences": preferences_path(sub),
+    }[page]
+    get = client.get(path)
+    head = client.head(path)
+    assert get.status_code == 200 and get.content
+    assert head.status_code == get.status_code
+    assert head.content == b""
+    assert head["Content-Type"] == get["Content-Type"]
+    sub.refresh_from_db()
+    assert sub.state == SubscriptionState.PENDING
+    assert not ConsentEvent.objects.exists()
