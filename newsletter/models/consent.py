@@ -1,5 +1,6 @@
 """The consent ledger: newsletters, their consent texts, subscriptions and their evidence."""
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -10,11 +11,22 @@ class Frequency(models.TextChoices):
     WEEKLY = "weekly", _("wöchentlich")
 
 
+def header_line_validate(value: str) -> None:
+    """A value that goes into a mail header holds one line: CR or LF would end the header
+    (and the mail could not be built at all)."""
+    if "\r" in value or "\n" in value:
+        raise ValidationError(
+            _("Der Absendername darf keine Zeilenumbrüche enthalten."), code="line_break"
+        )
+
+
 class Newsletter(models.Model):
     name = models.CharField(_("Name"), max_length=120)
     slug = models.SlugField(_("Kurzname"), max_length=80, unique=True)
     description = models.TextField(_("Beschreibung"), blank=True)
-    sender_name = models.CharField(_("Absendername"), max_length=120)
+    sender_name = models.CharField(
+        _("Absendername"), max_length=120, validators=[header_line_validate]
+    )
     sender_email = models.EmailField(_("Absenderadresse"))
     reply_to = models.EmailField(_("Antwortadresse"), blank=True)
     language = models.CharField(
@@ -54,7 +66,13 @@ class Newsletter(models.Model):
             models.CheckConstraint(
                 condition=Q(offers_daily=True) | Q(offers_weekly=True),
                 name="newsletter_offers_a_frequency",
-            )
+            ),
+            models.CheckConstraint(
+                condition=~Q(sender_name__contains="\r") & ~Q(sender_name__contains="\n"),
+                name="newsletter_sender_name_one_line",
+                violation_error_message=_("Der Absendername darf keine Zeilenumbrüche enthalten."),
+                violation_error_code="line_break",
+            ),
         ]
 
     def __str__(self) -> str:
