@@ -33,7 +33,7 @@ def unsubscribe_url(subscription: Subscription) -> str:
 
 
 def preferences_url(subscription: Subscription) -> str:
-    token = tokens.make_preferences_token(subscription.address_hmac)
+    token = tokens.make_preferences_token(subscription.id, subscription.address_hmac)
     return site_url(reverse("newsletter_preferences", kwargs={"token": token}))
 
 

@@ -44,6 +44,12 @@ def consent_text_current(*, newsletter: Newsletter, language: str) -> ConsentTex
     return texts.first()
 
 
+def preferences_link_is_live(*, subscription_id: int, address_hmac: str) -> bool:
+    """A preference link opens the centre only while the subscription it was issued for still
+    exists for that address: after an erasure a new signup gets a new id, never the old one."""
+    return Subscription.objects.filter(id=subscription_id, address_hmac=address_hmac).exists()
+
+
 def subscription_list_for_address(*, address_hmac: str) -> QuerySet[Subscription]:
     return (
         Subscription.objects.filter(address_hmac=address_hmac)

@@ -14,6 +14,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
@@ -31,6 +32,7 @@ from newsletter.ratelimit import ratelimit_hit, ratelimit_limit
 from newsletter.selectors.consent import (
     consent_event_list_for_address,
     newsletter_list_active,
+    preferences_link_is_live,
     signup_offer,
     subscription_list_for_address,
 )
@@ -154,6 +156,23 @@ def signup_done(request: HttpRequest) -> HttpResponse:
     return render(request, "newsletter/signup_done.html")
 
 
+def _link_gone(request: HttpRequest) -> HttpResponse:
+    """An authentic link whose subscription no longer exists (erased, or expired unconfirmed):
+    it must not open whatever the address holds today."""
+    return render(
+        request,
+        "newsletter/token_invalid.html",
+        {
+            "expired": True,
+            "purpose": "preferences",
+            "reason": _(
+                "Zu diesem Link ist nichts mehr gespeichert. Bitte fordern Sie einen neuen an."
+            ),
+        },
+        status=410,
+    )
+
+
 def _token_problem(request: HttpRequest, exc: Exception, *, purpose: str) -> HttpResponse:
     expired = isinstance(exc, tokens.TokenExpired)
     return render(
@@ -192,7 +211,9 @@ def confirm(request: HttpRequest, token: str) -> HttpResponse:
         "newsletter/confirmed.html",
         {
             "subscription": subscription,
-            "preferences_token": tokens.make_preferences_token(subscription.address_hmac),
+            "preferences_token": tokens.make_preferences_token(
+                subscription.id, subscription.address_hmac
+            ),
         },
     )
 
@@ -225,7 +246,9 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
         "newsletter/unsubscribed.html",
         {
             "subscription": subscription,
-            "preferences_token": tokens.make_preferences_token(subscription.address_hmac)
+            "preferences_token": tokens.make_preferences_token(
+                subscription.id, subscription.address_hmac
+            )
             if subscription
             else "",
         },
@@ -253,9 +276,11 @@ def _preferences_context(key: str, token: str, form: PreferencesForm | None = No
 def preferences(request: HttpRequest, token: str) -> HttpResponse:
     """The reader's preference centre: switches, language, leave all, export, erase."""
     try:
-        key = tokens.read_preferences_token(token)
+        subscription_id, key = tokens.read_preferences_token(token)
     except tokens.TokenInvalid as exc:
         return _token_problem(request, exc, purpose="preferences")
+    if not preferences_link_is_live(subscription_id=subscription_id, address_hmac=key):
+        return _link_gone(request)
     if request.method in READ_METHODS:
         return render(request, "newsletter/preferences.html", _preferences_context(key, token))
     action = request.POST.get("action", "")

@@ -241,7 +241,7 @@ def _personal_paths(sub) -> dict[str, str]:
         ),
         "preferences": reverse(
             "newsletter_preferences",
-            kwargs={"token": tokens.make_preferences_token(sub.address_hmac)},
+            kwargs={"token": tokens.make_preferences_token(sub.id, sub.address_hmac)},
         ),
     }
 

@@ -68,7 +68,8 @@ def unsubscribe_path(sub):
 
 def preferences_path(sub):
     return reverse(
-        "newsletter_preferences", kwargs={"token": tokens.make_preferences_token(sub.address_hmac)}
+        "newsletter_preferences",
+        kwargs={"token": tokens.make_preferences_token(sub.id, sub.address_hmac)},
     )
 
 
@@ -367,7 +368,8 @@ def test_preferences_unsubscribe_all_export_and_erase(client, newsletter):
     assert done.status_code == 200
     assert not Subscription.objects.filter(id=sub.id).exists()
     assert Suppression.objects.filter(address_hmac=address_hmac("x@example.org")).exists()
-    assert client.get(path).status_code == 200
+    # The link died with what it pointed to.
+    assert client.get(path).status_code == 410
 
 
 def test_get_on_preferences_and_unsubscribe_changes_nothing(client, newsletter):
@@ -445,3 +447,33 @@ def test_pages_answer_head_like_get(client, newsletter, page):
     sub.refresh_from_db()
     assert sub.state == SubscriptionState.PENDING
     assert not ConsentEvent.objects.exists()
+
+
+def test_a_preference_link_from_before_an_erasure_does_not_open_the_new_subscription(
+    client, newsletter, request_signup, django_capture_on_commit_callbacks
+):
+    from newsletter.services.consent import subscriber_erase, subscription_confirm
+
+    def signed_up_and_confirmed():
+        with django_capture_on_commit_callbacks(execute=True):
+            sub = request_signup("Wieder@Example.org")
+        sub = subscription_confirm(
+            subscription_id=sub.id, confirm_round=sub.confirm_round, ip=None, user_agent=""
+        )
+        page = client.post(confirm_path(sub))
+        link = re.search(r'href="(/n/einstellungen/[^"]+/)"', page.content.decode()).group(1)
+        return sub, link
+
+    old_sub, old_link = signed_up_and_confirmed()
+    assert "Wieder@example.org" in client.get(old_link).content.decode()
+    subscriber_erase(address_hmac=old_sub.address_hmac)
+    new_sub, new_link = signed_up_and_confirmed()
+    assert new_sub.address_hmac == old_sub.address_hmac
+
+    old = client.get(old_link)
+    assert old.status_code == 410
+    assert "Wieder@example.org" not in old.content.decode()
+    assert client.post(old_link, {"action": "unsubscribe_all"}).status_code == 410
+    new_sub.refresh_from_db()
+    assert new_sub.state == SubscriptionState.CONFIRMED
+    assert "Wieder@example.org" in client.get(new_link).content.decode()
