@@ -8,6 +8,7 @@ The modules group the services by purpose; every public name is importable from 
 """
 
 from newsletter.services.consent._ledger import LAPSED_STATES
+from newsletter.services.consent.erasure import subscriber_erase
 from newsletter.services.consent.evidence import subscriber_export, subscription_proof
 from newsletter.services.consent.preferences import (
     preferences_link_send,
@@ -15,7 +16,6 @@ from newsletter.services.consent.preferences import (
 )
 from newsletter.services.consent.retention import consent_retention_run
 from newsletter.services.consent.revocation import (
-    subscriber_erase,
     subscription_revoke,
     subscription_suppress,
 )
