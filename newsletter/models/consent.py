@@ -239,6 +239,38 @@ class ConsentEvent(models.Model):
         return f"{self.get_kind_display()} {self.at:%d.%m.%Y %H:%M}"
 
 
+class SignupRequest(models.Model):
+    """A signup as the form sent it, kept until a task has applied it to the address's
+    subscription. The page writes one of these whatever the address's state, so its answer
+    takes the same work (and time) for a new, pending, confirmed, lapsed or suppressed address;
+    everything that depends on the state happens in the task, which deletes the row."""
+
+    newsletter = models.ForeignKey(Newsletter, on_delete=models.CASCADE, related_name="+")
+    consent_text = models.ForeignKey(
+        ConsentText, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    email = models.EmailField(max_length=254)
+    address_hmac = models.CharField(max_length=64, db_index=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=500, blank=True)
+    url = models.CharField(max_length=500, blank=True)
+    form = models.CharField(max_length=80, blank=True)
+    language = models.CharField(max_length=8)
+    created_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        verbose_name = _("Anmeldeanfrage")
+        verbose_name_plural = _("Anmeldeanfragen")
+
+    def __str__(self) -> str:
+        return f"{self.newsletter_id}:{self.created_at:%d.%m.%Y %H:%M}"
+
+
+# The reason of a suppression written by an erasure (the others: hard_bounce, complaint,
+# soft_bounce_limit). Only this one lets the address sign up again and be mailed.
+SUPPRESSION_ERASURE = "erasure"
+
+
 class Suppression(models.Model):
     """An address that must not be mailed, kept only as a keyed hash (survives erasure)."""
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db.models import QuerySet
 
 from newsletter.models import (
+    SUPPRESSION_ERASURE,
     ConsentEvent,
     ConsentText,
     Newsletter,
@@ -77,6 +78,16 @@ def consent_event_list_for_subscription(*, subscription: Subscription) -> QueryS
 
 def address_is_suppressed(*, address_hmac: str) -> bool:
     return Suppression.objects.filter(address_hmac=address_hmac).exists()
+
+
+def address_refuses_mail(*, address_hmac: str) -> bool:
+    """The address bounced hard, complained or kept bouncing: nothing may be mailed to it, not
+    even a confirmation request. An erasure alone does not refuse a later signup."""
+    return (
+        Suppression.objects.filter(address_hmac=address_hmac)
+        .exclude(reason=SUPPRESSION_ERASURE)
+        .exists()
+    )
 
 
 def subscription_list_confirmed(*, newsletter: Newsletter | None = None) -> QuerySet[Subscription]:

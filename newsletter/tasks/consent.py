@@ -20,6 +20,11 @@ def subscription_confirmation_send_task(subscription_id: int) -> bool:
     return services.subscription_confirmation_send(subscription_id=subscription_id)
 
 
+@shared_task(acks_late=True)
+def signup_request_apply_task(signup_request_id: int) -> bool:
+    return services.signup_request_apply(signup_request_id=signup_request_id) is not None
+
+
 @shared_task(
     autoretry_for=TRANSIENT, retry_backoff=30, retry_backoff_max=1800, max_retries=8, acks_late=True
 )

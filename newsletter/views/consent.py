@@ -37,6 +37,7 @@ from newsletter.selectors.consent import (
     subscription_list_for_address,
 )
 from newsletter.services.consent import (
+    signup_request_record,
     subscriber_erase,
     subscriber_export,
     subscription_confirm,
@@ -131,7 +132,7 @@ def signup(request: HttpRequest) -> HttpResponse:
         if limited:
             return limited
         try:
-            subscription_request(
+            signup_request_record(
                 address=email,
                 newsletter=form.cleaned_data["newsletter"],
                 ip=_client_ip(request),

@@ -22,6 +22,8 @@ from newsletter.services.consent.revocation import (
 from newsletter.services.consent.signup import (
     CONFIRMATION_MAX_SENDS,
     CONFIRMATION_RESEND_AFTER,
+    signup_request_apply,
+    signup_request_record,
     subscription_confirm,
     subscription_confirmation_send,
     subscription_request,
@@ -45,6 +47,8 @@ __all__ = [
     "newsletter_texts_save",
     "preferences_link_send",
     "subscriber_erase",
+    "signup_request_apply",
+    "signup_request_record",
     "subscriber_export",
     "subscription_confirm",
     "subscription_confirmation_send",

@@ -12,12 +12,14 @@ from django.db.models import Q
 from django.utils import timezone
 
 from newsletter.models import (
+    SUPPRESSION_ERASURE,
     Batch,
     ConsentEvent,
     ConsentEventKind,
     Delivery,
     ProviderEvent,
     RevocationChannel,
+    SignupRequest,
     Subscription,
     Suppression,
 )
@@ -100,5 +102,9 @@ def subscriber_erase(
                 note=scrub(note.strip()[:2000]),
             )
         Subscription.objects.filter(id__in=ids).delete()
-        Suppression.objects.get_or_create(address_hmac=address_hmac, defaults={"reason": "erasure"})
+        # A signup of the address that no task has applied yet would bring it back.
+        SignupRequest.objects.filter(address_hmac=address_hmac).delete()
+        Suppression.objects.get_or_create(
+            address_hmac=address_hmac, defaults={"reason": SUPPRESSION_ERASURE}
+        )
     return len(subscriptions)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -16,11 +16,12 @@ from newsletter.models import (
     ConsentText,
     Frequency,
     Newsletter,
+    SignupRequest,
     Subscription,
     SubscriptionState,
     Suppression,
 )
-from newsletter.selectors.consent import consent_text_current
+from newsletter.selectors.consent import address_refuses_mail, consent_text_current
 from newsletter.services.consent._ledger import (
     clean_ip,
     clean_line,
@@ -38,6 +39,88 @@ CONFIRMATION_RESEND_AFTER = timedelta(hours=24)
 CONFIRMATION_MAX_SENDS = 3
 
 
+def _consent_text_shown(
+    *, newsletter: Newsletter, language: str, consent_text: ConsentText | None
+) -> ConsentText:
+    if consent_text is None or consent_text.newsletter_id != newsletter.id:
+        consent_text = consent_text_current(newsletter=newsletter, language=language)
+    if consent_text is None:
+        raise ValidationError(
+            _("Für diesen Newsletter ist keine Einwilligungserklärung hinterlegt."),
+            code="no_consent_text",
+        )
+    return consent_text
+
+
+def signup_request_record(
+    *,
+    address: str,
+    newsletter: Newsletter,
+    ip: str | None,
+    user_agent: str,
+    url: str,
+    form: str,
+    language: str,
+    consent_text: ConsentText | None = None,
+) -> SignupRequest:
+    """Keep a signup as the form sent it and apply it in a task after commit: the page does
+    the same work for every address whatever it holds, so neither its answer nor its timing
+    tells a new address from a subscribed, lapsed or suppressed one."""
+    from newsletter.tasks.consent import signup_request_apply_task
+
+    email = address_validate(address)
+    language = language_or_default(language, fallback=newsletter.language)
+    consent_text = _consent_text_shown(
+        newsletter=newsletter, language=language, consent_text=consent_text
+    )
+    request = SignupRequest.objects.create(
+        newsletter=newsletter,
+        consent_text=consent_text,
+        email=email,
+        address_hmac=address_hmac(email),
+        ip=clean_ip(ip),
+        user_agent=clean_line(user_agent, 500),
+        url=clean_line(url, 500),
+        form=clean_line(form, 80),
+        language=language,
+        created_at=timezone.now(),
+    )
+    signup_request_apply_task.delay_on_commit(request.id)
+    return request
+
+
+def signup_request_apply(*, signup_request_id: int) -> Subscription | None:
+    """Apply a recorded signup once (subscription_request, with the time it was sent) and
+    forget it; a second run finds nothing."""
+    with transaction.atomic():
+        request = (
+            SignupRequest.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("newsletter", "consent_text")
+            .filter(id=signup_request_id)
+            .first()
+        )
+        if request is None:
+            return None
+        try:
+            subscription = subscription_request(
+                address=request.email,
+                newsletter=request.newsletter,
+                ip=request.ip,
+                user_agent=request.user_agent,
+                url=request.url,
+                form=request.form,
+                language=request.language,
+                consent_text=request.consent_text,
+                requested_at=request.created_at,
+            )
+        except ValidationError as exc:
+            # The newsletter lost its text since: nothing to consent to, nothing to keep.
+            logger.warning("signup request %s not applied: %s", request.id, exc.messages)
+            subscription = None
+        request.delete()
+    return subscription
+
+
 def subscription_request(
     *,
     address: str,
@@ -48,23 +131,26 @@ def subscription_request(
     form: str,
     language: str,
     consent_text: ConsentText | None = None,
-) -> Subscription:
+    requested_at: datetime | None = None,
+) -> Subscription | None:
     """Record a signup with the text shown; a new or lapsed address becomes pending and is sent
-    a confirmation after commit. Pending addresses get it again within the resend limits."""
+    a confirmation after commit. Pending addresses get it again within the resend limits. An
+    address that bounced or complained gets nothing (None, or its subscription unchanged)."""
     from newsletter.tasks.consent import subscription_confirmation_send_task
 
     email = address_validate(address)
     key = address_hmac(email)
     language = language_or_default(language, fallback=newsletter.language)
-    if consent_text is None or consent_text.newsletter_id != newsletter.id:
-        consent_text = consent_text_current(newsletter=newsletter, language=language)
-    if consent_text is None:
-        raise ValidationError(
-            _("Für diesen Newsletter ist keine Einwilligungserklärung hinterlegt."),
-            code="no_consent_text",
-        )
+    consent_text = _consent_text_shown(
+        newsletter=newsletter, language=language, consent_text=consent_text
+    )
+    if address_refuses_mail(address_hmac=key):
+        # A confirmation request to it would bounce again or land as spam once more; whoever
+        # asked sees the same answer as everyone (the page never tells).
+        logger.info("signup for newsletter %s of a suppressed address ignored", newsletter.id)
+        return Subscription.objects.filter(newsletter=newsletter, address_hmac=key).first()
     frequency = Frequency.DAILY if newsletter.offers_daily else Frequency.WEEKLY
-    now = timezone.now()
+    now = requested_at or timezone.now()
     with transaction.atomic():
         subscription, created = (
             Subscription.objects.select_for_update()
@@ -121,6 +207,8 @@ def subscription_confirmation_send(*, subscription_id: int) -> bool:
     with transaction.atomic():
         subscription = subscription_locked(subscription_id)
         if subscription is None or subscription.state != SubscriptionState.PENDING:
+            return False
+        if address_refuses_mail(address_hmac=subscription.address_hmac):
             return False
         if subscription.confirmation_sends >= CONFIRMATION_MAX_SENDS:
             return False

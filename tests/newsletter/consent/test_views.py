@@ -3,7 +3,7 @@ import re
 
 import pytest
 from django.core import mail
-from django.test import Client
+from django.test import Client, TestCase
 from django.urls import reverse
 
 from newsletter import tokens
@@ -44,11 +44,8 @@ def signup_data(newsletter, email="leserin@example.org", **extra):
 
 
 def post_signup(client, newsletter, email="leserin@example.org", capture=None, **extra):
-    if capture is None:
-        return client.post(
-            SIGNUP, signup_data(newsletter, email, **extra), REMOTE_ADDR="203.0.113.9"
-        )
-    with capture(execute=True):
+    """The page's POST, with what it leaves to run after commit (the signup task) run."""
+    with (capture or TestCase.captureOnCommitCallbacks)(execute=True):
         return client.post(
             SIGNUP, signup_data(newsletter, email, **extra), REMOTE_ADDR="203.0.113.9"
         )
@@ -105,11 +102,12 @@ def test_english_signup_records_english_text_and_language(client, newsletter):
     response = client.get("/en/newsletter/anmelden/")
     assert "I agree to be informed by e-mail" in response.content.decode()
     text = ConsentText.objects.get(newsletter=newsletter, language="en")
-    client.post(
-        "/en/newsletter/anmelden/",
-        {**signup_data(newsletter), "consent_text": text.id},
-        REMOTE_ADDR="203.0.113.9",
-    )
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        client.post(
+            "/en/newsletter/anmelden/",
+            {**signup_data(newsletter), "consent_text": text.id},
+            REMOTE_ADDR="203.0.113.9",
+        )
     sub = Subscription.objects.get()
     assert sub.language == "en"
     assert ConsentEvent.objects.get(subscription=sub, kind="requested").consent_text == text
@@ -477,3 +475,92 @@ def test_a_preference_link_from_before_an_erasure_does_not_open_the_new_subscrip
     new_sub.refresh_from_db()
     assert new_sub.state == SubscriptionState.CONFIRMED
     assert "Wieder@example.org" in client.get(new_link).content.decode()
+
+
+def _address_states(newsletter) -> list[str]:
+    """One address per state: new, pending, confirmed, unsubscribed, suppressed (bounced)."""
+    from tests.newsletter.factories import SubscriptionFactory
+
+    SubscriptionFactory(email="bestaetigt@example.org", newsletter=newsletter)
+    SubscriptionFactory(
+        email="wartet@example.org", newsletter=newsletter, state="pending", confirmed_at=None
+    )
+    gone = SubscriptionFactory(email="weg@example.org", newsletter=newsletter)
+    subscription_revoke(subscription_id=gone.id, channel=RevocationChannel.LINK)
+    blocked = SubscriptionFactory(email="gesperrt@example.org", newsletter=newsletter)
+    subscription_suppress(subscription_id=blocked.id, reason="hard_bounce", channel="webhook")
+    return [
+        "neu@example.org",
+        "wartet@example.org",
+        "bestaetigt@example.org",
+        "weg@example.org",
+        "gesperrt@example.org",
+    ]
+
+
+def _sql_shape(sql: str) -> str:
+    """A statement without its values: what the database was asked to do, not about whom."""
+    return re.sub(r"'(?:[^']|'')*'|\b\d+(?:\.\d+)?\b", "?", sql)
+
+
+def test_signup_does_the_same_queries_for_every_address_state(
+    newsletter, django_capture_on_commit_callbacks
+):
+    """The page's part of a signup is the same for every state (so is its timing); what
+    depends on the state runs in the task it leaves behind."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    emails = _address_states(newsletter)
+    work, tasks = [], []
+    for email in emails:
+        with (
+            CaptureQueriesContext(connection) as queries,
+            django_capture_on_commit_callbacks() as callbacks,
+        ):
+            response = Client().post(
+                SIGNUP, signup_data(newsletter, email), REMOTE_ADDR="203.0.113.9"
+            )
+        assert response.status_code == 303
+        work.append([_sql_shape(q["sql"]) for q in queries.captured_queries])
+        tasks.append(callbacks)
+    assert all(len(shapes) == len(work[0]) for shapes in work), [len(w) for w in work]
+    assert all(shapes == work[0] for shapes in work), work
+    assert all(len(callbacks) == 1 for callbacks in tasks)
+    assert not mail.outbox
+
+    # The tasks do the state-dependent part: a confirmation request for the new, the pending
+    # and the unsubscribed address; nothing for the confirmed one or the bounced one.
+    for callbacks in tasks:
+        with django_capture_on_commit_callbacks(execute=True):
+            callbacks[0]()
+    assert sorted(m.to[0] for m in mail.outbox) == [
+        "neu@example.org",
+        "wartet@example.org",
+        "weg@example.org",
+    ]
+    states = dict(Subscription.objects.values_list("email", "state"))
+    assert states["gesperrt@example.org"] == SubscriptionState.SUPPRESSED
+    assert states["bestaetigt@example.org"] == SubscriptionState.CONFIRMED
+    assert states["weg@example.org"] == states["neu@example.org"] == SubscriptionState.PENDING
+
+
+def test_a_bounced_or_complained_address_gets_no_confirmation_but_the_same_answer(
+    newsletter, django_capture_on_commit_callbacks
+):
+    from tests.newsletter.factories import SubscriptionFactory
+
+    other = SubscriptionFactory(email="beschwerde@example.org")  # another newsletter
+    subscription_suppress(subscription_id=other.id, reason="complaint", channel="webhook")
+    answers = []
+    for email in ("frisch@example.org", "beschwerde@example.org"):
+        response = post_signup(
+            Client(HTTP_X_REQUEST_ID="c" * 32),
+            newsletter,
+            email,
+            django_capture_on_commit_callbacks,
+        )
+        answers.append((response.status_code, sorted(response.items()), response.content))
+    assert answers[0] == answers[1]
+    assert [m.to for m in mail.outbox] == [["frisch@example.org"]]
+    assert not Subscription.objects.filter(newsletter=newsletter, email="beschwerde@example.org")
