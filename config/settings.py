@@ -328,6 +328,8 @@ LOGGING = {
 
 # --- Newsletter -------------------------------------------------------------------------
 NEWSLETTER_CONFIRM_MAX_AGE = env.int("NEWSLETTER_CONFIRM_MAX_AGE", default=7 * 24 * 3600)
+# Lifetime of the link mailed before an export or erasure from the preference centre.
+NEWSLETTER_DATA_LINK_MAX_AGE = env.int("NEWSLETTER_DATA_LINK_MAX_AGE", default=3600)
 # Keyed hash of addresses for the suppression list and pseudonymised evidence. Must stay
 # stable for the life of the data and is deliberately not SECRET_KEY (which may rotate).
 NEWSLETTER_ADDRESS_HMAC_KEY = env.str("NEWSLETTER_ADDRESS_HMAC_KEY", default="") or (

@@ -14,6 +14,11 @@ from django.core import signing
 CONFIRM = "newsletter.confirm"
 UNSUBSCRIBE = "newsletter.unsubscribe"
 PREFERENCES = "newsletter.preferences"
+# The preference centre's export and erasure each ask for a fresh link mailed to the address;
+# those links expire (NEWSLETTER_DATA_LINK_MAX_AGE) and one never stands in for the other.
+DATA_EXPORT = "newsletter.data-export"
+DATA_ERASE = "newsletter.data-erase"
+DATA_PURPOSES = (DATA_EXPORT, DATA_ERASE)
 
 
 class TokenInvalid(Exception):
@@ -84,6 +89,26 @@ def read_preferences_token(token: str) -> tuple[int, str]:
     sub_id, _sep, key = value.partition(".")
     if not (sub_id.isdigit() and len(key) == 64):
         raise TokenInvalid("preferences token carries no subscription")
+    return _as_id(int(sub_id)), key
+
+
+def make_data_token(purpose: str, subscription_id: int, address_hmac: str) -> str:
+    if purpose not in DATA_PURPOSES:
+        raise ValueError(f"not a data purpose: {purpose!r}")
+    return make_token(purpose=purpose, value=preferences_token_value(subscription_id, address_hmac))
+
+
+def read_data_token(purpose: str, token: str) -> tuple[int, str]:
+    """(subscription id, address key) of an authentic export or erasure link, younger than
+    NEWSLETTER_DATA_LINK_MAX_AGE."""
+    if purpose not in DATA_PURPOSES:
+        raise ValueError(f"not a data purpose: {purpose!r}")
+    value = read_token(purpose=purpose, token=token, max_age=settings.NEWSLETTER_DATA_LINK_MAX_AGE)
+    if not isinstance(value, str):
+        raise TokenInvalid("data token carries no subscription")
+    sub_id, _sep, key = value.partition(".")
+    if not (sub_id.isdigit() and len(key) == 64):
+        raise TokenInvalid("data token carries no subscription")
     return _as_id(int(sub_id)), key
 
 

@@ -37,6 +37,11 @@ def preferences_link_send_task(address_hmac: str) -> bool:
     return services.preferences_link_send(address_hmac=address_hmac)
 
 
+@shared_task(autoretry_for=TRANSIENT, retry_backoff=30, max_retries=5, acks_late=True)
+def data_link_send_task(subscription_id: int, purpose: str) -> bool:
+    return services.data_link_send(subscription_id=subscription_id, purpose=purpose)
+
+
 @shared_task(acks_late=True)
 def consent_retention_task() -> dict[str, int]:
     return services.consent_retention_run()

@@ -45,12 +45,14 @@ from newsletter.services.consent import (
     subscription_request,
     subscription_revoke,
 )
-from newsletter.tasks.consent import preferences_link_send_task
+from newsletter.tasks.consent import data_link_send_task, preferences_link_send_task
 
 ACTIVE_STATES = (SubscriptionState.PENDING, SubscriptionState.CONFIRMED)
 # HEAD is answered like GET (the body is dropped on the way out): monitors and link checkers
 # send it, and a 405 would tell them the page is broken.
 READ_METHODS = ("GET", "HEAD")
+# Preference-centre buttons that only mail a link; the link does the rest.
+DATA_ACTIONS = {"export": tokens.DATA_EXPORT, "erase": tokens.DATA_ERASE}
 
 
 def _client_ip(request: HttpRequest) -> str:
@@ -286,20 +288,23 @@ def preferences(request: HttpRequest, token: str) -> HttpResponse:
         return render(request, "newsletter/preferences.html", _preferences_context(key, token))
     action = request.POST.get("action", "")
     here = reverse("newsletter_preferences", kwargs={"token": token})
-    if action == "export":
-        data = subscriber_export(address_hmac=key)
-        response = HttpResponse(
-            json.dumps(data, ensure_ascii=False, indent=2),
-            content_type="application/json; charset=utf-8",
+    if action in DATA_ACTIONS:
+        # A preference link travels in every newsletter (forwarded, read by link scanners):
+        # it may change settings, but the data itself goes out or away only after a fresh
+        # link mailed to the address is used.
+        limited = _rate_limited(request, scope="data", key=key, kind="address")
+        if limited:
+            return limited
+        data_link_send_task.delay_on_commit(subscription_id, DATA_ACTIONS[action])
+        return render(
+            request,
+            "newsletter/preferences_data_sent.html",
+            {
+                "token": token,
+                "erase": action == "erase",
+                "max_age_minutes": max(1, settings.NEWSLETTER_DATA_LINK_MAX_AGE // 60),
+            },
         )
-        stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
-        response["Content-Disposition"] = f'attachment; filename="newsletter-daten-{stamp}.json"'
-        return response
-    if action == "erase":
-        return render(request, "newsletter/preferences_erase.html", {"token": token})
-    if action == "erase_confirmed":
-        subscriber_erase(address_hmac=key, channel=RevocationChannel.PREFERENCES)
-        return render(request, "newsletter/preferences_erased.html")
     if action == "unsubscribe_all":
         for sub in subscription_list_for_address(address_hmac=key):
             subscription_revoke(
@@ -314,6 +319,49 @@ def preferences(request: HttpRequest, token: str) -> HttpResponse:
             request, "newsletter/preferences.html", _preferences_context(key, token), status=400
         )
     return _preferences_save(request, key=key, token=token, here=here)
+
+
+def _data_link(
+    request: HttpRequest, token: str, *, purpose: str
+) -> tuple[str | None, HttpResponse | None]:
+    """The address key of a live export/erasure link, or the page that says why not."""
+    try:
+        subscription_id, key = tokens.read_data_token(purpose, token)
+    except tokens.TokenInvalid as exc:
+        return None, _token_problem(request, exc, purpose="data")
+    if not preferences_link_is_live(subscription_id=subscription_id, address_hmac=key):
+        return None, _link_gone(request)
+    return key, None
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+def data_export(request: HttpRequest, token: str) -> HttpResponse:
+    """The mailed export link: GET shows a button (scanners fetch links), POST downloads."""
+    key, problem = _data_link(request, token, purpose=tokens.DATA_EXPORT)
+    if problem:
+        return problem
+    if request.method in READ_METHODS:
+        return render(request, "newsletter/data_export.html", {"token": token})
+    data = subscriber_export(address_hmac=key)
+    response = HttpResponse(
+        json.dumps(data, ensure_ascii=False, indent=2),
+        content_type="application/json; charset=utf-8",
+    )
+    stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
+    response["Content-Disposition"] = f'attachment; filename="newsletter-daten-{stamp}.json"'
+    return response
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+def data_erase(request: HttpRequest, token: str) -> HttpResponse:
+    """The mailed erasure link: GET asks once more, POST erases everything of the address."""
+    key, problem = _data_link(request, token, purpose=tokens.DATA_ERASE)
+    if problem:
+        return problem
+    if request.method in READ_METHODS:
+        return render(request, "newsletter/preferences_erase.html", {"token": token})
+    subscriber_erase(address_hmac=key, channel=RevocationChannel.PREFERENCES)
+    return render(request, "newsletter/preferences_erased.html")
 
 
 def _preferences_save(request: HttpRequest, *, key: str, token: str, here: str) -> HttpResponse:

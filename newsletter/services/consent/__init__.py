@@ -11,6 +11,7 @@ from newsletter.services.consent._ledger import LAPSED_STATES
 from newsletter.services.consent.erasure import subscriber_erase
 from newsletter.services.consent.evidence import subscriber_export, subscription_proof
 from newsletter.services.consent.preferences import (
+    data_link_send,
     preferences_link_send,
     subscription_preferences_change,
 )
@@ -44,6 +45,7 @@ __all__ = [
     "consent_retention_run",
     "consent_text_default_publish",
     "consent_text_publish",
+    "data_link_send",
     "newsletter_texts_save",
     "preferences_link_send",
     "subscriber_erase",

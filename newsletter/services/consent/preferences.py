@@ -7,6 +7,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from newsletter.emails.consent import data_link_message_build
 from newsletter.models import (
     ConsentEventKind,
     Frequency,
@@ -72,4 +73,16 @@ def preferences_link_send(*, address_hmac: str) -> bool:
     if subscription is None:
         return False
     preferences_link_message_build(subscription=subscription).send()
+    return True
+
+
+def data_link_send(*, subscription_id: int, purpose: str) -> bool:
+    """Mail the short-lived link that confirms an export or erasure to the address of the
+    subscription the preference link was issued for; False when it no longer exists."""
+    subscription = (
+        Subscription.objects.select_related("newsletter").filter(id=subscription_id).first()
+    )
+    if subscription is None:
+        return False
+    data_link_message_build(subscription=subscription, purpose=purpose).send()
     return True

@@ -345,7 +345,13 @@ def test_preferences_page_lists_subscriptions_and_changes_them(
     assert ConsentEvent.objects.get(subscription=sub, kind="revoked").channel == "preferences"
 
 
-def test_preferences_unsubscribe_all_export_and_erase(client, newsletter):
+def _mailed_link(kind: str) -> str:
+    return re.search(rf"http://testserver(/n/{kind}/[^/\s]+/)", mail.outbox[-1].body).group(1)
+
+
+def test_preferences_unsubscribe_all_then_export_and_erase_through_a_mailed_link(
+    client, newsletter, django_capture_on_commit_callbacks
+):
     from tests.newsletter.factories import SubscriptionFactory
 
     sub = SubscriptionFactory(newsletter=newsletter, email="x@example.org")
@@ -353,21 +359,91 @@ def test_preferences_unsubscribe_all_export_and_erase(client, newsletter):
     client.post(path, {"action": "unsubscribe_all"})
     sub.refresh_from_db()
     assert sub.state == SubscriptionState.UNSUBSCRIBED
-    export = client.post(path, {"action": "export"})
+
+    # Export: the preference link only mails a short-lived link to the address.
+    with django_capture_on_commit_callbacks(execute=True):
+        asked = client.post(path, {"action": "export"})
+    assert asked.status_code == 200 and "Content-Disposition" not in asked
+    assert "x@example.org" not in asked.content.decode()
+    assert "60 Minuten" in asked.content.decode()
+    assert mail.outbox[-1].to == ["x@example.org"]
+    export_link = _mailed_link("daten-export")
+    shown = client.get(export_link)  # what a link scanner sees: a button, no data
+    assert shown.status_code == 200 and "x@example.org" not in shown.content.decode()
+    assert not ConsentEvent.objects.filter(kind="exported").exists()
+    export = client.post(export_link)
     assert export.status_code == 200
     assert export["Content-Disposition"].startswith("attachment")
     data = json.loads(export.content)
     assert data["address"] == "x@example.org"
     assert "revoked" in [event["kind"] for event in data["consent_log"]]
-    step = client.post(path, {"action": "erase"})
-    assert step.status_code == 200
+
+    # Erasure: the same, and the link's GET asks once more.
+    with django_capture_on_commit_callbacks(execute=True):
+        asked = client.post(path, {"action": "erase"})
+    assert asked.status_code == 200
     assert Subscription.objects.filter(id=sub.id).exists()
-    done = client.post(path, {"action": "erase_confirmed"})
+    erase_link = _mailed_link("daten-loeschen")
+    assert client.get(erase_link).status_code == 200
+    assert Subscription.objects.filter(id=sub.id).exists()
+    # One purpose never stands in for the other.
+    wrong = erase_link.replace("daten-loeschen", "daten-export")
+    assert client.post(wrong).status_code == 400
+    done = client.post(erase_link)
     assert done.status_code == 200
     assert not Subscription.objects.filter(id=sub.id).exists()
     assert Suppression.objects.filter(address_hmac=address_hmac("x@example.org")).exists()
-    # The link died with what it pointed to.
+    # The links died with what they pointed to.
     assert client.get(path).status_code == 410
+    assert client.post(export_link).status_code == 410
+    assert client.post(erase_link).status_code == 410
+
+
+def test_a_forwarded_preference_link_can_neither_read_nor_erase_the_data(
+    client, newsletter, django_capture_on_commit_callbacks
+):
+    """Whoever holds only the preference link (a forwarded newsletter, a link scanner that
+    also posts forms) gets neither the data nor an erasure: both go to the mailbox first."""
+    from tests.newsletter.factories import SubscriptionFactory
+
+    sub = SubscriptionFactory(newsletter=newsletter, email="weitergeleitet@example.org")
+    stranger = Client()
+    with django_capture_on_commit_callbacks(execute=True):
+        for action in ("export", "erase", "erase_confirmed"):
+            response = stranger.post(preferences_path(sub), {"action": action})
+            assert response.status_code in (200, 400)
+            assert "Content-Disposition" not in response
+            assert "consent_log" not in response.content.decode()
+    assert Subscription.objects.filter(id=sub.id).exists()
+    assert not ConsentEvent.objects.filter(kind__in=["exported", "erased"]).exists()
+    assert [m.to for m in mail.outbox] == [["weitergeleitet@example.org"]] * 2
+
+
+def test_a_data_link_expires(client, newsletter, settings):
+    from tests.newsletter.factories import SubscriptionFactory
+
+    sub = SubscriptionFactory(newsletter=newsletter)
+    for purpose, route in (
+        (tokens.DATA_EXPORT, "newsletter_data_export"),
+        (tokens.DATA_ERASE, "newsletter_data_erase"),
+    ):
+        token = tokens.make_data_token(purpose, sub.id, sub.address_hmac)
+        link = reverse(route, kwargs={"token": token})
+        settings.NEWSLETTER_DATA_LINK_MAX_AGE = 3600
+        assert client.get(link).status_code == 200
+        settings.NEWSLETTER_DATA_LINK_MAX_AGE = -1  # any age is past it
+        assert client.get(link).status_code == 410
+        assert client.post(link).status_code == 410
+        # A preference token is no data token, and the other way round.
+        pref = preferences_path(sub).split("/")[-2]
+        settings.NEWSLETTER_DATA_LINK_MAX_AGE = 3600
+        assert client.post(reverse(route, kwargs={"token": pref})).status_code == 400
+        assert (
+            client.get(reverse("newsletter_preferences", kwargs={"token": token})).status_code
+            == 400
+        )
+    assert Subscription.objects.filter(id=sub.id).exists()
+    assert not ConsentEvent.objects.exists()
 
 
 def test_get_on_preferences_and_unsubscribe_changes_nothing(client, newsletter):
@@ -411,8 +487,14 @@ def test_preference_forms_without_csrf_token_are_refused(newsletter):
 
     sub = SubscriptionFactory(newsletter=newsletter)
     client = Client(enforce_csrf_checks=True)
-    for action in ("unsubscribe_all", "erase_confirmed", "export", "save"):
+    for action in ("unsubscribe_all", "erase", "export", "save"):
         assert client.post(preferences_path(sub), {"action": action}).status_code == 403
+    for purpose, route in (
+        (tokens.DATA_EXPORT, "newsletter_data_export"),
+        (tokens.DATA_ERASE, "newsletter_data_erase"),
+    ):
+        token = tokens.make_data_token(purpose, sub.id, sub.address_hmac)
+        assert client.post(reverse(route, kwargs={"token": token})).status_code == 403
     request_link = client.post(
         reverse("newsletter:preferences_request"),
         {"email": sub.email, "started": form_started_token()},
