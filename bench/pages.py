@@ -15,6 +15,10 @@ Scenarios, each run --runs times (the JSON reports the median run and every run'
   parts are built on every request.
 - signup_post: a valid signup (CSRF cookie and token, empty honeypot, a signed fill-time token
   older than the minimum, a new address per request).
+- signup_states: the same POST for an address in each state (new, pending, confirmed,
+  unsubscribed, suppressed), the states taking turns within each run so that load from
+  elsewhere on the machine falls on all of them alike; reports each state's median p50 and
+  the spread between the slowest and the fastest (the page must not tell them apart).
 - article_during_digest: the cached article page while two real Celery workers send a digest
   of --digest-n recipients to the fake provider, at the CPU priority --worker-nice gives them.
 Progress goes to stderr; the last line of stdout is one JSON object with rps, p50_ms and
@@ -88,10 +92,20 @@ end
 """
 
 
+_POST_FIXED_LUA = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+wrk.headers["Cookie"] = "csrftoken=%(csrf_cookie)s"
+wrk.body = "%(form)s&email=%(email)s"
+"""
+
+ADDRESS_STATES = ("new", "pending", "confirmed", "unsubscribed", "suppressed")
+
 SCENARIOS = (
     "article_cached",
     "list_cached",
     "signup_post",
+    "signup_states",
     "article_during_digest",
     "article_uncached",
     "article_cache_off",
@@ -305,6 +319,89 @@ class Pages:
     def signup_script(self) -> str:
         """A valid signup form as the page serves it: CSRF cookie and token, the hidden fields,
         an empty honeypot; the fill-time token is left to age past the minimum."""
+        csrf_cookie, form = self.signup_form()
+        return _POST_LUA % {
+            "csrf_cookie": csrf_cookie,
+            "form": form,
+            "prefix": f"w{uuid.uuid4().hex[:6]}",
+            "path": "/newsletter/anmelden/",
+        }
+
+    def seed_address_states(self, slug: str) -> dict[str, str]:
+        """One address per state in the demo newsletter (the task that would change them
+        runs nowhere during the bench, so they stay as seeded)."""
+        from django.utils import timezone
+
+        from newsletter.addresses import address_hmac
+        from newsletter.models import Newsletter, Subscription, Suppression
+
+        newsletter = Newsletter.objects.get(slug=slug)
+        now = timezone.now()
+        tag = uuid.uuid4().hex[:6]
+        fields = {
+            "pending": {"state": "pending"},
+            "confirmed": {"state": "confirmed", "confirmed_at": now},
+            "unsubscribed": {"state": "unsubscribed", "confirmed_at": now, "unsubscribed_at": now},
+            "suppressed": {"state": "suppressed", "confirmed_at": now, "unsubscribed_at": now},
+        }
+        addresses = {"new": ""}
+        for state, values in fields.items():
+            email = f"{state}-{tag}@example.org"
+            Subscription.objects.create(
+                email=email,
+                address_hmac=address_hmac(email),
+                newsletter=newsletter,
+                requested_at=now,
+                **values,
+            )
+            if state == "suppressed":
+                Suppression.objects.create(address_hmac=address_hmac(email), reason="hard_bounce")
+            addresses[state] = email
+        return addresses
+
+    def signup_states(self) -> dict:
+        """The signup POST per address state, the states taking turns within each run."""
+        csrf_cookie, form = self.signup_form()
+        slug = urllib.parse.parse_qs(form)["newsletter"][0]
+        addresses = self.seed_address_states(slug)
+        scripts = {
+            state: (
+                _POST_LUA
+                % {
+                    "csrf_cookie": csrf_cookie,
+                    "form": form,
+                    "prefix": f"n{uuid.uuid4().hex[:6]}",
+                    "path": "/newsletter/anmelden/",
+                }
+                if state == "new"
+                else _POST_FIXED_LUA
+                % {
+                    "csrf_cookie": csrf_cookie,
+                    "form": form,
+                    "email": urllib.parse.quote(addresses[state]),
+                }
+            )
+            for state in ADDRESS_STATES
+        }
+        runs: dict[str, list[dict]] = {state: [] for state in ADDRESS_STATES}
+        for run in range(self.args.runs):
+            for state in ADDRESS_STATES:
+                name = f"signup_{state}[{run + 1}/{self.args.runs}]"
+                runs[state].append(self.wrk(name, "/newsletter/anmelden/", scripts[state]))
+        result: dict = {}
+        for state, figures in runs.items():
+            result[state] = {
+                key: median([r[key] for r in figures]) for key in ("rps", "p50_ms", "p99_ms")
+            }
+            result[state]["errors"] = sum(r["errors"] + r["status_errors"] for r in figures)
+        p50s = [result[state]["p50_ms"] for state in ADDRESS_STATES]
+        result["p50_spread"] = round(max(p50s) / max(min(p50s), 0.001) - 1, 3)
+        log(f"signup_states: {result}")
+        return result
+
+    def signup_form(self) -> tuple[str, str]:
+        """The CSRF cookie and the url-encoded signup form (without the address), aged past
+        the minimum fill time, checked by one POST that must be the success redirect."""
         jar = CookieJar()
         opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
         with opener.open(self.base + "/newsletter/anmelden/", timeout=30) as response:
@@ -330,12 +427,7 @@ class Pages:
             raise AssertionError("signup POST did not redirect")
         except urllib.error.HTTPError as exc:
             assert exc.code == 303, exc.code
-        return _POST_LUA % {
-            "csrf_cookie": csrf_cookie,
-            "form": form,
-            "prefix": f"w{uuid.uuid4().hex[:6]}",
-            "path": "/newsletter/anmelden/",
-        }
+        return csrf_cookie, form
 
     def during_digest(self) -> tuple[dict, dict]:
         """The article page while two workers send a digest to the fake provider."""
@@ -409,6 +501,8 @@ def main(argv: list[str] | None = None) -> dict:
         results["signup_post"] = pages.measure(
             "signup_post", "/newsletter/anmelden/", pages.signup_script()
         )
+    if "signup_states" in only:
+        results["signup_states"] = pages.signup_states()
     if "article_during_digest" in only:
         during, digest = pages.during_digest()
         during["digest"] = {
