@@ -18,6 +18,7 @@ from newsletter.models import (
     Digest,
     ProviderEvent,
     RevocationChannel,
+    SignupRequest,
     Subscription,
     Suppression,
 )
@@ -121,6 +122,14 @@ def address_seen_everywhere(first, second) -> Subscription:
     subscription_suppress(
         subscription_id=sub_a.id, reason="hard_bounce", channel="webhook", note=detail
     )
+    # A signup of the address whose task has not run yet.
+    SignupRequest.objects.create(
+        newsletter=second,
+        email=STORED,
+        address_hmac=address_hmac(STORED),
+        language="de",
+        created_at=now,
+    )
     admin = User.objects.create_superuser("chefin", "chefin@example.org", "x")
     LogEntry.objects.create(
         user=admin,
@@ -151,3 +160,4 @@ def test_after_erasure_a_dump_of_the_whole_database_holds_the_address_nowhere(tw
     assert ConsentEvent.objects.filter(address_hmac=key, kind="revoked").exists()
     assert set(ProviderEvent.objects.values_list("recipient", flat=True)) == {key}
     assert "[gelöscht]" in ProviderEvent.objects.get(event_id="ev-3").detail
+    assert not SignupRequest.objects.exists()
