@@ -7,7 +7,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from newsletter.emails.consent import data_link_message_build
+from newsletter.emails.consent import data_link_message_build, preferences_link_message_build
 from newsletter.models import (
     ConsentEventKind,
     Frequency,
@@ -62,8 +62,6 @@ def subscription_preferences_change(
 
 def preferences_link_send(*, address_hmac: str) -> bool:
     """Mail the preference-centre link to an address we hold; False when we hold none."""
-    from newsletter.emails.consent import preferences_link_message_build
-
     subscription = (
         Subscription.objects.select_related("newsletter")
         .filter(address_hmac=address_hmac)

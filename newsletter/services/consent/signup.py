@@ -11,6 +11,17 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from newsletter.addresses import address_hmac, address_validate
+from newsletter.emails.consent import (
+    confirmation_message_build,
+    message_id_of,
+    welcome_message_build,
+)
+from newsletter.enqueue import (
+    CONFIRMATION_SEND,
+    SIGNUP_REQUEST_APPLY,
+    WELCOME_SEND,
+    task_enqueue_on_commit,
+)
 from newsletter.models import (
     ConsentEventKind,
     ConsentText,
@@ -66,8 +77,6 @@ def signup_request_record(
     """Keep a signup as the form sent it and apply it in a task after commit: the page does
     the same work for every address whatever it holds, so neither its answer nor its timing
     tells a new address from a subscribed, lapsed or suppressed one."""
-    from newsletter.tasks.consent import signup_request_apply_task
-
     email = address_validate(address)
     language = language_or_default(language, fallback=newsletter.language)
     consent_text = _consent_text_shown(
@@ -85,7 +94,7 @@ def signup_request_record(
         language=language,
         created_at=timezone.now(),
     )
-    signup_request_apply_task.delay_on_commit(request.id)
+    task_enqueue_on_commit(SIGNUP_REQUEST_APPLY, request.id)
     return request
 
 
@@ -136,8 +145,6 @@ def subscription_request(
     """Record a signup with the text shown; a new or lapsed address becomes pending and is sent
     a confirmation after commit. Pending addresses get it again within the resend limits. An
     address that bounced or complained gets nothing (None, or its subscription unchanged)."""
-    from newsletter.tasks.consent import subscription_confirmation_send_task
-
     email = address_validate(address)
     key = address_hmac(email)
     language = language_or_default(language, fallback=newsletter.language)
@@ -170,7 +177,7 @@ def subscription_request(
         if not created and subscription.state == SubscriptionState.CONFIRMED:
             return subscription
         if not created and subscription.state == SubscriptionState.PENDING:
-            subscription_confirmation_send_task.delay_on_commit(subscription.id)
+            task_enqueue_on_commit(CONFIRMATION_SEND, subscription.id)
             return subscription
         if not created:
             # A lapsed subscription starts a new opt-in round; older confirm links go stale.
@@ -194,15 +201,13 @@ def subscription_request(
             text_sha256=consent_text.sha256,
             note=f"language={language}",
         )
-        subscription_confirmation_send_task.delay_on_commit(subscription.id)
+        task_enqueue_on_commit(CONFIRMATION_SEND, subscription.id)
     return subscription
 
 
 def subscription_confirmation_send(*, subscription_id: int) -> bool:
     """Mail the confirm link to a pending subscription, at most once per 24 h and three times
     in all per round; records the message id. False when nothing was sent."""
-    from newsletter.emails.consent import confirmation_message_build, message_id_of
-
     now = timezone.now()
     with transaction.atomic():
         subscription = subscription_locked(subscription_id)
@@ -235,8 +240,6 @@ def subscription_confirm(
 ) -> Subscription:
     """Complete the double opt-in of the link's round; lifts a suppression of the address.
     Confirming again returns the confirmed subscription and writes nothing."""
-    from newsletter.tasks.consent import subscription_welcome_send_task
-
     now = timezone.now()
     with transaction.atomic():
         subscription = subscription_locked(subscription_id)
@@ -272,14 +275,12 @@ def subscription_confirm(
             note="suppression lifted" if lifted else "",
         )
         if subscription.newsletter.welcome_mail:
-            subscription_welcome_send_task.delay_on_commit(subscription.id)
+            task_enqueue_on_commit(WELCOME_SEND, subscription.id)
     return subscription
 
 
 def subscription_welcome_send(*, subscription_id: int) -> bool:
     """Send the optional welcome mail once after confirmation; False when not due."""
-    from newsletter.emails.consent import message_id_of, welcome_message_build
-
     with transaction.atomic():
         subscription = subscription_locked(subscription_id)
         if (

@@ -364,3 +364,11 @@ def test_demo_seed_is_idempotent_and_gives_a_working_signup_box():
     assert sorted(
         ConsentText.objects.filter(newsletter=first).values_list("language", "version")
     ) == [("de", 1), ("en", 1)]
+
+
+def test_every_task_a_service_names_is_a_task_of_that_name():
+    from newsletter import enqueue
+
+    paths = [value for key, value in vars(enqueue).items() if key.isupper()]
+    assert len(paths) == 3
+    assert all(enqueue.task_by_path(path).name == path for path in paths), paths
