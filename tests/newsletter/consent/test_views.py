@@ -505,7 +505,9 @@ def test_preference_forms_without_csrf_token_are_refused(newsletter):
     assert not ConsentEvent.objects.exists()
 
 
-@pytest.mark.parametrize("page", ["signup", "confirm", "unsubscribe", "preferences"])
+@pytest.mark.parametrize(
+    "page", ["signup", "confirm", "unsubscribe", "preferences", "data_export", "data_erase"]
+)
 def test_pages_answer_head_like_get(client, newsletter, page):
     from tests.newsletter.factories import SubscriptionFactory
 
@@ -517,6 +519,14 @@ def test_pages_answer_head_like_get(client, newsletter, page):
         "confirm": confirm_path(sub),
         "unsubscribe": unsubscribe_path(sub),
         "preferences": preferences_path(sub),
+        "data_export": reverse(
+            "newsletter_data_export",
+            kwargs={"token": tokens.make_data_token(tokens.DATA_EXPORT, sub.id, sub.address_hmac)},
+        ),
+        "data_erase": reverse(
+            "newsletter_data_erase",
+            kwargs={"token": tokens.make_data_token(tokens.DATA_ERASE, sub.id, sub.address_hmac)},
+        ),
     }[page]
     get = client.get(path)
     head = client.head(path)
