@@ -15,6 +15,11 @@ Scenarios, each run --runs times (the JSON reports the median run and every run'
   parts are built on every request.
 - signup_post: a valid signup (CSRF cookie and token, empty honeypot, a signed fill-time token
   older than the minimum, a new address per request).
+- signup_states: the same POST for an address in each state (new, pending, confirmed,
+  unsubscribed, suppressed), one request at a time, the states in a random order every round
+  (so load from elsewhere on the machine falls on all of them alike) for --seconds x --runs
+  per state; reports each state's p50 and p90 and the spread of the p50s (the page must not
+  tell the states apart).
 - article_during_digest: the cached article page while two real Celery workers send a digest
   of --digest-n recipients to the fake provider, at the CPU priority --worker-nice gives them.
 Progress goes to stderr; the last line of stdout is one JSON object with rps, p50_ms and
@@ -24,8 +29,10 @@ p99_ms per scenario.
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
+import random
 import re
 import shutil
 import subprocess
@@ -88,10 +95,13 @@ end
 """
 
 
+ADDRESS_STATES = ("new", "pending", "confirmed", "unsubscribed", "suppressed")
+
 SCENARIOS = (
     "article_cached",
     "list_cached",
     "signup_post",
+    "signup_states",
     "article_during_digest",
     "article_uncached",
     "article_cache_off",
@@ -305,6 +315,99 @@ class Pages:
     def signup_script(self) -> str:
         """A valid signup form as the page serves it: CSRF cookie and token, the hidden fields,
         an empty honeypot; the fill-time token is left to age past the minimum."""
+        csrf_cookie, form = self.signup_form()
+        return _POST_LUA % {
+            "csrf_cookie": csrf_cookie,
+            "form": form,
+            "prefix": f"w{uuid.uuid4().hex[:6]}",
+            "path": "/newsletter/anmelden/",
+        }
+
+    def seed_address_states(self, slug: str) -> dict[str, str]:
+        """One address per state in the demo newsletter (the task that would change them
+        runs nowhere during the bench, so they stay as seeded)."""
+        from django.utils import timezone
+
+        from newsletter.addresses import address_hmac
+        from newsletter.models import Newsletter, Subscription, Suppression
+
+        newsletter = Newsletter.objects.get(slug=slug)
+        now = timezone.now()
+        tag = uuid.uuid4().hex[:6]
+        fields = {
+            "pending": {"state": "pending"},
+            "confirmed": {"state": "confirmed", "confirmed_at": now},
+            "unsubscribed": {"state": "unsubscribed", "confirmed_at": now, "unsubscribed_at": now},
+            "suppressed": {"state": "suppressed", "confirmed_at": now, "unsubscribed_at": now},
+        }
+        addresses = {"new": ""}
+        for state, values in fields.items():
+            email = f"{state}-{tag}@example.org"
+            Subscription.objects.create(
+                email=email,
+                address_hmac=address_hmac(email),
+                newsletter=newsletter,
+                requested_at=now,
+                **values,
+            )
+            if state == "suppressed":
+                Suppression.objects.create(address_hmac=address_hmac(email), reason="hard_bounce")
+            addresses[state] = email
+        return addresses
+
+    def signup_states(self) -> dict:
+        """The signup POST per address state, one request at a time over one keep-alive
+        connection, the states in a new random order every round: whatever else loads the
+        machine falls on every state alike, and each request's own time is measured (what
+        someone timing the page to probe an address would see)."""
+        csrf_cookie, form = self.signup_form()
+        slug = urllib.parse.parse_qs(form)["newsletter"][0]
+        addresses = self.seed_address_states(slug)
+        headers = {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Cookie": f"csrftoken={csrf_cookie}",
+        }
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        samples: dict[str, list[float]] = {state: [] for state in ADDRESS_STATES}
+        errors = dict.fromkeys(ADDRESS_STATES, 0)
+        shuffle = random.Random(7).shuffle
+        rounds = 0
+        deadline = time.monotonic() + self.args.seconds * self.args.runs * len(ADDRESS_STATES)
+        while time.monotonic() < deadline:
+            order = list(ADDRESS_STATES)
+            shuffle(order)
+            for state in order:
+                email = addresses[state] or f"new-{uuid.uuid4().hex[:12]}@example.org"
+                body = f"{form}&email={urllib.parse.quote(email)}"
+                started = time.perf_counter()
+                connection.request("POST", "/newsletter/anmelden/", body, headers)
+                response = connection.getresponse()
+                response.read()
+                elapsed_ms = (time.perf_counter() - started) * 1000
+                if response.status != 303:
+                    errors[state] += 1
+                # The first rounds warm the worker's caches and connections.
+                if rounds >= 5:
+                    samples[state].append(elapsed_ms)
+            rounds += 1
+        connection.close()
+        result: dict = {}
+        for state in ADDRESS_STATES:
+            times = sorted(samples[state])
+            result[state] = {
+                "requests": len(times),
+                "p50_ms": round(median(times), 2),
+                "p90_ms": round(times[int(len(times) * 0.9)], 2) if times else 0.0,
+                "errors": errors[state],
+            }
+        p50s = [result[state]["p50_ms"] for state in ADDRESS_STATES]
+        result["p50_spread"] = round(max(p50s) / max(min(p50s), 0.001) - 1, 3)
+        log(f"signup_states: {result}")
+        return result
+
+    def signup_form(self) -> tuple[str, str]:
+        """The CSRF cookie and the url-encoded signup form (without the address), aged past
+        the minimum fill time, checked by one POST that must be the success redirect."""
         jar = CookieJar()
         opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
         with opener.open(self.base + "/newsletter/anmelden/", timeout=30) as response:
@@ -330,12 +433,7 @@ class Pages:
             raise AssertionError("signup POST did not redirect")
         except urllib.error.HTTPError as exc:
             assert exc.code == 303, exc.code
-        return _POST_LUA % {
-            "csrf_cookie": csrf_cookie,
-            "form": form,
-            "prefix": f"w{uuid.uuid4().hex[:6]}",
-            "path": "/newsletter/anmelden/",
-        }
+        return csrf_cookie, form
 
     def during_digest(self) -> tuple[dict, dict]:
         """The article page while two workers send a digest to the fake provider."""
@@ -409,6 +507,8 @@ def main(argv: list[str] | None = None) -> dict:
         results["signup_post"] = pages.measure(
             "signup_post", "/newsletter/anmelden/", pages.signup_script()
         )
+    if "signup_states" in only:
+        results["signup_states"] = pages.signup_states()
     if "article_during_digest" in only:
         during, digest = pages.during_digest()
         during["digest"] = {

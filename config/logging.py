@@ -21,6 +21,7 @@ import inspect
 import json
 import logging
 import logging.config
+import re
 from collections.abc import Iterator
 from contextvars import ContextVar
 from typing import Any
@@ -71,6 +72,50 @@ class ContextFilter(logging.Filter):
         return True
 
 
+# Path segments that are credentials: the signed tokens of the links in our mails (the routes
+# of newsletter/urls_unprefixed.py). They grant unsubscribing, confirming and the preference
+# centre, so no log line may carry one; tests/ops/test_logging.py checks every token route.
+TOKEN_PATH = re.compile(
+    r"(/n/(?:bestaetigen|abmelden|einstellungen|daten-export|daten-loeschen)/)[^/\s?#\"'<>]+"
+)
+TOKEN_PLACEHOLDER = "<token>"
+
+
+def redact_tokens(text: str) -> str:
+    """The text with the token of every personal link path replaced by a placeholder."""
+    return TOKEN_PATH.sub(rf"\g<1>{TOKEN_PLACEHOLDER}", text) if "/n/" in text else text
+
+
+class RedactTokensFilter(logging.Filter):
+    """Rewrites the message, extra fields, exception and stack of a record so that no token
+    of a personal link reaches a log line (request lines, runserver's and gunicorn's lines,
+    Django's "Not Found: <path>" warnings with the request attached)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken format string is reported by the handler, as before
+            return True
+        redacted = redact_tokens(message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        for key, value in list(vars(record).items()):
+            if key in _RECORD_ATTRS or value is None or isinstance(value, bool | int | float):
+                continue
+            # Objects (Django's `request`) are written with str() by the JSON formatter; one
+            # that names a token path is replaced by its redacted text.
+            text = value if isinstance(value, str) else str(value)
+            if redact_tokens(text) != text:
+                setattr(record, key, redact_tokens(text))
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact_tokens(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact_tokens(record.stack_info)
+        return True
+
+
 class TextFormatter(logging.Formatter):
     """Human-readable lines for the local run, with the request id when there is one."""
 
@@ -101,8 +146,9 @@ class JsonFormatter(logging.Formatter):
         for key, value in vars(record).items():
             if key not in _RECORD_ATTRS and key not in entry:
                 entry[key] = value
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
+        if record.exc_info or record.exc_text:
+            # exc_text first: RedactTokensFilter may have rewritten it.
+            entry["exception"] = record.exc_text or self.formatException(record.exc_info)
         if record.stack_info:
             entry["stack"] = self.formatStack(record.stack_info)
         # default=str keeps a log call from ever failing on an odd value (UUID, datetime, model).
@@ -112,6 +158,12 @@ class JsonFormatter(logging.Formatter):
 def logging_configure(config: dict[str, Any]) -> None:
     """Django's LOGGING_CONFIG hook: apply LOGGING, and send Python warnings through it too."""
     logging.config.dictConfig(config)
+    # gunicorn's own loggers keep their handlers (they log before Django is loaded), so the
+    # token filter goes on the loggers: "Error handling request <path>" must not carry a token.
+    for name in ("gunicorn.error", "gunicorn.access"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactTokensFilter) for f in logger.filters):
+            logger.addFilter(RedactTokensFilter())
     # Otherwise warnings go to stderr as plain text and break one-JSON-object-per-line.
     logging.captureWarnings(True)
 

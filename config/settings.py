@@ -308,7 +308,10 @@ LOGGING_CONFIG = "config.logging.logging_configure"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"context": {"()": "config.logging.ContextFilter"}},
+    "filters": {
+        "context": {"()": "config.logging.ContextFilter"},
+        "redact": {"()": "config.logging.RedactTokensFilter"},
+    },
     "formatters": {
         "text": {"()": "config.logging.TextFormatter"},
         "json": {"()": "config.logging.JsonFormatter"},
@@ -317,7 +320,8 @@ LOGGING = {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": LOG_FORMAT,
-            "filters": ["context"],
+            # Every line passes the token filter: request paths carry personal link tokens.
+            "filters": ["context", "redact"],
         }
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
@@ -332,6 +336,8 @@ LOGGING = {
 
 # --- Newsletter -------------------------------------------------------------------------
 NEWSLETTER_CONFIRM_MAX_AGE = env.int("NEWSLETTER_CONFIRM_MAX_AGE", default=7 * 24 * 3600)
+# Lifetime of the link mailed before an export or erasure from the preference centre.
+NEWSLETTER_DATA_LINK_MAX_AGE = env.int("NEWSLETTER_DATA_LINK_MAX_AGE", default=3600)
 # Keyed hash of addresses for the suppression list and pseudonymised evidence. Must stay
 # stable for the life of the data and is deliberately not SECRET_KEY (which may rotate).
 NEWSLETTER_ADDRESS_HMAC_KEY = env.str("NEWSLETTER_ADDRESS_HMAC_KEY", default="") or (

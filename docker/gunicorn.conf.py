@@ -28,7 +28,8 @@ max_requests_jitter = _int("GUNICORN_MAX_REQUESTS_JITTER", 200)
 # Heartbeat files on tmpfs: a container's overlay filesystem can stall them under load.
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 # Requests are logged by config.middleware.RequestIdMiddleware (with request ids, as JSON when
-# LOG_FORMAT=json); gunicorn's own access log would only duplicate them.
+# LOG_FORMAT=json); gunicorn's own access log would only duplicate them. If it is ever
+# turned on, its lines still carry no link token: config.logging filters gunicorn's loggers.
 accesslog = None
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")

@@ -3,6 +3,9 @@
 A token of one purpose never validates for another because each purpose has its own salt.
 Confirm tokens expire; unsubscribe and preference tokens do not (a link in an old mail must
 keep working). Single use comes from the state check in the service, not from the token.
+
+Every token names a subscription id. Ids come from a sequence and are never handed out twice,
+so a link issued before an erasure opens nothing after the address signs up again.
 """
 
 from django.conf import settings
@@ -12,6 +15,12 @@ CONFIRM = "newsletter.confirm"
 UNSUBSCRIBE = "newsletter.unsubscribe"
 PREFERENCES = "newsletter.preferences"
 DELIVERY_REF = "newsletter.delivery-ref"
+
+# The preference centre's export and erasure each ask for a fresh link mailed to the address;
+# those links expire (NEWSLETTER_DATA_LINK_MAX_AGE) and one never stands in for the other.
+DATA_EXPORT = "newsletter.data-export"
+DATA_ERASE = "newsletter.data-erase"
+DATA_PURPOSES = (DATA_EXPORT, DATA_ERASE)
 
 
 class TokenInvalid(Exception):
@@ -61,15 +70,48 @@ def read_unsubscribe_token(token: str) -> int:
     return _as_id(read_token(purpose=UNSUBSCRIBE, token=token))
 
 
-def make_preferences_token(address_hmac: str) -> str:
-    return make_token(purpose=PREFERENCES, value=address_hmac)
+def preferences_token_value(subscription_id: int, address_hmac: str) -> str:
+    """What a preference token signs: the subscription it was issued for and the address key
+    the centre shows. The digest's batch signer signs the same value."""
+    return f"{subscription_id}.{address_hmac}"
 
 
-def read_preferences_token(token: str) -> str:
+def make_preferences_token(subscription_id: int, address_hmac: str) -> str:
+    return make_token(
+        purpose=PREFERENCES, value=preferences_token_value(subscription_id, address_hmac)
+    )
+
+
+def read_preferences_token(token: str) -> tuple[int, str]:
+    """(subscription id, address key) of an authentic preference token. Tokens that carried
+    only the address key (before erasure could end them) are refused."""
     value = read_token(purpose=PREFERENCES, token=token)
     if not isinstance(value, str):
-        raise TokenInvalid("preferences token carries no address key")
-    return value
+        raise TokenInvalid("preferences token carries no subscription")
+    sub_id, _sep, key = value.partition(".")
+    if not (sub_id.isdigit() and len(key) == 64):
+        raise TokenInvalid("preferences token carries no subscription")
+    return _as_id(int(sub_id)), key
+
+
+def make_data_token(purpose: str, subscription_id: int, address_hmac: str) -> str:
+    if purpose not in DATA_PURPOSES:
+        raise ValueError(f"not a data purpose: {purpose!r}")
+    return make_token(purpose=purpose, value=preferences_token_value(subscription_id, address_hmac))
+
+
+def read_data_token(purpose: str, token: str) -> tuple[int, str]:
+    """(subscription id, address key) of an authentic export or erasure link, younger than
+    NEWSLETTER_DATA_LINK_MAX_AGE."""
+    if purpose not in DATA_PURPOSES:
+        raise ValueError(f"not a data purpose: {purpose!r}")
+    value = read_token(purpose=purpose, token=token, max_age=settings.NEWSLETTER_DATA_LINK_MAX_AGE)
+    if not isinstance(value, str):
+        raise TokenInvalid("data token carries no subscription")
+    sub_id, _sep, key = value.partition(".")
+    if not (sub_id.isdigit() and len(key) == 64):
+        raise TokenInvalid("data token carries no subscription")
+    return _as_id(int(sub_id)), key
 
 
 def delivery_ref_signer() -> signing.Signer:

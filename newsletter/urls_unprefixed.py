@@ -24,6 +24,9 @@ urlpatterns = [
     path("n/bestaetigen/<str:token>/", consent.confirm, name="newsletter_confirm"),
     path("n/abmelden/<str:token>/", consent.unsubscribe, name="newsletter_unsubscribe"),
     path("n/einstellungen/<str:token>/", consent.preferences, name="newsletter_preferences"),
+    # The short-lived links mailed before an export or erasure (config.logging redacts them).
+    path("n/daten-export/<str:token>/", consent.data_export, name="newsletter_data_export"),
+    path("n/daten-loeschen/<str:token>/", consent.data_erase, name="newsletter_data_erase"),
     # Provider tracking webhooks (anymail checks ANYMAIL_WEBHOOK_SECRET and the signature).
     path("anymail/", include((tracking_webhooks, "anymail"))),
 ]

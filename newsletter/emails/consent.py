@@ -43,8 +43,19 @@ def unsubscribe_url(subscription: Subscription) -> str:
 
 
 def preferences_url(subscription: Subscription) -> str:
-    token = tokens.make_preferences_token(subscription.address_hmac)
+    token = tokens.make_preferences_token(subscription.id, subscription.address_hmac)
     return site_url(reverse("newsletter_preferences", kwargs={"token": token}))
+
+
+DATA_LINK_ROUTES = {
+    tokens.DATA_EXPORT: "newsletter_data_export",
+    tokens.DATA_ERASE: "newsletter_data_erase",
+}
+
+
+def data_url(subscription: Subscription, purpose: str) -> str:
+    token = tokens.make_data_token(purpose, subscription.id, subscription.address_hmac)
+    return site_url(reverse(DATA_LINK_ROUTES[purpose], kwargs={"token": token}))
 
 
 def message_id_of(message: AnymailMessage) -> str:
@@ -123,6 +134,21 @@ def welcome_message_build(*, subscription: Subscription) -> AnymailMessage:
         headers={
             "List-Unsubscribe": f"<{link}>",
             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+        },
+    )
+
+
+def data_link_message_build(*, subscription: Subscription, purpose: str) -> AnymailMessage:
+    """The short-lived link that confirms an export or erasure asked for in the preference
+    centre: only who reads this mailbox can take the data out or erase it."""
+    return _build(
+        subscription=subscription,
+        template="data_link",
+        tag="data-link",
+        context={
+            "data_url": data_url(subscription, purpose),
+            "erase": purpose == tokens.DATA_ERASE,
+            "max_age_minutes": max(1, settings.NEWSLETTER_DATA_LINK_MAX_AGE // 60),
         },
     )
 

@@ -38,6 +38,7 @@ from newsletter.tokens import (
     make_delivery_ref,
     make_preferences_token,
     make_unsubscribe_token,
+    preferences_token_value,
 )
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -198,10 +199,15 @@ def personal_values(recipient: Recipient, signer: BatchSigner | None = None) -> 
     confirmed = recipient.confirmed_at
     if signer is None:
         unsubscribe_token = make_unsubscribe_token(recipient.subscription_id)
-        preferences_token = make_preferences_token(recipient.address_hmac)
+        preferences_token = make_preferences_token(
+            recipient.subscription_id, recipient.address_hmac
+        )
     else:
         unsubscribe_token = signer.dumps(recipient.subscription_id, salt=UNSUBSCRIBE)
-        preferences_token = signer.dumps(recipient.address_hmac, salt=PREFERENCES)
+        preferences_token = signer.dumps(
+            preferences_token_value(recipient.subscription_id, recipient.address_hmac),
+            salt=PREFERENCES,
+        )
     return {
         "unsubscribe_url": unsubscribe.replace(_TOKEN, unsubscribe_token),
         "preferences_url": preferences.replace(_TOKEN, preferences_token),

@@ -1,5 +1,6 @@
 """The consent ledger: newsletters, their consent texts, subscriptions and their evidence."""
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -10,11 +11,22 @@ class Frequency(models.TextChoices):
     WEEKLY = "weekly", _("wöchentlich")
 
 
+def header_line_validate(value: str) -> None:
+    """A value that goes into a mail header holds one line: CR or LF would end the header
+    (and the mail could not be built at all)."""
+    if "\r" in value or "\n" in value:
+        raise ValidationError(
+            _("Der Absendername darf keine Zeilenumbrüche enthalten."), code="line_break"
+        )
+
+
 class Newsletter(models.Model):
     name = models.CharField(_("Name"), max_length=120)
     slug = models.SlugField(_("Kurzname"), max_length=80, unique=True)
     description = models.TextField(_("Beschreibung"), blank=True)
-    sender_name = models.CharField(_("Absendername"), max_length=120)
+    sender_name = models.CharField(
+        _("Absendername"), max_length=120, validators=[header_line_validate]
+    )
     sender_email = models.EmailField(_("Absenderadresse"))
     reply_to = models.EmailField(_("Antwortadresse"), blank=True)
     language = models.CharField(
@@ -54,7 +66,13 @@ class Newsletter(models.Model):
             models.CheckConstraint(
                 condition=Q(offers_daily=True) | Q(offers_weekly=True),
                 name="newsletter_offers_a_frequency",
-            )
+            ),
+            models.CheckConstraint(
+                condition=~Q(sender_name__contains="\r") & ~Q(sender_name__contains="\n"),
+                name="newsletter_sender_name_one_line",
+                violation_error_message=_("Der Absendername darf keine Zeilenumbrüche enthalten."),
+                violation_error_code="line_break",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -219,6 +237,38 @@ class ConsentEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.at:%d.%m.%Y %H:%M}"
+
+
+class SignupRequest(models.Model):
+    """A signup as the form sent it, kept until a task has applied it to the address's
+    subscription. The page writes one of these whatever the address's state, so its answer
+    takes the same work (and time) for a new, pending, confirmed, lapsed or suppressed address;
+    everything that depends on the state happens in the task, which deletes the row."""
+
+    newsletter = models.ForeignKey(Newsletter, on_delete=models.CASCADE, related_name="+")
+    consent_text = models.ForeignKey(
+        ConsentText, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    email = models.EmailField(max_length=254)
+    address_hmac = models.CharField(max_length=64, db_index=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=500, blank=True)
+    url = models.CharField(max_length=500, blank=True)
+    form = models.CharField(max_length=80, blank=True)
+    language = models.CharField(max_length=8)
+    created_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        verbose_name = _("Anmeldeanfrage")
+        verbose_name_plural = _("Anmeldeanfragen")
+
+    def __str__(self) -> str:
+        return f"{self.newsletter_id}:{self.created_at:%d.%m.%Y %H:%M}"
+
+
+# The reason of a suppression written by an erasure (the others: hard_bounce, complaint,
+# soft_bounce_limit). Only this one lets the address sign up again and be mailed.
+SUPPRESSION_ERASURE = "erasure"
 
 
 class Suppression(models.Model):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db.models import QuerySet
 
 from newsletter.models import (
+    SUPPRESSION_ERASURE,
     ConsentEvent,
     ConsentText,
     Newsletter,
@@ -44,6 +45,12 @@ def consent_text_current(*, newsletter: Newsletter, language: str) -> ConsentTex
     return texts.first()
 
 
+def preferences_link_is_live(*, subscription_id: int, address_hmac: str) -> bool:
+    """A preference link opens the centre only while the subscription it was issued for still
+    exists for that address: after an erasure a new signup gets a new id, never the old one."""
+    return Subscription.objects.filter(id=subscription_id, address_hmac=address_hmac).exists()
+
+
 def subscription_list_for_address(*, address_hmac: str) -> QuerySet[Subscription]:
     return (
         Subscription.objects.filter(address_hmac=address_hmac)
@@ -71,6 +78,16 @@ def consent_event_list_for_subscription(*, subscription: Subscription) -> QueryS
 
 def address_is_suppressed(*, address_hmac: str) -> bool:
     return Suppression.objects.filter(address_hmac=address_hmac).exists()
+
+
+def address_refuses_mail(*, address_hmac: str) -> bool:
+    """The address bounced hard, complained or kept bouncing: nothing may be mailed to it, not
+    even a confirmation request. An erasure alone does not refuse a later signup."""
+    return (
+        Suppression.objects.filter(address_hmac=address_hmac)
+        .exclude(reason=SUPPRESSION_ERASURE)
+        .exists()
+    )
 
 
 def subscription_list_confirmed(*, newsletter: Newsletter | None = None) -> QuerySet[Subscription]:

@@ -20,6 +20,11 @@ def subscription_confirmation_send_task(subscription_id: int) -> bool:
     return services.subscription_confirmation_send(subscription_id=subscription_id)
 
 
+@shared_task(acks_late=True)
+def signup_request_apply_task(signup_request_id: int) -> bool:
+    return services.signup_request_apply(signup_request_id=signup_request_id) is not None
+
+
 @shared_task(
     autoretry_for=TRANSIENT, retry_backoff=30, retry_backoff_max=1800, max_retries=8, acks_late=True
 )
@@ -30,6 +35,11 @@ def subscription_welcome_send_task(subscription_id: int) -> bool:
 @shared_task(autoretry_for=TRANSIENT, retry_backoff=30, max_retries=5, acks_late=True)
 def preferences_link_send_task(address_hmac: str) -> bool:
     return services.preferences_link_send(address_hmac=address_hmac)
+
+
+@shared_task(autoretry_for=TRANSIENT, retry_backoff=30, max_retries=5, acks_late=True)
+def data_link_send_task(subscription_id: int, purpose: str) -> bool:
+    return services.data_link_send(subscription_id=subscription_id, purpose=purpose)
 
 
 @shared_task(acks_late=True)

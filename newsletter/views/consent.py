@@ -14,6 +14,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
@@ -31,10 +32,12 @@ from newsletter.ratelimit import ratelimit_hit, ratelimit_limit
 from newsletter.selectors.consent import (
     consent_event_list_for_address,
     newsletter_list_active,
+    preferences_link_is_live,
     signup_offer,
     subscription_list_for_address,
 )
 from newsletter.services.consent import (
+    signup_request_record,
     subscriber_erase,
     subscriber_export,
     subscription_confirm,
@@ -42,9 +45,14 @@ from newsletter.services.consent import (
     subscription_request,
     subscription_revoke,
 )
-from newsletter.tasks.consent import preferences_link_send_task
+from newsletter.tasks.consent import data_link_send_task, preferences_link_send_task
 
 ACTIVE_STATES = (SubscriptionState.PENDING, SubscriptionState.CONFIRMED)
+# HEAD is answered like GET (the body is dropped on the way out): monitors and link checkers
+# send it, and a 405 would tell them the page is broken.
+READ_METHODS = ("GET", "HEAD")
+# Preference-centre buttons that only mail a link; the link does the rest.
+DATA_ACTIONS = {"export": tokens.DATA_EXPORT, "erase": tokens.DATA_ERASE}
 
 
 def _client_ip(request: HttpRequest) -> str:
@@ -108,10 +116,10 @@ def signup_box_context(
     return {"newsletter": newsletter, "consent_text": text, "form": form, "request": request}
 
 
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def signup(request: HttpRequest) -> HttpResponse:
     """The signup page; the box on article pages posts here too."""
-    if request.method == "GET":
+    if request.method in READ_METHODS:
         return render(request, "newsletter/signup.html", signup_box_context(request))
     limited = _rate_limited(request, scope="signup", key=_client_ip(request), kind="ip")
     if limited:
@@ -126,7 +134,7 @@ def signup(request: HttpRequest) -> HttpResponse:
         if limited:
             return limited
         try:
-            subscription_request(
+            signup_request_record(
                 address=email,
                 newsletter=form.cleaned_data["newsletter"],
                 ip=_client_ip(request),
@@ -151,6 +159,23 @@ def signup_done(request: HttpRequest) -> HttpResponse:
     return render(request, "newsletter/signup_done.html")
 
 
+def _link_gone(request: HttpRequest) -> HttpResponse:
+    """An authentic link whose subscription no longer exists (erased, or expired unconfirmed):
+    it must not open whatever the address holds today."""
+    return render(
+        request,
+        "newsletter/token_invalid.html",
+        {
+            "expired": True,
+            "purpose": "preferences",
+            "reason": _(
+                "Zu diesem Link ist nichts mehr gespeichert. Bitte fordern Sie einen neuen an."
+            ),
+        },
+        status=410,
+    )
+
+
 def _token_problem(request: HttpRequest, exc: Exception, *, purpose: str) -> HttpResponse:
     expired = isinstance(exc, tokens.TokenExpired)
     return render(
@@ -161,14 +186,14 @@ def _token_problem(request: HttpRequest, exc: Exception, *, purpose: str) -> Htt
     )
 
 
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def confirm(request: HttpRequest, token: str) -> HttpResponse:
     """GET shows a page that confirms by POST, so link-following scanners confirm nobody."""
     try:
         subscription_id, confirm_round = tokens.read_confirm_token(token)
     except tokens.TokenInvalid as exc:
         return _token_problem(request, exc, purpose="confirm")
-    if request.method == "GET":
+    if request.method in READ_METHODS:
         return render(request, "newsletter/confirm.html", {"token": token})
     try:
         subscription = subscription_confirm(
@@ -189,13 +214,15 @@ def confirm(request: HttpRequest, token: str) -> HttpResponse:
         "newsletter/confirmed.html",
         {
             "subscription": subscription,
-            "preferences_token": tokens.make_preferences_token(subscription.address_hmac),
+            "preferences_token": tokens.make_preferences_token(
+                subscription.id, subscription.address_hmac
+            ),
         },
     )
 
 
 @csrf_exempt
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     """One button, no login; POST revokes. RFC 8058 one-click POSTs arrive here without cookie
     or CSRF token, so the view is csrf-exempt and the signed token is the only authority."""
@@ -206,7 +233,7 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     subscription = (
         Subscription.objects.select_related("newsletter").filter(id=subscription_id).first()
     )
-    if request.method == "GET":
+    if request.method in READ_METHODS:
         return render(
             request, "newsletter/unsubscribe.html", {"token": token, "subscription": subscription}
         )
@@ -222,7 +249,9 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
         "newsletter/unsubscribed.html",
         {
             "subscription": subscription,
-            "preferences_token": tokens.make_preferences_token(subscription.address_hmac)
+            "preferences_token": tokens.make_preferences_token(
+                subscription.id, subscription.address_hmac
+            )
             if subscription
             else "",
         },
@@ -246,31 +275,36 @@ def _preferences_context(key: str, token: str, form: PreferencesForm | None = No
     }
 
 
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def preferences(request: HttpRequest, token: str) -> HttpResponse:
     """The reader's preference centre: switches, language, leave all, export, erase."""
     try:
-        key = tokens.read_preferences_token(token)
+        subscription_id, key = tokens.read_preferences_token(token)
     except tokens.TokenInvalid as exc:
         return _token_problem(request, exc, purpose="preferences")
-    if request.method == "GET":
+    if not preferences_link_is_live(subscription_id=subscription_id, address_hmac=key):
+        return _link_gone(request)
+    if request.method in READ_METHODS:
         return render(request, "newsletter/preferences.html", _preferences_context(key, token))
     action = request.POST.get("action", "")
     here = reverse("newsletter_preferences", kwargs={"token": token})
-    if action == "export":
-        data = subscriber_export(address_hmac=key)
-        response = HttpResponse(
-            json.dumps(data, ensure_ascii=False, indent=2),
-            content_type="application/json; charset=utf-8",
+    if action in DATA_ACTIONS:
+        # A preference link travels in every newsletter (forwarded, read by link scanners):
+        # it may change settings, but the data itself goes out or away only after a fresh
+        # link mailed to the address is used.
+        limited = _rate_limited(request, scope="data", key=key, kind="address")
+        if limited:
+            return limited
+        data_link_send_task.delay_on_commit(subscription_id, DATA_ACTIONS[action])
+        return render(
+            request,
+            "newsletter/preferences_data_sent.html",
+            {
+                "token": token,
+                "erase": action == "erase",
+                "max_age_minutes": max(1, settings.NEWSLETTER_DATA_LINK_MAX_AGE // 60),
+            },
         )
-        stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
-        response["Content-Disposition"] = f'attachment; filename="newsletter-daten-{stamp}.json"'
-        return response
-    if action == "erase":
-        return render(request, "newsletter/preferences_erase.html", {"token": token})
-    if action == "erase_confirmed":
-        subscriber_erase(address_hmac=key, channel=RevocationChannel.PREFERENCES)
-        return render(request, "newsletter/preferences_erased.html")
     if action == "unsubscribe_all":
         for sub in subscription_list_for_address(address_hmac=key):
             subscription_revoke(
@@ -285,6 +319,49 @@ def preferences(request: HttpRequest, token: str) -> HttpResponse:
             request, "newsletter/preferences.html", _preferences_context(key, token), status=400
         )
     return _preferences_save(request, key=key, token=token, here=here)
+
+
+def _data_link(
+    request: HttpRequest, token: str, *, purpose: str
+) -> tuple[str | None, HttpResponse | None]:
+    """The address key of a live export/erasure link, or the page that says why not."""
+    try:
+        subscription_id, key = tokens.read_data_token(purpose, token)
+    except tokens.TokenInvalid as exc:
+        return None, _token_problem(request, exc, purpose="data")
+    if not preferences_link_is_live(subscription_id=subscription_id, address_hmac=key):
+        return None, _link_gone(request)
+    return key, None
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+def data_export(request: HttpRequest, token: str) -> HttpResponse:
+    """The mailed export link: GET shows a button (scanners fetch links), POST downloads."""
+    key, problem = _data_link(request, token, purpose=tokens.DATA_EXPORT)
+    if problem:
+        return problem
+    if request.method in READ_METHODS:
+        return render(request, "newsletter/data_export.html", {"token": token})
+    data = subscriber_export(address_hmac=key)
+    response = HttpResponse(
+        json.dumps(data, ensure_ascii=False, indent=2),
+        content_type="application/json; charset=utf-8",
+    )
+    stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
+    response["Content-Disposition"] = f'attachment; filename="newsletter-daten-{stamp}.json"'
+    return response
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+def data_erase(request: HttpRequest, token: str) -> HttpResponse:
+    """The mailed erasure link: GET asks once more, POST erases everything of the address."""
+    key, problem = _data_link(request, token, purpose=tokens.DATA_ERASE)
+    if problem:
+        return problem
+    if request.method in READ_METHODS:
+        return render(request, "newsletter/preferences_erase.html", {"token": token})
+    subscriber_erase(address_hmac=key, channel=RevocationChannel.PREFERENCES)
+    return render(request, "newsletter/preferences_erased.html")
 
 
 def _preferences_save(request: HttpRequest, *, key: str, token: str, here: str) -> HttpResponse:
@@ -340,10 +417,10 @@ def _preferences_save(request: HttpRequest, *, key: str, token: str, here: str) 
     return HttpResponseRedirect(f"{here}?gespeichert=1", status=303)
 
 
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def preferences_request(request: HttpRequest) -> HttpResponse:
     """Ask for the preference-centre link by address; every address gets the same answer."""
-    if request.method == "GET":
+    if request.method in READ_METHODS:
         form = PreferencesLinkForm(initial={"started": form_started_token()})
         return render(request, "newsletter/preferences_request.html", {"form": form})
     limited = _rate_limited(request, scope="link", key=_client_ip(request), kind="ip")

@@ -47,3 +47,8 @@ def test_small_pages_bench_runs_every_scenario_without_errors():
     assert digest["accepted"] == digest["n"] == 60_000
     assert (digest["duplicates"], digest["missing"]) == (0, 0)
     assert "p99_vs_idle" in result["article_during_digest"]
+    states = result["signup_states"]
+    for state in ("new", "pending", "confirmed", "unsubscribed", "suppressed"):
+        assert states[state]["errors"] == 0, (state, states)
+        assert states[state]["requests"] > 0 and states[state]["p50_ms"] > 0, state
+    assert states["p50_spread"] >= 0

@@ -108,3 +108,25 @@ def test_gunicorn_logs_json_lines_with_the_request_id(gunicorn_server):
         "/gibt-es-nicht/",
     )
     assert any(e["logger"] == "gunicorn.error" for e in entries)
+
+
+def test_gunicorn_logs_no_link_token(gunicorn_server):
+    """Behind gunicorn as in the image, a personal link's token never reaches the log."""
+    port, log_path, _env = gunicorn_server
+    token = "Zm9vYmFy:1uTok:SecretPart_42"
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/n/abmelden/{token}/", headers={"X-Request-ID": "tok-1"}
+    )
+    try:
+        urllib.request.urlopen(request, timeout=10)
+    except urllib.error.HTTPError as error:
+        assert error.code == 400, log_path.read_text()
+    deadline = time.monotonic() + 10
+    while '"tok-1"' not in log_path.read_text():
+        assert time.monotonic() < deadline, log_path.read_text()
+        time.sleep(0.1)
+    text = log_path.read_text()
+    assert "SecretPart_42" not in text and "Zm9vYmFy" not in text
+    entries = [json.loads(line) for line in text.splitlines() if line.strip()]
+    [line] = [e for e in entries if e.get("request_id") == "tok-1" and e.get("path")]
+    assert line["path"] == "/n/abmelden/<token>/"

@@ -199,3 +199,136 @@ def test_celery_workers_log_json_lines_through_django_logging(celery_workers):
     assert done["logger"] == "celery.app.trace"
     assert done["task_id"] == result.id
     assert done["level"] == "INFO"
+
+
+# --- Tokens of personal links never reach a log line ------------------------------------
+
+
+@pytest.fixture
+def console_lines():
+    """What the project's own root handler (settings.LOGGING's "console") writes, as text and,
+    with json=True, as JSON objects."""
+    handler = next(h for h in logging.getLogger().handlers if h.get_name() == "console")
+    stream = io.StringIO()
+    old_stream = handler.setStream(stream)
+    old_formatter = handler.formatter
+    root = logging.getLogger()
+    old_level = root.level
+    root.setLevel(logging.INFO)
+
+    def use_json() -> None:
+        handler.setFormatter(JsonFormatter())
+
+    try:
+        yield stream.getvalue, use_json
+    finally:
+        handler.setStream(old_stream)
+        handler.setFormatter(old_formatter)
+        root.setLevel(old_level)
+
+
+def _personal_paths(sub) -> dict[str, str]:
+    from django.urls import reverse
+
+    from newsletter import tokens
+
+    return {
+        "confirm": reverse(
+            "newsletter_confirm", kwargs={"token": tokens.make_confirm_token(sub.id, 1)}
+        ),
+        "unsubscribe": reverse(
+            "newsletter_unsubscribe", kwargs={"token": tokens.make_unsubscribe_token(sub.id)}
+        ),
+        "preferences": reverse(
+            "newsletter_preferences",
+            kwargs={"token": tokens.make_preferences_token(sub.id, sub.address_hmac)},
+        ),
+    }
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+@pytest.mark.django_db
+def test_request_lines_and_django_warnings_carry_no_link_token(
+    client, settings, console_lines, fmt
+):
+    from tests.newsletter.factories import SubscriptionFactory
+
+    output, use_json = console_lines
+    if fmt == "json":
+        use_json()
+    settings.LOG_REQUESTS = True
+    sub = SubscriptionFactory()
+    paths = _personal_paths(sub)
+    for path in paths.values():
+        assert client.get(path).status_code == 200
+    # A tampered token: Django's "Bad Request: <path>" warning carries the request too.
+    assert client.get("/n/abmelden/Geheim1234:abcdef/").status_code == 400
+    text = output()
+    for path in [*paths.values(), "/n/abmelden/Geheim1234:abcdef/"]:
+        token = path.rstrip("/").rsplit("/", 1)[1]
+        assert token not in text
+    for prefix in ("/n/bestaetigen/", "/n/abmelden/", "/n/einstellungen/"):
+        assert f"{prefix}<token>/" in text
+    assert "Bad Request: /n/abmelden/<token>/" in text
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_server_lines_exceptions_and_extra_fields_carry_no_link_token(console_lines, fmt):
+    output, use_json = console_lines
+    if fmt == "json":
+        use_json()
+    token = "eyJ0b2tlbiI6MX0:1uXyZ:Abc-def_123"
+    # runserver's access line, gunicorn's error line, an exception, an extra field.
+    logging.getLogger("django.server").info(
+        '"%s" %s %s', f"GET /n/einstellungen/{token}/ HTTP/1.1", 200, 1234
+    )
+    logging.getLogger("gunicorn.error").error("Error handling request /n/abmelden/%s/", token)
+    try:
+        raise ValueError(f"no such page /n/bestaetigen/{token}/")
+    except ValueError:
+        logging.getLogger("x").exception("failed", extra={"url": f"/n/abmelden/{token}/?x=1"})
+    text = output()
+    assert token not in text
+    assert "/n/einstellungen/<token>/ HTTP/1.1" in text
+    assert "Error handling request /n/abmelden/<token>/" in text
+    assert "no such page /n/bestaetigen/<token>/" in text
+    if fmt == "json":  # the text format does not print extra fields
+        assert "/n/abmelden/<token>/?x=1" in text
+
+
+def test_gunicorn_loggers_redact_through_their_own_handlers():
+    """gunicorn configures its loggers' handlers itself; the filter sits on the loggers."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    access = logging.getLogger("gunicorn.access")
+    access.addHandler(handler)
+    old_level, old_propagate = access.level, access.propagate
+    access.setLevel(logging.INFO)
+    access.propagate = False
+    try:
+        access.info('127.0.0.1 "GET /n/abmelden/AbC:1:xyz/ HTTP/1.1" 200')
+    finally:
+        access.removeHandler(handler)
+        access.setLevel(old_level)
+        access.propagate = old_propagate
+    assert stream.getvalue() == '127.0.0.1 "GET /n/abmelden/<token>/ HTTP/1.1" 200\n'
+
+
+def test_every_token_route_is_redacted():
+    """A new route with a token in its path must be added to config.logging.TOKEN_PATH."""
+    from django.urls import URLPattern, URLResolver, get_resolver
+
+    from config.logging import redact_tokens
+
+    def walk(patterns, prefix=""):
+        for pattern in patterns:
+            if isinstance(pattern, URLResolver):
+                yield from walk(pattern.url_patterns, prefix + str(pattern.pattern))
+            elif isinstance(pattern, URLPattern):
+                yield prefix + str(pattern.pattern)
+
+    routes = [route for route in walk(get_resolver().url_patterns) if "<str:token>" in route]
+    assert len(routes) >= 3, routes
+    for route in routes:
+        path = "/" + route.replace("<str:token>", "SECRET-tok:en_1")
+        assert "SECRET" not in redact_tokens(path), route

@@ -87,3 +87,42 @@ def test_english_error_page_shows_english_text(client, fresh_english_catalogue):
     html = response.content.decode()
     assert "Page not found" in html
     assert "To the article overview" in html
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("purpose", ["newsletter.data-export", "newsletter.data-erase"])
+def test_data_link_mail_and_pages_speak_the_readers_language(
+    client, fresh_english_catalogue, purpose
+):
+    from newsletter import tokens
+    from newsletter.emails.consent import data_link_message_build
+    from tests.newsletter.factories import SubscriptionFactory
+
+    for language, expected in (
+        ("de", ("Ihre Newsletter-Daten", "Der Link gilt 60 Minuten.")),
+        ("en", ("Your newsletter data", "The link is valid for 60 minutes.")),
+    ):
+        sub = SubscriptionFactory(language=language)
+        message = data_link_message_build(subscription=sub, purpose=purpose)
+        assert message.subject.startswith(expected[0])
+        assert expected[1] in message.body and expected[1] in message.alternatives[0][0]
+    # The pages behind the links, like every page reached from a mail (no language prefix),
+    # follow the active language; their English is in the catalogue.
+    from django.template.loader import render_to_string
+    from django.utils import translation
+
+    template = {
+        tokens.DATA_EXPORT: "newsletter/data_export.html",
+        tokens.DATA_ERASE: "newsletter/preferences_erase.html",
+    }[purpose]
+    request = client.get("/").wsgi_request
+    with translation.override("en"):
+        html = render_to_string(template, {"token": "t"}, request=request)
+    assert "Download your data" in html or "If you do not want to erase anything" in html
+    with translation.override("en"):
+        sent = render_to_string(
+            "newsletter/preferences_data_sent.html",
+            {"token": "t", "erase": purpose == tokens.DATA_ERASE, "max_age_minutes": 60},
+            request=request,
+        )
+    assert "It is valid for 60 minutes." in sent

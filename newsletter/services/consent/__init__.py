@@ -8,20 +8,23 @@ The modules group the services by purpose; every public name is importable from 
 """
 
 from newsletter.services.consent._ledger import LAPSED_STATES
+from newsletter.services.consent.erasure import subscriber_erase
 from newsletter.services.consent.evidence import subscriber_export, subscription_proof
 from newsletter.services.consent.preferences import (
+    data_link_send,
     preferences_link_send,
     subscription_preferences_change,
 )
 from newsletter.services.consent.retention import consent_retention_run
 from newsletter.services.consent.revocation import (
-    subscriber_erase,
     subscription_revoke,
     subscription_suppress,
 )
 from newsletter.services.consent.signup import (
     CONFIRMATION_MAX_SENDS,
     CONFIRMATION_RESEND_AFTER,
+    signup_request_apply,
+    signup_request_record,
     subscription_confirm,
     subscription_confirmation_send,
     subscription_request,
@@ -42,9 +45,12 @@ __all__ = [
     "consent_retention_run",
     "consent_text_default_publish",
     "consent_text_publish",
+    "data_link_send",
     "newsletter_texts_save",
     "preferences_link_send",
     "subscriber_erase",
+    "signup_request_apply",
+    "signup_request_record",
     "subscriber_export",
     "subscription_confirm",
     "subscription_confirmation_send",

@@ -7,6 +7,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from newsletter.emails.consent import data_link_message_build, preferences_link_message_build
 from newsletter.models import (
     ConsentEventKind,
     Frequency,
@@ -61,8 +62,6 @@ def subscription_preferences_change(
 
 def preferences_link_send(*, address_hmac: str) -> bool:
     """Mail the preference-centre link to an address we hold; False when we hold none."""
-    from newsletter.emails.consent import preferences_link_message_build
-
     subscription = (
         Subscription.objects.select_related("newsletter")
         .filter(address_hmac=address_hmac)
@@ -72,4 +71,16 @@ def preferences_link_send(*, address_hmac: str) -> bool:
     if subscription is None:
         return False
     preferences_link_message_build(subscription=subscription).send()
+    return True
+
+
+def data_link_send(*, subscription_id: int, purpose: str) -> bool:
+    """Mail the short-lived link that confirms an export or erasure to the address of the
+    subscription the preference link was issued for; False when it no longer exists."""
+    subscription = (
+        Subscription.objects.select_related("newsletter").filter(id=subscription_id).first()
+    )
+    if subscription is None:
+        return False
+    data_link_message_build(subscription=subscription, purpose=purpose).send()
     return True

@@ -10,8 +10,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from newsletter.models import (
+    SUPPRESSION_ERASURE,
     ConsentEvent,
     ConsentEventKind,
+    SignupRequest,
     Subscription,
     SubscriptionState,
     Suppression,
@@ -22,6 +24,8 @@ from newsletter.services.consent._ledger import (
 
 logger = logging.getLogger(__name__)
 
+SIGNUP_REQUEST_MAX_AGE = timedelta(days=1)
+
 
 def consent_retention_run(*, now: datetime | None = None) -> dict[str, int]:
     """Delete unconfirmed signups after the token lifetime and the evidence of revoked or
@@ -29,7 +33,13 @@ def consent_retention_run(*, now: datetime | None = None) -> dict[str, int]:
     now = now or timezone.now()
     pending_cutoff = now - timedelta(seconds=settings.NEWSLETTER_CONFIRM_MAX_AGE)
     evidence_cutoff = now - timedelta(days=settings.NEWSLETTER_RETENTION_DAYS)
-    counts = {"pending": 0, "revoked": 0, "erased_events": 0, "suppressions": 0}
+    counts = {
+        "pending": 0,
+        "revoked": 0,
+        "erased_events": 0,
+        "suppressions": 0,
+        "signup_requests": 0,
+    }
     with transaction.atomic():
         # Never-confirmed signups hold no consent worth proving; a lapsed subscription that
         # was asked again keeps its older evidence until its own retention ends.
@@ -64,7 +74,12 @@ def consent_retention_run(*, now: datetime | None = None) -> dict[str, int]:
         # Bounce and complaint entries protect the sender and stay; erasure entries end with
         # the evidence they belong to.
         counts["suppressions"], _detail = Suppression.objects.filter(
-            reason="erasure", created_at__lt=evidence_cutoff
+            reason=SUPPRESSION_ERASURE, created_at__lt=evidence_cutoff
+        ).delete()
+        # A signup whose task message was lost (broker emptied): the reader got no mail and
+        # will ask again; the address it holds must not stay.
+        counts["signup_requests"], _detail = SignupRequest.objects.filter(
+            created_at__lt=now - SIGNUP_REQUEST_MAX_AGE
         ).delete()
     logger.info("consent retention: %s", counts)
     return counts

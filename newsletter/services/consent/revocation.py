@@ -1,4 +1,4 @@
-"""Ending consent: revocation, suppression after bounces or complaints, erasure."""
+"""Ending consent: revocation, suppression after bounces or complaints."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from django.utils import timezone
 
 from newsletter.addresses import address_hmac
 from newsletter.models import (
-    ConsentEvent,
     ConsentEventKind,
     RevocationChannel,
     Subscription,
@@ -90,33 +89,3 @@ def subscription_suppress(
             )
         subscription.refresh_from_db()
     return subscription
-
-
-def subscriber_erase(
-    *, address_hmac: str, channel: str = RevocationChannel.PREFERENCES, note: str = ""
-) -> int:
-    """Erase an address at once (Art. 17): its subscriptions go, the evidence stays
-    pseudonymised (hash only, no IP or user agent) and the hash goes on the suppression list."""
-    now = timezone.now()
-    with transaction.atomic():
-        subscriptions = list(
-            Subscription.objects.select_for_update()
-            .filter(address_hmac=address_hmac)
-            .order_by("id")
-        )
-        if not subscriptions:
-            return 0
-        ConsentEvent.objects.filter(address_hmac=address_hmac).update(ip=None, user_agent="")
-        for sub in subscriptions:
-            ConsentEvent.objects.create(
-                subscription=None,
-                newsletter_id=sub.newsletter_id,
-                address_hmac=address_hmac,
-                kind=ConsentEventKind.ERASED,
-                at=now,
-                channel=channel,
-                note=note.strip()[:2000],
-            )
-        Subscription.objects.filter(id__in=[sub.id for sub in subscriptions]).delete()
-        Suppression.objects.get_or_create(address_hmac=address_hmac, defaults={"reason": "erasure"})
-    return len(subscriptions)

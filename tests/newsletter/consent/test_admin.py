@@ -164,3 +164,49 @@ def test_editing_the_consent_text_in_the_admin_makes_a_new_version(manager_clien
     )
     assert versions[0] == (2, "Neuer Text, Version zwei.")
     assert versions[1][0] == 1 and "Ich bin damit einverstanden" in versions[1][1]
+
+
+@pytest.mark.parametrize("name", ["Redaktion\r\nBcc: x@evil.example", "Zeile\neins", "CR\rallein"])
+def test_a_sender_name_with_a_line_break_is_refused_with_a_clear_message(
+    manager_client, newsletter, name
+):
+    """A From header cannot hold a line break: saving one would make every confirmation fail."""
+    from django.core.exceptions import ValidationError
+    from django.db import IntegrityError, transaction
+
+    url = reverse("admin:newsletter_newsletter_change", args=[newsletter.id])
+    form = manager_client.get(url).context["adminform"].form
+    data = {
+        name: value
+        for name, value in form.initial.items()
+        if value is not None and name in form.fields
+    }
+    data.update(
+        {
+            "sender_name": name,
+            "starts_at_0": newsletter.starts_at.strftime("%d.%m.%Y"),
+            "starts_at_1": newsletter.starts_at.strftime("%H:%M:%S"),
+            "send_time": "07:00",
+            "consent_texts-TOTAL_FORMS": "0",
+            "consent_texts-INITIAL_FORMS": "0",
+        }
+    )
+    for flag in ("welcome_mail", "is_active", "offers_daily", "offers_weekly"):
+        if not data.get(flag):
+            data.pop(flag, None)
+    response = manager_client.post(url, data)
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert errors["sender_name"] == ["Der Absendername darf keine Zeilenumbrüche enthalten."]
+    newsletter.refresh_from_db()
+    assert newsletter.sender_name == "Redaktion"
+    # The model refuses it too, and the database as the last line.
+    newsletter.sender_name = name
+    with pytest.raises(ValidationError, match="Zeilenumbrüche") as caught:
+        newsletter.full_clean()
+    assert caught.value.error_dict["sender_name"][0].code == "line_break"
+    with (
+        pytest.raises(IntegrityError, match="newsletter_sender_name_one_line"),
+        transaction.atomic(),
+    ):
+        type(newsletter).objects.filter(pk=newsletter.pk).update(sender_name=name)

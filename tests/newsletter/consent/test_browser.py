@@ -1,5 +1,6 @@
 """A reader's whole journey in Chromium: sign up under an article, confirm from the mail caught
-by a local SMTP sink, leave through the unsubscribe link; a scanner's GET confirms nobody."""
+by a local SMTP sink, leave through the unsubscribe link; a scanner's GET confirms nobody.
+Erasure from the preference centre goes through a link mailed to the address."""
 
 import re
 
@@ -8,6 +9,7 @@ import requests
 from django.urls import reverse
 
 from newsletter import tokens
+from newsletter.addresses import address_hmac
 from newsletter.models import ConsentEvent, Subscription, SubscriptionState
 from newsletter.services.consent import consent_text_default_publish
 from tests.articles.factories import ArticleFactory
@@ -72,3 +74,40 @@ def test_reader_signs_up_confirms_and_unsubscribes(browser_page, live_server, ma
     sub.refresh_from_db()
     assert sub.state == SubscriptionState.UNSUBSCRIBED
     assert ConsentEvent.objects.get(subscription=sub, kind="revoked").channel == "link"
+
+
+def test_reader_erases_their_data_through_the_link_mailed_to_them(
+    browser_page, live_server, mail_to_sink
+):
+    newsletter = NewsletterFactory(slug="meinung-am-morgen", name="Meinung am Morgen")
+    consent_text_default_publish(newsletter=newsletter)
+    sub = Subscription.objects.create(
+        email="loeschen.bitte@example.org",
+        address_hmac=address_hmac("loeschen.bitte@example.org"),
+        newsletter=newsletter,
+        state=SubscriptionState.PENDING,
+    )
+    page = browser_page
+    page.goto(
+        live_server.url
+        + reverse(
+            "newsletter_preferences",
+            kwargs={"token": tokens.make_preferences_token(sub.id, sub.address_hmac)},
+        )
+    )
+    page.get_by_role("button", name="Alle Daten löschen").click()
+    page.wait_for_selector("text=Bitte sehen Sie in Ihr Postfach")
+    assert Subscription.objects.filter(id=sub.id).exists()
+
+    mail = mail_to_sink.wait_for(lambda m: m["To"] == "loeschen.bitte@example.org")
+    assert "Löschung bestätigen" in mail["Subject"]
+    link = re.search(r"(http://\S+/n/daten-loeschen/[^/\s]+/)", mail_to_sink.text_of(mail)).group(1)
+    # A scanner that fetches the link erases nothing.
+    assert requests.get(link, timeout=10).status_code == 200
+    assert Subscription.objects.filter(id=sub.id).exists()
+
+    page.goto(link)
+    page.get_by_role("button", name="Ja, endgültig löschen").click()
+    page.wait_for_selector("h1.nl-erased")
+    assert not Subscription.objects.filter(id=sub.id).exists()
+    assert ConsentEvent.objects.filter(address_hmac=sub.address_hmac, kind="erased").exists()

@@ -97,7 +97,7 @@ def test_preference_centre_never_fails_on_arbitrary_posts(newsletter, data):
     sub = SubscriptionFactory(newsletter=newsletter)
     url = reverse(
         "newsletter_preferences",
-        kwargs={"token": tokens.make_preferences_token(sub.address_hmac)},
+        kwargs={"token": tokens.make_preferences_token(sub.id, sub.address_hmac)},
     )
     _post(Client(), url, data, "fuzz")
     unsubscribe = reverse(

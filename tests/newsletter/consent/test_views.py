@@ -3,7 +3,7 @@ import re
 
 import pytest
 from django.core import mail
-from django.test import Client
+from django.test import Client, TestCase
 from django.urls import reverse
 
 from newsletter import tokens
@@ -44,11 +44,8 @@ def signup_data(newsletter, email="leserin@example.org", **extra):
 
 
 def post_signup(client, newsletter, email="leserin@example.org", capture=None, **extra):
-    if capture is None:
-        return client.post(
-            SIGNUP, signup_data(newsletter, email, **extra), REMOTE_ADDR="203.0.113.9"
-        )
-    with capture(execute=True):
+    """The page's POST, with what it leaves to run after commit (the signup task) run."""
+    with (capture or TestCase.captureOnCommitCallbacks)(execute=True):
         return client.post(
             SIGNUP, signup_data(newsletter, email, **extra), REMOTE_ADDR="203.0.113.9"
         )
@@ -68,7 +65,8 @@ def unsubscribe_path(sub):
 
 def preferences_path(sub):
     return reverse(
-        "newsletter_preferences", kwargs={"token": tokens.make_preferences_token(sub.address_hmac)}
+        "newsletter_preferences",
+        kwargs={"token": tokens.make_preferences_token(sub.id, sub.address_hmac)},
     )
 
 
@@ -104,11 +102,12 @@ def test_english_signup_records_english_text_and_language(client, newsletter):
     response = client.get("/en/newsletter/anmelden/")
     assert "I agree to be informed by e-mail" in response.content.decode()
     text = ConsentText.objects.get(newsletter=newsletter, language="en")
-    client.post(
-        "/en/newsletter/anmelden/",
-        {**signup_data(newsletter), "consent_text": text.id},
-        REMOTE_ADDR="203.0.113.9",
-    )
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        client.post(
+            "/en/newsletter/anmelden/",
+            {**signup_data(newsletter), "consent_text": text.id},
+            REMOTE_ADDR="203.0.113.9",
+        )
     sub = Subscription.objects.get()
     assert sub.language == "en"
     assert ConsentEvent.objects.get(subscription=sub, kind="requested").consent_text == text
@@ -346,7 +345,13 @@ def test_preferences_page_lists_subscriptions_and_changes_them(
     assert ConsentEvent.objects.get(subscription=sub, kind="revoked").channel == "preferences"
 
 
-def test_preferences_unsubscribe_all_export_and_erase(client, newsletter):
+def _mailed_link(kind: str) -> str:
+    return re.search(rf"http://testserver(/n/{kind}/[^/\s]+/)", mail.outbox[-1].body).group(1)
+
+
+def test_preferences_unsubscribe_all_then_export_and_erase_through_a_mailed_link(
+    client, newsletter, django_capture_on_commit_callbacks
+):
     from tests.newsletter.factories import SubscriptionFactory
 
     sub = SubscriptionFactory(newsletter=newsletter, email="x@example.org")
@@ -354,20 +359,91 @@ def test_preferences_unsubscribe_all_export_and_erase(client, newsletter):
     client.post(path, {"action": "unsubscribe_all"})
     sub.refresh_from_db()
     assert sub.state == SubscriptionState.UNSUBSCRIBED
-    export = client.post(path, {"action": "export"})
+
+    # Export: the preference link only mails a short-lived link to the address.
+    with django_capture_on_commit_callbacks(execute=True):
+        asked = client.post(path, {"action": "export"})
+    assert asked.status_code == 200 and "Content-Disposition" not in asked
+    assert "x@example.org" not in asked.content.decode()
+    assert "60 Minuten" in asked.content.decode()
+    assert mail.outbox[-1].to == ["x@example.org"]
+    export_link = _mailed_link("daten-export")
+    shown = client.get(export_link)  # what a link scanner sees: a button, no data
+    assert shown.status_code == 200 and "x@example.org" not in shown.content.decode()
+    assert not ConsentEvent.objects.filter(kind="exported").exists()
+    export = client.post(export_link)
     assert export.status_code == 200
     assert export["Content-Disposition"].startswith("attachment")
     data = json.loads(export.content)
     assert data["address"] == "x@example.org"
     assert "revoked" in [event["kind"] for event in data["consent_log"]]
-    step = client.post(path, {"action": "erase"})
-    assert step.status_code == 200
+
+    # Erasure: the same, and the link's GET asks once more.
+    with django_capture_on_commit_callbacks(execute=True):
+        asked = client.post(path, {"action": "erase"})
+    assert asked.status_code == 200
     assert Subscription.objects.filter(id=sub.id).exists()
-    done = client.post(path, {"action": "erase_confirmed"})
+    erase_link = _mailed_link("daten-loeschen")
+    assert client.get(erase_link).status_code == 200
+    assert Subscription.objects.filter(id=sub.id).exists()
+    # One purpose never stands in for the other.
+    wrong = erase_link.replace("daten-loeschen", "daten-export")
+    assert client.post(wrong).status_code == 400
+    done = client.post(erase_link)
     assert done.status_code == 200
     assert not Subscription.objects.filter(id=sub.id).exists()
     assert Suppression.objects.filter(address_hmac=address_hmac("x@example.org")).exists()
-    assert client.get(path).status_code == 200
+    # The links died with what they pointed to.
+    assert client.get(path).status_code == 410
+    assert client.post(export_link).status_code == 410
+    assert client.post(erase_link).status_code == 410
+
+
+def test_a_forwarded_preference_link_can_neither_read_nor_erase_the_data(
+    client, newsletter, django_capture_on_commit_callbacks
+):
+    """Whoever holds only the preference link (a forwarded newsletter, a link scanner that
+    also posts forms) gets neither the data nor an erasure: both go to the mailbox first."""
+    from tests.newsletter.factories import SubscriptionFactory
+
+    sub = SubscriptionFactory(newsletter=newsletter, email="weitergeleitet@example.org")
+    stranger = Client()
+    with django_capture_on_commit_callbacks(execute=True):
+        for action in ("export", "erase", "erase_confirmed"):
+            response = stranger.post(preferences_path(sub), {"action": action})
+            assert response.status_code in (200, 400)
+            assert "Content-Disposition" not in response
+            assert "consent_log" not in response.content.decode()
+    assert Subscription.objects.filter(id=sub.id).exists()
+    assert not ConsentEvent.objects.filter(kind__in=["exported", "erased"]).exists()
+    assert [m.to for m in mail.outbox] == [["weitergeleitet@example.org"]] * 2
+
+
+def test_a_data_link_expires(client, newsletter, settings):
+    from tests.newsletter.factories import SubscriptionFactory
+
+    sub = SubscriptionFactory(newsletter=newsletter)
+    for purpose, route in (
+        (tokens.DATA_EXPORT, "newsletter_data_export"),
+        (tokens.DATA_ERASE, "newsletter_data_erase"),
+    ):
+        token = tokens.make_data_token(purpose, sub.id, sub.address_hmac)
+        link = reverse(route, kwargs={"token": token})
+        settings.NEWSLETTER_DATA_LINK_MAX_AGE = 3600
+        assert client.get(link).status_code == 200
+        settings.NEWSLETTER_DATA_LINK_MAX_AGE = -1  # any age is past it
+        assert client.get(link).status_code == 410
+        assert client.post(link).status_code == 410
+        # A preference token is no data token, and the other way round.
+        pref = preferences_path(sub).split("/")[-2]
+        settings.NEWSLETTER_DATA_LINK_MAX_AGE = 3600
+        assert client.post(reverse(route, kwargs={"token": pref})).status_code == 400
+        assert (
+            client.get(reverse("newsletter_preferences", kwargs={"token": token})).status_code
+            == 400
+        )
+    assert Subscription.objects.filter(id=sub.id).exists()
+    assert not ConsentEvent.objects.exists()
 
 
 def test_get_on_preferences_and_unsubscribe_changes_nothing(client, newsletter):
@@ -411,8 +487,14 @@ def test_preference_forms_without_csrf_token_are_refused(newsletter):
 
     sub = SubscriptionFactory(newsletter=newsletter)
     client = Client(enforce_csrf_checks=True)
-    for action in ("unsubscribe_all", "erase_confirmed", "export", "save"):
+    for action in ("unsubscribe_all", "erase", "export", "save"):
         assert client.post(preferences_path(sub), {"action": action}).status_code == 403
+    for purpose, route in (
+        (tokens.DATA_EXPORT, "newsletter_data_export"),
+        (tokens.DATA_ERASE, "newsletter_data_erase"),
+    ):
+        token = tokens.make_data_token(purpose, sub.id, sub.address_hmac)
+        assert client.post(reverse(route, kwargs={"token": token})).status_code == 403
     request_link = client.post(
         reverse("newsletter:preferences_request"),
         {"email": sub.email, "started": form_started_token()},
@@ -421,3 +503,156 @@ def test_preference_forms_without_csrf_token_are_refused(newsletter):
     sub.refresh_from_db()
     assert sub.state == SubscriptionState.CONFIRMED
     assert not ConsentEvent.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "page", ["signup", "confirm", "unsubscribe", "preferences", "data_export", "data_erase"]
+)
+def test_pages_answer_head_like_get(client, newsletter, page):
+    from tests.newsletter.factories import SubscriptionFactory
+
+    sub = SubscriptionFactory(
+        newsletter=newsletter, email="kopf@example.org", state="pending", confirmed_at=None
+    )
+    path = {
+        "signup": SIGNUP,
+        "confirm": confirm_path(sub),
+        "unsubscribe": unsubscribe_path(sub),
+        "preferences": preferences_path(sub),
+        "data_export": reverse(
+            "newsletter_data_export",
+            kwargs={"token": tokens.make_data_token(tokens.DATA_EXPORT, sub.id, sub.address_hmac)},
+        ),
+        "data_erase": reverse(
+            "newsletter_data_erase",
+            kwargs={"token": tokens.make_data_token(tokens.DATA_ERASE, sub.id, sub.address_hmac)},
+        ),
+    }[page]
+    get = client.get(path)
+    head = client.head(path)
+    assert get.status_code == 200 and get.content
+    assert head.status_code == get.status_code
+    assert head.content == b""
+    assert head["Content-Type"] == get["Content-Type"]
+    sub.refresh_from_db()
+    assert sub.state == SubscriptionState.PENDING
+    assert not ConsentEvent.objects.exists()
+
+
+def test_a_preference_link_from_before_an_erasure_does_not_open_the_new_subscription(
+    client, newsletter, request_signup, django_capture_on_commit_callbacks
+):
+    from newsletter.services.consent import subscriber_erase, subscription_confirm
+
+    def signed_up_and_confirmed():
+        with django_capture_on_commit_callbacks(execute=True):
+            sub = request_signup("Wieder@Example.org")
+        sub = subscription_confirm(
+            subscription_id=sub.id, confirm_round=sub.confirm_round, ip=None, user_agent=""
+        )
+        page = client.post(confirm_path(sub))
+        link = re.search(r'href="(/n/einstellungen/[^"]+/)"', page.content.decode()).group(1)
+        return sub, link
+
+    old_sub, old_link = signed_up_and_confirmed()
+    assert "Wieder@example.org" in client.get(old_link).content.decode()
+    subscriber_erase(address_hmac=old_sub.address_hmac)
+    new_sub, new_link = signed_up_and_confirmed()
+    assert new_sub.address_hmac == old_sub.address_hmac
+
+    old = client.get(old_link)
+    assert old.status_code == 410
+    assert "Wieder@example.org" not in old.content.decode()
+    assert client.post(old_link, {"action": "unsubscribe_all"}).status_code == 410
+    new_sub.refresh_from_db()
+    assert new_sub.state == SubscriptionState.CONFIRMED
+    assert "Wieder@example.org" in client.get(new_link).content.decode()
+
+
+def _address_states(newsletter) -> list[str]:
+    """One address per state: new, pending, confirmed, unsubscribed, suppressed (bounced)."""
+    from tests.newsletter.factories import SubscriptionFactory
+
+    SubscriptionFactory(email="bestaetigt@example.org", newsletter=newsletter)
+    SubscriptionFactory(
+        email="wartet@example.org", newsletter=newsletter, state="pending", confirmed_at=None
+    )
+    gone = SubscriptionFactory(email="weg@example.org", newsletter=newsletter)
+    subscription_revoke(subscription_id=gone.id, channel=RevocationChannel.LINK)
+    blocked = SubscriptionFactory(email="gesperrt@example.org", newsletter=newsletter)
+    subscription_suppress(subscription_id=blocked.id, reason="hard_bounce", channel="webhook")
+    return [
+        "neu@example.org",
+        "wartet@example.org",
+        "bestaetigt@example.org",
+        "weg@example.org",
+        "gesperrt@example.org",
+    ]
+
+
+def _sql_shape(sql: str) -> str:
+    """A statement without its values: what the database was asked to do, not about whom."""
+    return re.sub(r"'(?:[^']|'')*'|\b\d+(?:\.\d+)?\b", "?", sql)
+
+
+def test_signup_does_the_same_queries_for_every_address_state(
+    newsletter, django_capture_on_commit_callbacks
+):
+    """The page's part of a signup is the same for every state (so is its timing); what
+    depends on the state runs in the task it leaves behind."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    emails = _address_states(newsletter)
+    work, tasks = [], []
+    for email in emails:
+        with (
+            CaptureQueriesContext(connection) as queries,
+            django_capture_on_commit_callbacks() as callbacks,
+        ):
+            response = Client().post(
+                SIGNUP, signup_data(newsletter, email), REMOTE_ADDR="203.0.113.9"
+            )
+        assert response.status_code == 303
+        work.append([_sql_shape(q["sql"]) for q in queries.captured_queries])
+        tasks.append(callbacks)
+    assert all(len(shapes) == len(work[0]) for shapes in work), [len(w) for w in work]
+    assert all(shapes == work[0] for shapes in work), work
+    assert all(len(callbacks) == 1 for callbacks in tasks)
+    assert not mail.outbox
+
+    # The tasks do the state-dependent part: a confirmation request for the new, the pending
+    # and the unsubscribed address; nothing for the confirmed one or the bounced one.
+    for callbacks in tasks:
+        with django_capture_on_commit_callbacks(execute=True):
+            callbacks[0]()
+    assert sorted(m.to[0] for m in mail.outbox) == [
+        "neu@example.org",
+        "wartet@example.org",
+        "weg@example.org",
+    ]
+    states = dict(Subscription.objects.values_list("email", "state"))
+    assert states["gesperrt@example.org"] == SubscriptionState.SUPPRESSED
+    assert states["bestaetigt@example.org"] == SubscriptionState.CONFIRMED
+    assert states["weg@example.org"] == states["neu@example.org"] == SubscriptionState.PENDING
+
+
+def test_a_bounced_or_complained_address_gets_no_confirmation_but_the_same_answer(
+    newsletter, django_capture_on_commit_callbacks
+):
+    from tests.newsletter.factories import SubscriptionFactory
+
+    other = SubscriptionFactory(email="beschwerde@example.org")  # another newsletter
+    subscription_suppress(subscription_id=other.id, reason="complaint", channel="webhook")
+    answers = []
+    for email in ("frisch@example.org", "beschwerde@example.org"):
+        response = post_signup(
+            Client(HTTP_X_REQUEST_ID="c" * 32),
+            newsletter,
+            email,
+            django_capture_on_commit_callbacks,
+        )
+        answers.append((response.status_code, sorted(response.items()), response.content))
+    assert answers[0] == answers[1]
+    assert [m.to for m in mail.outbox] == [["frisch@example.org"]]
+    assert not Subscription.objects.filter(newsletter=newsletter, email="beschwerde@example.org")
