@@ -3,8 +3,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import signal
+import threading
+from collections.abc import Iterator
 
 import requests
 from anymail.exceptions import AnymailRequestsAPIError
@@ -29,6 +33,34 @@ class Refused(Exception):
     """The provider refused the call naming recipients it will never accept."""
 
 
+class CallDeadlineExceeded(Exception):
+    """The call ran past its total deadline (it may have reached the provider)."""
+
+
+@contextlib.contextmanager
+def call_deadline(seconds: float) -> Iterator[None]:
+    """Cut the block off after `seconds` in total.
+
+    requests' timeout bounds each read, so an answer trickling in a byte at a time can stretch
+    a call past the lease it was checked under; a real-time alarm bounds the whole call, the
+    upload included. Signals reach only the main thread (where Celery's prefork children run
+    tasks); elsewhere the per-read timeout is all there is."""
+    if seconds <= 0 or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(_signum, _frame):
+        raise CallDeadlineExceeded(f"no answer within the call deadline of {seconds:g}s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def batch_mode() -> bool:
     """Providers whose anymail backend sends a whole batch in one call with merge data."""
     return getattr(settings, "ANYMAIL_ESP", "") == "mailgun"
@@ -42,6 +74,14 @@ _connections: dict[int, object] = {}
 # Batch providers whose batches go through a lightened subclass of anymail's backend
 # (multipart instead of per-byte percent-escaping; see newsletter/mailgun_backend.py).
 BATCH_BACKENDS = {"mailgun": "newsletter.mailgun_backend.EmailBackend"}
+
+
+def _provider_connection_drop() -> None:
+    """Forget a connection a call was cut off in (its socket is mid-request)."""
+    for conn in _connections.values():
+        with contextlib.suppress(Exception):
+            conn.close()
+    _connections.clear()
 
 
 def _provider_connection():
@@ -100,7 +140,11 @@ def _send_batch_call(*, digest: Digest, batch: Batch, recipients: list[Recipient
         digest=digest, batch_id=batch.pk, language=batch.language, recipients=recipients
     )
     try:
-        _provider_connection().send_messages([message])
+        with call_deadline(settings.NEWSLETTER_CALL_DEADLINE_SECONDS):
+            _provider_connection().send_messages([message])
+    except CallDeadlineExceeded as exc:
+        _provider_connection_drop()
+        raise Uncertain(str(exc)) from exc
     except AnymailRequestsAPIError as exc:
         status = getattr(exc, "status_code", None)
         if status is None:
