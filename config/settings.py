@@ -356,9 +356,15 @@ NEWSLETTER_LEASE_SECONDS = env.float("NEWSLETTER_LEASE_SECONDS", default=30.0)
 NEWSLETTER_HEARTBEAT_SECONDS = env.float("NEWSLETTER_HEARTBEAT_SECONDS", default=5.0)
 NEWSLETTER_CALL_DEADLINE_SECONDS = env.float("NEWSLETTER_CALL_DEADLINE_SECONDS", default=20.0)
 NEWSLETTER_LEASE_MARGIN_SECONDS = env.float("NEWSLETTER_LEASE_MARGIN_SECONDS", default=3.0)
+_lease_needs = sum(
+    (
+        NEWSLETTER_HEARTBEAT_SECONDS,
+        NEWSLETTER_CALL_DEADLINE_SECONDS,
+        NEWSLETTER_LEASE_MARGIN_SECONDS,
+    )
+)
 if min(NEWSLETTER_HEARTBEAT_SECONDS, NEWSLETTER_CALL_DEADLINE_SECONDS) <= 0 or (
-    NEWSLETTER_HEARTBEAT_SECONDS + NEWSLETTER_CALL_DEADLINE_SECONDS + NEWSLETTER_LEASE_MARGIN_SECONDS
-    >= NEWSLETTER_LEASE_SECONDS
+    _lease_needs >= NEWSLETTER_LEASE_SECONDS
 ):
     # A lease renewed every heartbeat must still cover a whole call plus the margin at the
     # final check, or every check fails (or a call outlives the claim it was checked under).

@@ -37,6 +37,8 @@ class _Heartbeat:
         self.held: dict[int, int] = {}
         self.pid = 0
         self.thread: threading.Thread | None = None
+        # Set when the last claim is released, so the idle connection closes at once.
+        self.idle = threading.Event()
 
     def _ensure_thread(self) -> None:
         # Threads do not survive a fork: each pool child starts its own on first use.
@@ -54,13 +56,18 @@ class _Heartbeat:
     def release(self, batch_id: int) -> None:
         with self.lock:
             self.held.pop(batch_id, None)
+            if not self.held:
+                self.idle.set()
 
     def _run(self) -> None:
-        stop = threading.Event()
-        while not stop.wait(settings.NEWSLETTER_HEARTBEAT_SECONDS):
+        while True:
+            self.idle.wait(settings.NEWSLETTER_HEARTBEAT_SECONDS)
             with self.lock:
+                self.idle.clear()
                 held = list(self.held.items())
             if not held:
+                # Nothing held: keep no idle connection (a test database must be droppable).
+                connection.close()
                 continue
             try:
                 batch_lease_renew(claims=held)

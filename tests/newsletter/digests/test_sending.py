@@ -38,7 +38,9 @@ def steps_by_hand(monkeypatch):
     from newsletter.services import digests
 
     woken: list[tuple[str, int]] = []
-    monkeypatch.setattr(digests, "_enqueue_drains", lambda pk, count=None: woken.append(("drain", pk)))
+    monkeypatch.setattr(
+        digests, "_enqueue_drains", lambda pk, count=None: woken.append(("drain", pk))
+    )
     monkeypatch.setattr(digests, "_enqueue_fan_out", lambda pk: woken.append(("fan_out", pk)))
     return woken
 
