@@ -352,10 +352,10 @@ NEWSLETTER_DRAIN_TASKS = env.int("NEWSLETTER_DRAIN_TASKS", default=4)
 # in one statement, that it still holds the claim with more than the call deadline plus the
 # margin left; the call itself is cut off at the deadline (a total, unlike the per-read
 # ANYMAIL_REQUESTS_TIMEOUT/EMAIL_TIMEOUT), so it ends while the lease still holds.
-NEWSLETTER_LEASE_SECONDS = env.float("NEWSLETTER_LEASE_SECONDS", default=30.0)
-NEWSLETTER_HEARTBEAT_SECONDS = env.float("NEWSLETTER_HEARTBEAT_SECONDS", default=5.0)
-NEWSLETTER_CALL_DEADLINE_SECONDS = env.float("NEWSLETTER_CALL_DEADLINE_SECONDS", default=20.0)
-NEWSLETTER_LEASE_MARGIN_SECONDS = env.float("NEWSLETTER_LEASE_MARGIN_SECONDS", default=3.0)
+NEWSLETTER_LEASE_SECONDS = env.float("NEWSLETTER_LEASE_SECONDS", default=15.0)
+NEWSLETTER_HEARTBEAT_SECONDS = env.float("NEWSLETTER_HEARTBEAT_SECONDS", default=2.0)
+NEWSLETTER_CALL_DEADLINE_SECONDS = env.float("NEWSLETTER_CALL_DEADLINE_SECONDS", default=10.0)
+NEWSLETTER_LEASE_MARGIN_SECONDS = env.float("NEWSLETTER_LEASE_MARGIN_SECONDS", default=2.0)
 _lease_needs = sum(
     (
         NEWSLETTER_HEARTBEAT_SECONDS,
