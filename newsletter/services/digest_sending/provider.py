@@ -6,16 +6,15 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import signal
-import threading
-from collections.abc import Iterator
 
 import requests
 from anymail.exceptions import AnymailRequestsAPIError
 from django.conf import settings
 from django.core.mail import get_connection
 
+from newsletter.deadline import CallDeadlineExceeded
 from newsletter.emails.digest import Recipient, digest_message_batch
+from newsletter.mailgun_backend import CallGateClosed
 from newsletter.models import Batch, Digest
 
 _EMAIL = re.compile(r"[^\s<>,;:'\"()\[\]]+@[^\s<>,;:'\"()\[\]]+\.[A-Za-z0-9-]+")
@@ -31,34 +30,6 @@ class Uncertain(Exception):
 
 class Refused(Exception):
     """The provider refused the call naming recipients it will never accept."""
-
-
-class CallDeadlineExceeded(Exception):
-    """The call ran past its total deadline (it may have reached the provider)."""
-
-
-@contextlib.contextmanager
-def call_deadline(seconds: float) -> Iterator[None]:
-    """Cut the block off after `seconds` in total.
-
-    requests' timeout bounds each read, so an answer trickling in a byte at a time can stretch
-    a call past the lease it was checked under; a real-time alarm bounds the whole call, the
-    upload included. Signals reach only the main thread (where Celery's prefork children run
-    tasks); elsewhere the per-read timeout is all there is."""
-    if seconds <= 0 or threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def expire(_signum, _frame):
-        raise CallDeadlineExceeded(f"no answer within the call deadline of {seconds:g}s")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def batch_mode() -> bool:
@@ -135,13 +106,19 @@ def refused_addresses(text: str, recipients: list[Recipient]) -> list[Recipient]
     return [r for r in recipients if r.email.lower() in named]
 
 
-def _send_batch_call(*, digest: Digest, batch: Batch, recipients: list[Recipient]) -> list[str]:
-    message = digest_message_batch(
+def batch_message_build(*, digest: Digest, batch: Batch, recipients: list[Recipient]):
+    """The batch's one provider message, built before the final check so that nothing but
+    the call itself runs between the check and the first byte on the wire."""
+    return digest_message_batch(
         digest=digest, batch_id=batch.pk, language=batch.language, recipients=recipients
     )
+
+
+def _send_batch_call(*, message) -> list[str]:
     try:
-        with call_deadline(settings.NEWSLETTER_CALL_DEADLINE_SECONDS):
-            _provider_connection().send_messages([message])
+        _provider_connection().send_messages([message])
+    except CallGateClosed:
+        raise
     except CallDeadlineExceeded as exc:
         _provider_connection_drop()
         raise Uncertain(str(exc)) from exc

@@ -9,6 +9,7 @@ gives the batch up otherwise. The call runs under a total deadline shorter than 
 
 from __future__ import annotations
 
+import functools
 import logging
 import smtplib
 import time
@@ -18,7 +19,9 @@ from anymail.exceptions import AnymailError
 from django.conf import settings
 from django.core.mail import get_connection
 
+from newsletter.deadline import CallDeadlineExceeded, call_deadline
 from newsletter.emails.digest import Recipient, digest_message_single
+from newsletter.mailgun_backend import CallGateClosed
 from newsletter.models import Batch, BatchState, Digest
 from newsletter.ratelimit_send import send_slot_wait
 from newsletter.services.digest_sending.fence import (
@@ -28,13 +31,12 @@ from newsletter.services.digest_sending.fence import (
 )
 from newsletter.services.digest_sending.lease import lease_kept
 from newsletter.services.digest_sending.provider import (
-    CallDeadlineExceeded,
     Refused,
     Transient,
     Uncertain,
     _send_batch_call,
+    batch_message_build,
     batch_mode,
-    call_deadline,
     provider_name,
     refused_addresses,
 )
@@ -124,11 +126,16 @@ def _send_as_batch(*, digest: Digest, batch: Batch, token: int) -> SendOutcome:
         if not recipients:
             _record_sent(batch=batch, token=token, sent=0, message_ids=[])
             return SendOutcome(state=BatchState.SENT, failed=failed)
+        message = batch_message_build(digest=digest, batch=batch, recipients=recipients)
         _wait_for_rate(batch, len(recipients))
-        if not batch_call_start(batch=batch, token=token):
-            return _give_up(batch=batch, token=token)
+        # The final check runs inside the backend once the payload is built, immediately
+        # before the request; the request has the total deadline.
+        message.call_gate = functools.partial(batch_call_start, batch=batch, token=token)
+        message.call_deadline = settings.NEWSLETTER_CALL_DEADLINE_SECONDS
         try:
-            message_ids = _send_batch_call(digest=digest, batch=batch, recipients=recipients)
+            message_ids = _send_batch_call(message=message)
+        except CallGateClosed:
+            return _give_up(batch=batch, token=token)
         except Transient as exc:
             status = getattr(exc.__cause__, "status_code", None) or 0
             _record_retry(batch=batch, token=token, error=str(exc), at_once=status >= 500)
@@ -186,6 +193,9 @@ def _send_one_by_one(*, digest: Digest, batch: Batch, token: int) -> SendOutcome
     done_through: int | None = batch.sent_through
     try:
         for recipient in recipients:
+            message = digest_message_single(
+                digest=digest, batch_id=batch.pk, language=batch.language, recipient=recipient
+            )
             if not batch_call_start(batch=batch, token=token, sent_through=done_through, sent=sent):
                 if done_through is not None and not batch_progress(
                     batch=batch, token=token, sent_through=done_through, sent=sent
@@ -193,9 +203,6 @@ def _send_one_by_one(*, digest: Digest, batch: Batch, token: int) -> SendOutcome
                     return SendOutcome(state=LOST, sent=sent, failed=failed)
                 outcome = _give_up(batch=batch, token=token)
                 return SendOutcome(state=outcome.state, sent=sent, failed=failed)
-            message = digest_message_single(
-                digest=digest, batch_id=batch.pk, language=batch.language, recipient=recipient
-            )
             try:
                 with call_deadline(settings.NEWSLETTER_CALL_DEADLINE_SECONDS):
                     conn.send_messages([message])

@@ -175,7 +175,7 @@ def test_the_provider_call_has_a_total_deadline(
             "NEWSLETTER_LEASE_SECONDS must exceed",
         ),
         (
-            {"NEWSLETTER_UNCERTAIN_GRACE_SECONDS": "1", "NEWSLETTER_LEASE_MARGIN_SECONDS": "3"},
+            {"NEWSLETTER_UNCERTAIN_GRACE_SECONDS": "1", "NEWSLETTER_LEASE_MARGIN_SECONDS": "2"},
             "NEWSLETTER_UNCERTAIN_GRACE_SECONDS must be at least",
         ),
     ],
