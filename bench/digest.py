@@ -361,6 +361,8 @@ class Bench:
 
         result = self.wait_and_count(digest_id, newsletter.pk, on_tick=on_tick)
         result["label"] = label
+        # A killed worker takes its CPU counters with it: no CPU figure for this digest.
+        result["cpu_us_per_recipient"] = None
         result["kills"] = len(restarts)
         result["start_to_first_claim_s"] = [self._first_claim(r) for r in restarts]
         log(f"{label}: {json.dumps(result)}")
