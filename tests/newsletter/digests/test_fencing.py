@@ -252,3 +252,37 @@ def test_smtp_lease_lost_mid_batch_raises_nothing_and_resumes_after_what_was_sen
         assert Digest.objects.get(pk=digest.pk).state == DigestState.DONE
     finally:
         sink.stop()
+
+
+def test_every_reconcile_tick_wakes_a_drain_while_work_is_claimable(
+    newsletter_with_articles, monkeypatch, settings
+):
+    from newsletter.services import digests
+
+    settings.NEWSLETTER_BATCH_SIZE = 5
+    digest = _fanned_out(newsletter_with_articles, 20)
+    woken: list[int | None] = []
+    monkeypatch.setattr(digests, "_enqueue_drains", lambda pk, count=None: woken.append(count))
+    # A live lease on one batch (another worker is sending) and three ranges still unclaimed:
+    # a worker without a drain message (just started, or its message died with a killed
+    # worker) must still be woken.
+    batch_claim(digest_id=digest.pk)
+    assert digests.digest_kick_stalled() == [digest.pk]
+    assert woken == [1]
+    # Nobody holds a live lease: all drains are woken.
+    Batch.objects.filter(digest=digest).update(lease_until=timezone.now() - timedelta(seconds=1))
+    digests.digest_kick_stalled()
+    assert woken == [1, None]
+
+
+def test_a_drain_out_of_work_wakes_again_when_another_workers_lease_ends(
+    newsletter_with_articles, mailgun_in_process, settings
+):
+    settings.NEWSLETTER_BATCH_SIZE = 5
+    digest = _fanned_out(newsletter_with_articles, 10)
+    held = batch_claim(digest_id=digest.pk)
+    result = digest_drain(digest_id=digest.pk)
+    assert result.batches == 1 and not result.done
+    # If the holder died, its batch is free when the lease ends: the drain is back by then.
+    left = (held.lease_until - timezone.now()).total_seconds()
+    assert result.wake_in is not None and left - 2 <= result.wake_in <= left + 0.5
