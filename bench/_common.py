@@ -213,3 +213,37 @@ def http_json(url: str, payload: dict | None = None, timeout: float = 30) -> dic
 
 def median(values: list[float]) -> float:
     return statistics.median(values) if values else 0.0
+
+
+def machine_info(*, redis_url: str) -> dict:
+    """What the figures were measured on: absolute rates move between machines (and with the
+    load of a shared one), so every bench result carries this beside its ratios. Call after
+    django.setup()."""
+    import platform
+
+    import django
+    import redis
+    from django.db import connection
+
+    cpu = ""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW server_version")
+        postgres = cursor.fetchone()[0]
+    return {
+        "cpu_model": cpu or platform.processor(),
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "django": django.get_version(),
+        "postgresql": postgres,
+        "redis": redis.Redis.from_url(url=redis_url).info("server").get("redis_version"),
+    }
+
+
+def loadavg() -> list[float]:
+    """The 1-, 5- and 15-minute load averages."""
+    return [round(x, 2) for x in os.getloadavg()]

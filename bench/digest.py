@@ -3,7 +3,8 @@
     .venv/bin/python bench/digest.py                 # N = 20,000, one run
     .venv/bin/python bench/digest.py --n 200000 --runs 3
     .venv/bin/python bench/digest.py --n 1000000 --naive-n 0
-    .venv/bin/python bench/digest.py --faults        # fail every 7th call, latency, rate limit
+    .venv/bin/python bench/digest.py --faults        # fail every 7th call, latency, rate limit,
+                                                     # three SIGKILLs (kill_3x)
 
 It builds its own PostgreSQL database and Redis db, seeds N confirmed subscribers (plus pending,
 unsubscribed and suppressed ones that must be left out) with set-based SQL, starts the lean
@@ -11,18 +12,24 @@ fake Mailgun (bench/fake_provider.py) and two real Celery workers, and starts a 
 the scheduler's own service (`digest_start_now`, the path of `send_digest --now` and the beat
 tick). In the same run it measures the naive path (one task, one render, one API call per
 recipient) and the raw ceiling (anymail batch calls from one loop, no database) on subsets.
-Progress goes to stderr; the last line of stdout is one JSON object.
+Progress goes to stderr; the last line of stdout is one JSON object, which carries the
+machine it ran on (CPU model, cores, load before and after, Python/Django/PostgreSQL/Redis
+versions): absolute rates move between machines, ratios travel.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import re
+import signal
 import sys
 import tempfile
 import time
 import uuid
+from datetime import datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -33,7 +40,9 @@ from bench._common import (  # noqa: E402
     cpu_seconds,
     db_recreate,
     http_json,
+    loadavg,
     log,
+    machine_info,
     median,
     peak_rss_mb,
     process_tree,
@@ -43,6 +52,25 @@ from bench._common import (  # noqa: E402
 )
 
 FINAL = {"done", "cancelled", "skipped"}
+_LEASE_SETTINGS = (
+    "NEWSLETTER_LEASE_SECONDS",
+    "NEWSLETTER_HEARTBEAT_SECONDS",
+    "NEWSLETTER_CALL_DEADLINE_SECONDS",
+    "NEWSLETTER_LEASE_MARGIN_SECONDS",
+    "NEWSLETTER_UNCERTAIN_GRACE_SECONDS",
+)
+# kill_3x: leases of a few seconds, renewed every second, so a killed worker's batch is free
+# quickly; the call deadline still covers a 500 ms provider comfortably.
+KILL_SETTINGS = {
+    "NEWSLETTER_LEASE_SECONDS": "5",
+    "NEWSLETTER_HEARTBEAT_SECONDS": "1",
+    "NEWSLETTER_CALL_DEADLINE_SECONDS": "3",
+    "NEWSLETTER_LEASE_MARGIN_SECONDS": "0.5",
+    "NEWSLETTER_UNCERTAIN_GRACE_SECONDS": "30",
+}
+_LOG_LINE = r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) INFO \S+ \[[^\]]*\] "
+_READY = re.compile(_LOG_LINE + r".* ready\.$", re.M)
+_CLAIMED = re.compile(_LOG_LINE + r"claimed batch ", re.M)
 HMAC_KEY = "bench-only-address-key"
 
 
@@ -53,13 +81,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--faults", action="store_true", help="also run the fault scenarios")
     parser.add_argument(
         "--fault-scenarios",
-        default="fail_every_7,latency_500ms,rate_limit",
+        default="fail_every_7,latency_500ms,rate_limit,kill_3x",
         help="which fault scenarios --faults runs (comma-separated)",
     )
     parser.add_argument("--naive-n", type=int, default=600, help="naive subset (0 = skip)")
     parser.add_argument("--raw-n", type=int, default=20_000, help="raw-ceiling subset (0 = skip)")
     parser.add_argument("--workers", type=int, default=2, help="worker processes (-c 1 each)")
     parser.add_argument("--rate", type=float, default=2_000, help="rate limit scenario, msgs/s")
+    parser.add_argument(
+        "--kill-n", type=int, default=30_000, help="recipients of the kill_3x scenario"
+    )
     parser.add_argument("--db", default="bench_digest", help="PostgreSQL database (recreated)")
     parser.add_argument("--redis-db", type=int, default=13, help="Redis database number")
     parser.add_argument("--timeout", type=float, default=0, help="per digest, 0 = from N")
@@ -152,35 +183,9 @@ class Bench:
 
     def start_workers(self, **extra: str) -> None:
         self.stop_workers()
-        # INFO so that the worker's " ready." line shows when it takes tasks.
-        env = {**self.env, "LOG_LEVEL": "INFO", **extra}
+        self.worker_env_extra = extra
         for i in range(self.args.workers):
-            log_path = self.tmp / f"worker{i}.log"
-            log_path.write_bytes(b"")
-            proc = spawn(
-                [
-                    PY,
-                    "-m",
-                    "celery",
-                    "-A",
-                    "config",
-                    "worker",
-                    "--loglevel=INFO",
-                    "--pool=prefork",
-                    "--concurrency=1",
-                    "-Q",
-                    self.queue,
-                    "--without-gossip",
-                    "--without-mingle",
-                    "--without-heartbeat",
-                    "--include=bench.naive",
-                    "-n",
-                    f"bench{i}-{uuid.uuid4().hex[:6]}@%h",
-                ],
-                env=env,
-                log_path=log_path,
-                nice=self.args.worker_nice,
-            )
+            proc, log_path = self._spawn_worker(self.tmp / f"worker{i}.log")
             self.workers.append(proc)
             deadline = time.monotonic() + 60
             while b" ready." not in log_path.read_bytes():
@@ -189,11 +194,58 @@ class Bench:
                 time.sleep(0.1)
         self._configure_in_process(extra)
 
+    def kill_and_restart_worker(self, i: int, label: str) -> dict:
+        """SIGKILL worker i with its pool child (mid-task: nothing is acknowledged, its
+        messages stay with the broker until the visibility timeout) and start a new one at
+        once; returns when and where to read how soon the new one got work."""
+        old = self.workers[i]
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(old.pid, signal.SIGKILL)
+        old.wait(10)
+        stop(old)
+        spawned = datetime.now()
+        proc, log_path = self._spawn_worker(self.tmp / f"worker{i}-{label}.log")
+        self.workers[i] = proc
+        return {"spawned": spawned, "log": log_path}
+
+    def _spawn_worker(self, log_path: Path):
+        # INFO so that the worker's " ready." and "claimed batch" lines show.
+        env = {**self.env, "LOG_LEVEL": "INFO", **self.worker_env_extra}
+        log_path.write_bytes(b"")
+        proc = spawn(
+            [
+                PY,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                "--loglevel=INFO",
+                "--pool=prefork",
+                "--concurrency=1",
+                "-Q",
+                self.queue,
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                "--include=bench.naive",
+                "-n",
+                f"bench-{uuid.uuid4().hex[:6]}@%h",
+            ],
+            env=env,
+            log_path=log_path,
+            nice=self.args.worker_nice,
+        )
+        return proc, log_path
+
     def _configure_in_process(self, extra: dict[str, str]) -> None:
         # The bench process plays the beat (reconcile) and needs the workers' delivery settings.
         from django.conf import settings
 
         settings.NEWSLETTER_SEND_RATE = float(extra.get("NEWSLETTER_SEND_RATE", 0))
+        for name in _LEASE_SETTINGS:
+            if name in extra:
+                setattr(settings, name, float(extra[name]))
 
     def worker_pids(self) -> list[list[int]]:
         return [process_tree(w.pid) for w in self.workers]
@@ -279,6 +331,94 @@ class Bench:
         log(f"{label}: {json.dumps(result)}")
         return result
 
+    def send_digest_with_kills(
+        self, label: str, n: int, provider_config: dict, kills: int = 3
+    ) -> dict:
+        """One digest during which a worker is SIGKILLed `kills` times (after 10 %, 25 %,
+        40 % … of the recipients were accepted, alternating workers) and restarted at once.
+        The bench also plays the provider's tracking webhooks for batches left uncertain
+        (bench/fake_provider.py posts none), as Mailgun would report the calls it accepted."""
+        newsletter = self.seed_newsletter(label, n)
+        http_json(f"{self.provider_url}/_bench/config", {"fail_every": 0, **provider_config})
+        digest_id = self.trigger(newsletter)
+        restarts: list[dict] = []
+        polled = {"stats": 0.0, "tracking": 0.0}
+
+        def on_tick() -> None:
+            now = time.monotonic()
+            if len(restarts) < kills and now - polled["stats"] > 0.2:
+                polled["stats"] = now
+                stats = http_json(f"{self.provider_url}/_bench/stats")["digests"]
+                accepted = stats.get(str(digest_id), {}).get("accepted", 0)
+                # Early enough that each restarted worker still finds work to claim.
+                if accepted >= n * (0.1 + 0.15 * len(restarts)):
+                    worker = len(restarts) % len(self.workers)
+                    log(f"{label}: SIGKILL worker {worker} at {accepted} accepted")
+                    restarts.append(self.kill_and_restart_worker(worker, f"{label}-{worker}"))
+            if now - polled["tracking"] > 1:
+                polled["tracking"] = now
+                self.track_uncertain(digest_id)
+
+        result = self.wait_and_count(digest_id, newsletter.pk, on_tick=on_tick)
+        result["label"] = label
+        # A killed worker takes its CPU counters with it: no CPU figure for this digest.
+        result["cpu_us_per_recipient"] = None
+        result["kills"] = len(restarts)
+        result["start_to_first_claim_s"] = [self._first_claim(r) for r in restarts]
+        log(f"{label}: {json.dumps(result)}")
+        return result
+
+    @staticmethod
+    def _first_claim(restart: dict) -> dict:
+        """Seconds from a restarted worker's spawn (and its ready line) to its first claim."""
+        text = restart["log"].read_text(errors="replace")
+        ready, claimed = _READY.search(text), _CLAIMED.search(text)
+
+        def at(match):
+            return datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S,%f") if match else None
+
+        first = at(claimed)
+        return {
+            "from_spawn": round((first - restart["spawned"]).total_seconds(), 2) if first else None,
+            "from_ready": round((first - at(ready)).total_seconds(), 2)
+            if first and ready
+            else None,
+        }
+
+    def track_uncertain(self, digest_id: int) -> int:
+        """The provider's tracking events for uncertain batches it did accept: one delivered
+        event for the first accepted recipient of each (what proves a call arrived)."""
+        from newsletter.models import Batch, BatchState, Delivery, ProviderEvent
+
+        uncertain = list(
+            Batch.objects.filter(digest_id=digest_id, state=BatchState.UNCERTAIN).values_list(
+                "pk", "attempts", "first_delivery_id", "last_delivery_id"
+            )
+        )
+        if not uncertain:
+            return 0
+        dump = self.tmp / f"tracking-{digest_id}.tsv"
+        http_json(f"{self.provider_url}/_bench/dump", {"digest": str(digest_id), "path": str(dump)})
+        accepted = {line.split("\t", 1)[0] for line in dump.read_text().splitlines()}
+        proven = 0
+        for batch_id, attempts, first, last in uncertain:
+            rows = Delivery.objects.filter(
+                digest_id=digest_id, pk__gte=first, pk__lte=last, state__isnull=True
+            ).values_list("pk", "subscription__email")
+            hit = next(((pk, email) for pk, email in rows if email in accepted), None)
+            if hit is not None:
+                ProviderEvent.objects.get_or_create(
+                    esp="mailgun",
+                    event_id=f"bench-{batch_id}-{attempts}",
+                    defaults={
+                        "event_type": "delivered",
+                        "recipient": hit[1],
+                        "delivery_id": hit[0],
+                    },
+                )
+                proven += 1
+        return proven
+
     def trigger(self, newsletter) -> int:
         """Start the digest through the scheduler's own service (as `send_digest --now`)."""
         from newsletter.services.digests import digest_start_now
@@ -289,7 +429,7 @@ class Bench:
         self.started = time.monotonic()
         return digest_start_now(newsletter=newsletter).digest.pk
 
-    def wait_and_count(self, digest_id: int, newsletter_id: int) -> dict:
+    def wait_and_count(self, digest_id: int, newsletter_id: int, on_tick=None) -> dict:
         """Play the beat until the digest is final, then take the figures and the counts."""
         from django.utils import timezone
 
@@ -299,16 +439,19 @@ class Bench:
         started = self.started
         timeout = self.args.timeout or max(180.0, self.args.n / 300)
         last_kick = time.monotonic()
+        beat = float(self.env.get("NEWSLETTER_RECONCILE_SECONDS") or 5)
         while True:
             row = Digest.objects.filter(pk=digest_id).values("state").get()
             if row["state"] in FINAL:
                 break
             if time.monotonic() - started > timeout:
                 raise RuntimeError(f"digest {digest_id} not final after {timeout:.0f}s: {row}")
-            # The bench plays the beat's periodic reconcile (every 30 s as in production).
-            if time.monotonic() - last_kick > 30:
+            # The bench plays the beat's periodic reconcile, at the production interval.
+            if time.monotonic() - last_kick > beat:
                 digest_kick_stalled(now=timezone.now())
                 last_kick = time.monotonic()
+            if on_tick is not None:
+                on_tick()
             time.sleep(0.05)
         wall = time.monotonic() - started
         trees = self.worker_pids()
@@ -514,8 +657,10 @@ def summarise(runs: list[dict], workers: int) -> dict:
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
+    load_before = loadavg()
     bench = Bench(args)
     bench.setup()
+    machine = machine_info(redis_url=bench.env["REDIS_URL"])
     runs = [bench.send_digest(f"run{i + 1}", args.n) for i in range(args.runs)]
     result = summarise(runs, args.workers)
     result["per_run"] = runs
@@ -567,7 +712,23 @@ def main(argv: list[str] | None = None) -> dict:
             limited["configured_rate"] = args.rate
             limited["provider_rate_vs_limit"] = round(limited["provider_rate_per_s"] / args.rate, 3)
             faults["rate_limit"] = limited
+        if "kill_3x" in scenarios:
+            # Its own fault-free run first, same workers, settings and provider latency.
+            bench.start_workers(**KILL_SETTINGS)
+            latency = {"latency": 0.5}
+            clean = [bench.send_digest("kill_baseline", args.kill_n, latency)]
+            killed = [bench.send_digest_with_kills("kill_3x", args.kill_n, latency)]
+            summary = summarise(killed, args.workers)
+            summary["fault_free_recipients_per_s"] = clean[0]["recipients_per_s"]
+            summary["rate_vs_fault_free"] = round(
+                summary["recipients_per_s"] / clean[0]["recipients_per_s"], 3
+            )
+            summary["start_to_first_claim_s"] = killed[0]["start_to_first_claim_s"]
+            summary["settings"] = KILL_SETTINGS
+            summary["per_run"] = clean + killed
+            faults["kill_3x"] = summary
         result["faults"] = faults
+    result["machine"] = {**machine, "load_before": load_before, "load_after": loadavg()}
     print(json.dumps(result))
     return result
 

@@ -248,7 +248,9 @@ CELERY_BEAT_SCHEDULE["newsletter-digest-tick"] = {
 }
 CELERY_BEAT_SCHEDULE["newsletter-digest-reconcile"] = {
     "task": "newsletter.tasks.digests.digest_reconcile_task",
-    "schedule": env.float("NEWSLETTER_RECONCILE_SECONDS", default=30.0),
+    # Frequent enough that lost leases (seconds long) and a restarted worker get work quickly;
+    # a tick with nothing sending is one query.
+    "schedule": env.float("NEWSLETTER_RECONCILE_SECONDS", default=5.0),
 }
 # Consent retention: unconfirmed signups after the token lifetime, old evidence after the
 # retention period. Hourly is plenty; each run is idempotent and logs its counts.
@@ -359,10 +361,38 @@ NEWSLETTER_BATCH_SIZE = env.int(
 )
 NEWSLETTER_SEND_RATE = env.float("NEWSLETTER_SEND_RATE", default=0.0)  # msgs/s, 0 = unlimited
 NEWSLETTER_DRAIN_TASKS = env.int("NEWSLETTER_DRAIN_TASKS", default=4)
-# Must exceed ANYMAIL_REQUESTS_TIMEOUT/EMAIL_TIMEOUT plus a batch's send time, or a slow but
-# live send is taken for a lost worker.
-NEWSLETTER_LEASE_SECONDS = env.int("NEWSLETTER_LEASE_SECONDS", default=180)
-NEWSLETTER_UNCERTAIN_GRACE_SECONDS = env.int("NEWSLETTER_UNCERTAIN_GRACE_SECONDS", default=900)
+# Claims are short leases renewed by a heartbeat while a worker holds the batch, so a dead
+# worker's batch is free within seconds. Right before each provider call the worker checks,
+# in one statement, that it still holds the claim with more than the call deadline plus the
+# margin left; the call itself is cut off at the deadline (a total, unlike the per-read
+# ANYMAIL_REQUESTS_TIMEOUT/EMAIL_TIMEOUT), so it ends while the lease still holds.
+NEWSLETTER_LEASE_SECONDS = env.float("NEWSLETTER_LEASE_SECONDS", default=15.0)
+NEWSLETTER_HEARTBEAT_SECONDS = env.float("NEWSLETTER_HEARTBEAT_SECONDS", default=2.0)
+NEWSLETTER_CALL_DEADLINE_SECONDS = env.float("NEWSLETTER_CALL_DEADLINE_SECONDS", default=10.0)
+NEWSLETTER_LEASE_MARGIN_SECONDS = env.float("NEWSLETTER_LEASE_MARGIN_SECONDS", default=2.0)
+_lease_needs = sum(
+    (
+        NEWSLETTER_HEARTBEAT_SECONDS,
+        NEWSLETTER_CALL_DEADLINE_SECONDS,
+        NEWSLETTER_LEASE_MARGIN_SECONDS,
+    )
+)
+if min(NEWSLETTER_HEARTBEAT_SECONDS, NEWSLETTER_CALL_DEADLINE_SECONDS) <= 0 or (
+    _lease_needs >= NEWSLETTER_LEASE_SECONDS
+):
+    # A lease renewed every heartbeat must still cover a whole call plus the margin at the
+    # final check, or every check fails (or a call outlives the claim it was checked under).
+    raise ImproperlyConfigured(
+        "NEWSLETTER_LEASE_SECONDS must exceed NEWSLETTER_HEARTBEAT_SECONDS + "
+        "NEWSLETTER_CALL_DEADLINE_SECONDS + NEWSLETTER_LEASE_MARGIN_SECONDS (all positive)."
+    )
+# How long a batch whose call may have reached the provider waits for a tracking event before
+# the policy below decides; batches whose call never started do not wait.
+NEWSLETTER_UNCERTAIN_GRACE_SECONDS = env.float("NEWSLETTER_UNCERTAIN_GRACE_SECONDS", default=900)
+if NEWSLETTER_UNCERTAIN_GRACE_SECONDS < NEWSLETTER_LEASE_MARGIN_SECONDS:
+    raise ImproperlyConfigured(
+        "NEWSLETTER_UNCERTAIN_GRACE_SECONDS must be at least NEWSLETTER_LEASE_MARGIN_SECONDS."
+    )
 # "resend": an uncertain batch the provider never reported on is sent again (at-least-once);
 # "drop": it is recorded failed (at-most-once).
 NEWSLETTER_UNCERTAIN_POLICY = env.str("NEWSLETTER_UNCERTAIN_POLICY", default="resend")

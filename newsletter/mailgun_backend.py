@@ -12,7 +12,9 @@ Two costs of anymail's own backend grow with the batch and dominate a digest wor
   normalised, so plain ASCII addr-specs take a direct path; anything else (display names,
   IDN, quoting) still goes through anymail's parser.
 
-Everything else (payload, merge data, errors, status) is anymail's backend unchanged.
+Everything else (payload, merge data, errors, status) is anymail's backend unchanged, except
+that a message may carry a `call_gate` (the digest's final claim check, run once the payload is
+built, right before the request) and a `call_deadline` (seconds for the whole request).
 """
 
 from __future__ import annotations
@@ -22,6 +24,13 @@ import re
 from anymail.backends.mailgun import EmailBackend as AnymailMailgunBackend
 from anymail.backends.mailgun import MailgunPayload
 from anymail.utils import EmailAddress, parse_address_list
+
+from newsletter.deadline import call_deadline
+
+
+class CallGateClosed(Exception):
+    """The message's call gate said no: the request was not made."""
+
 
 _PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9._+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
 
@@ -74,3 +83,11 @@ class EmailBackend(AnymailMailgunBackend):
 
     def build_message_payload(self, message, defaults):
         return MultipartMailgunPayload(message, defaults, self)
+
+    def post_to_esp(self, payload, message):
+        # The gate runs after the payload is built, so only the request itself follows it.
+        gate = getattr(message, "call_gate", None)
+        if gate is not None and not gate():
+            raise CallGateClosed("the call gate is closed")
+        with call_deadline(getattr(message, "call_deadline", 0) or 0):
+            return super().post_to_esp(payload, message)

@@ -80,7 +80,16 @@ class Batch(models.Model):
     esp = models.CharField(max_length=40, blank=True, default="")
     lease_until = models.DateTimeField(null=True, blank=True)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
+    # The fencing token: every claim takes the next number, and every later write for the batch
+    # is a compare-and-set on it, so a worker that lost its claim (paused past its lease) can
+    # neither send nor record anything for the attempt that replaced its own.
     attempts = models.PositiveSmallIntegerField(default=0)
+    # Set by the final ownership check right before the provider call of this attempt: a batch
+    # whose lease ended without it provably never reached the provider and is free at once.
+    call_started_at = models.DateTimeField(null=True, blank=True)
+    # Per-recipient paths (SMTP): the last delivery id handed over, recorded after each
+    # message, so an attempt that lost its claim mid-batch is resumed after it, never resent.
+    sent_through = models.BigIntegerField(null=True, blank=True)
     error = models.TextField(blank=True)
     provider_message_ids = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -48,10 +48,10 @@ def _enqueue_fan_out(digest_id: int) -> None:
     digest_fan_out_task.delay_on_commit(digest_id)
 
 
-def _enqueue_drains(digest_id: int) -> None:
+def _enqueue_drains(digest_id: int, count: int | None = None) -> None:
     from newsletter.tasks.digests import digest_drain_task
 
-    for _i in range(max(1, settings.NEWSLETTER_DRAIN_TASKS)):
+    for _i in range(max(1, settings.NEWSLETTER_DRAIN_TASKS if count is None else count)):
         digest_drain_task.delay_on_commit(digest_id)
 
 
@@ -256,8 +256,9 @@ def digest_cancel(*, digest_id: int) -> bool:
 
 
 def digest_kick_stalled(*, now: datetime | None = None) -> list[int]:
-    """Periodic safety net: re-enqueue lost fan-outs, reconcile, and wake drains of digests
-    that have work but nobody holding a live lease (lost messages, killed workers)."""
+    """Periodic safety net: re-enqueue lost fan-outs, reconcile, and wake drains of every
+    digest with claimable work (lost messages, killed workers, a worker that just started):
+    all of them when nobody holds a live lease, one more otherwise."""
     from newsletter.services.digest_sending import digest_reconcile
 
     now = now or timezone.now()
@@ -271,17 +272,19 @@ def digest_kick_stalled(*, now: datetime | None = None) -> list[int]:
         digest_reconcile(digest_id=digest.pk, now=now)
         if digest_finish_check(digest_id=digest.pk):
             continue
-        live = Batch.objects.filter(
-            digest_id=digest.pk, state=BatchState.SENDING, lease_until__gt=now
-        ).exists()
-        if live:
-            continue
         claimable = (digest.last_delivery_id or 0) > digest.cursor or Batch.objects.filter(
             digest_id=digest.pk, state=BatchState.RETRY, next_attempt_at__lte=now
         ).exists()
-        if claimable:
-            _enqueue_drains(digest.pk)
-            kicked.append(digest.pk)
+        if not claimable:
+            continue
+        live = Batch.objects.filter(
+            digest_id=digest.pk, state=BatchState.SENDING, lease_until__gt=now
+        ).exists()
+        # Drains already running keep going by themselves; the one extra message is for a
+        # worker that has none (started after the others took theirs, or whose drain was
+        # lost with a killed worker until the broker's visibility timeout).
+        _enqueue_drains(digest.pk, count=1 if live else None)
+        kicked.append(digest.pk)
     return kicked
 
 

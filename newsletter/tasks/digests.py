@@ -5,6 +5,7 @@ twice or to be lost (the periodic reconcile finds stalled work in the database).
 """
 
 from celery import shared_task
+from celery.signals import worker_ready
 from django.conf import settings
 
 from newsletter.services.digest_sending import digest_drain
@@ -34,3 +35,11 @@ def digest_drain_task(digest_id: int) -> None:
 @shared_task(ignore_result=True)
 def digest_reconcile_task() -> None:
     digest_kick_stalled()
+
+
+@worker_ready.connect
+def digest_work_on_start(**_kwargs) -> None:
+    """A worker that starts while a digest is sending (after a crash, a deploy, a scale-up)
+    asks for work at once instead of waiting for the next reconcile tick; the reconcile runs
+    in a pool child (the parent never opens a database connection its forks would share)."""
+    digest_reconcile_task.delay()

@@ -8,6 +8,7 @@ conversation.
 
 from __future__ import annotations
 
+import asyncio
 import email
 import socket
 import threading
@@ -28,10 +29,14 @@ class _Handler:
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802 - aiosmtpd's hook name
         if self.sink.refuses(address):
             return "550 5.1.1 mailbox unavailable"
+        if address.lower() in {item.lower() for item in self.sink.transient}:
+            return "451 4.3.0 try again later"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
+        if self.sink.delay:
+            await asyncio.sleep(self.sink.delay)
         message = email.message_from_bytes(envelope.content, policy=default)
         with self.sink.condition:
             for rcpt in envelope.rcpt_tos:
@@ -48,6 +53,9 @@ class SmtpSink:
         self.counts: Counter[str] = Counter()
         # Addresses answered with a permanent 550 at RCPT (compared case-insensitively).
         self.refuse: set[str] = set()
+        # Addresses answered with a temporary 451 at RCPT; seconds before each DATA answer.
+        self.transient: set[str] = set()
+        self.delay = 0.0
         self.condition = threading.Condition()
         self.port = 0
         self._controller: Controller | None = None

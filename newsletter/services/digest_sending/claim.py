@@ -1,19 +1,36 @@
-"""Claiming: the next id range after a digest's cursor, or a due retry, under a lease."""
+"""Claiming: the next id range after a digest's cursor, or a due retry, under a lease.
+
+Each claim takes the batch's next attempt number, the fencing token every later write for
+the batch is checked against (fence.py)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import logging
+from datetime import datetime
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from newsletter.models import Batch, BatchState, Delivery, Digest, DigestState
+from newsletter.services.digest_sending.lease import lease_end
 from newsletter.services.digest_sending.provider import provider_name
 
+logger = logging.getLogger(__name__)
 
-def _lease(now: datetime) -> datetime:
-    return now + timedelta(seconds=settings.NEWSLETTER_LEASE_SECONDS)
+
+def _claimed(batch: Batch) -> Batch:
+    # Real-worker tests and the bench read this line (a newly started worker gets work).
+    logger.info(
+        "claimed batch %s of digest %s (%s-%s), token %s",
+        batch.pk,
+        batch.digest_id,
+        batch.first_delivery_id,
+        batch.last_delivery_id,
+        batch.attempts,
+        extra={"batch_id": batch.pk, "digest_id": batch.digest_id, "token": batch.attempts},
+    )
+    return batch
 
 
 def batch_claim(*, digest_id: int, now: datetime | None = None) -> Batch | None:
@@ -37,12 +54,20 @@ def batch_claim(*, digest_id: int, now: datetime | None = None) -> Batch | None:
             .first()
         )
         if retry is not None:
-            retry.state = BatchState.SENDING
-            retry.lease_until = _lease(now)
-            retry.attempts += 1
-            retry.esp = provider_name()
-            retry.save(update_fields=["state", "lease_until", "attempts", "esp"])
-            return retry
+            taken = Batch.objects.filter(
+                pk=retry.pk, state=BatchState.RETRY, attempts=retry.attempts
+            ).update(
+                state=BatchState.SENDING,
+                lease_until=lease_end(now),
+                attempts=retry.attempts + 1,
+                call_started_at=None,
+                esp=provider_name(),
+            )
+            if taken:
+                retry.state, retry.attempts = BatchState.SENDING, retry.attempts + 1
+                retry.lease_until, retry.call_started_at = lease_end(now), None
+                retry.esp = provider_name()
+                return _claimed(retry)
         if digest.last_delivery_id is None or digest.cursor >= digest.last_delivery_id:
             return None
         rows = list(
@@ -66,9 +91,9 @@ def batch_claim(*, digest_id: int, now: datetime | None = None) -> Batch | None:
             language=language,
             state=BatchState.SENDING,
             esp=provider_name(),
-            lease_until=_lease(now),
+            lease_until=lease_end(now),
             attempts=1,
         )
         digest.cursor = ids[-1]
         digest.save(update_fields=["cursor"])
-        return batch
+        return _claimed(batch)

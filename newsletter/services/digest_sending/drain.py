@@ -31,12 +31,14 @@ def digest_drain(*, digest_id: int) -> DrainResult:
             batch = batch_claim(digest_id=digest_id)
             if batch is None:
                 break
-        batch_send(batch_id=batch.pk)
+        batch_send(batch_id=batch.pk, token=batch.attempts)
         batches += 1
     done = digest_finish_check(digest_id=digest_id)
     wake_in = None
     if not done and Digest.objects.filter(pk=digest_id, state=DigestState.SENDING).exists():
-        pending = (
+        # Wake again when a waiting batch is due or another worker's lease would end: if that
+        # worker died, its batch is free then, and nobody else may be awake to take it.
+        waiting = (
             Batch.objects.filter(
                 digest_id=digest_id, state__in=[BatchState.RETRY, BatchState.UNCERTAIN]
             )
@@ -44,6 +46,13 @@ def digest_drain(*, digest_id: int) -> DrainResult:
             .values_list("next_attempt_at", flat=True)
             .first()
         )
-        if pending is not None:
-            wake_in = max(0.5, (pending - timezone.now()).total_seconds())
+        leased = (
+            Batch.objects.filter(digest_id=digest_id, state=BatchState.SENDING)
+            .order_by("lease_until")
+            .values_list("lease_until", flat=True)
+            .first()
+        )
+        due = [at for at in (waiting, leased) if at is not None]
+        if due:
+            wake_in = max(0.5, (min(due) - timezone.now()).total_seconds())
     return DrainResult(batches=batches, done=done, wake_in=wake_in)

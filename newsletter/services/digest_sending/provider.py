@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 
@@ -11,7 +12,9 @@ from anymail.exceptions import AnymailRequestsAPIError
 from django.conf import settings
 from django.core.mail import get_connection
 
+from newsletter.deadline import CallDeadlineExceeded
 from newsletter.emails.digest import Recipient, digest_message_batch
+from newsletter.mailgun_backend import CallGateClosed
 from newsletter.models import Batch, Digest
 
 _EMAIL = re.compile(r"[^\s<>,;:'\"()\[\]]+@[^\s<>,;:'\"()\[\]]+\.[A-Za-z0-9-]+")
@@ -42,6 +45,14 @@ _connections: dict[int, object] = {}
 # Batch providers whose batches go through a lightened subclass of anymail's backend
 # (multipart instead of per-byte percent-escaping; see newsletter/mailgun_backend.py).
 BATCH_BACKENDS = {"mailgun": "newsletter.mailgun_backend.EmailBackend"}
+
+
+def _provider_connection_drop() -> None:
+    """Forget a connection a call was cut off in (its socket is mid-request)."""
+    for conn in _connections.values():
+        with contextlib.suppress(Exception):
+            conn.close()
+    _connections.clear()
 
 
 def _provider_connection():
@@ -95,12 +106,22 @@ def refused_addresses(text: str, recipients: list[Recipient]) -> list[Recipient]
     return [r for r in recipients if r.email.lower() in named]
 
 
-def _send_batch_call(*, digest: Digest, batch: Batch, recipients: list[Recipient]) -> list[str]:
-    message = digest_message_batch(
+def batch_message_build(*, digest: Digest, batch: Batch, recipients: list[Recipient]):
+    """The batch's one provider message, built before the final check so that nothing but
+    the call itself runs between the check and the first byte on the wire."""
+    return digest_message_batch(
         digest=digest, batch_id=batch.pk, language=batch.language, recipients=recipients
     )
+
+
+def _send_batch_call(*, message) -> list[str]:
     try:
         _provider_connection().send_messages([message])
+    except CallGateClosed:
+        raise
+    except CallDeadlineExceeded as exc:
+        _provider_connection_drop()
+        raise Uncertain(str(exc)) from exc
     except AnymailRequestsAPIError as exc:
         status = getattr(exc, "status_code", None)
         if status is None:

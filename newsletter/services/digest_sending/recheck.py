@@ -35,7 +35,9 @@ def batch_recheck(*, batch: Batch) -> list[Recipient]:
         suppression=Suppression._meta.db_table,
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [batch.digest_id, batch.first_delivery_id, batch.last_delivery_id])
+        # A per-recipient attempt that lost its claim mid-batch is resumed after what it sent.
+        first = max(batch.first_delivery_id, (batch.sent_through or 0) + 1)
+        cursor.execute(sql, [batch.digest_id, first, batch.last_delivery_id])
         rows = cursor.fetchall()
     recipients: list[Recipient] = []
     skipped: dict[str, list[int]] = {}

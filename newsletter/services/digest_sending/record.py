@@ -1,5 +1,8 @@
-"""Recording a batch's outcome on its own row: sent, retry (with backoff), failed, uncertain,
-or split where a per-recipient send broke mid-batch."""
+"""Recording a batch's outcome on its own row: sent, retry (with backoff), failed or uncertain.
+
+Every write is fenced by the attempt number the worker claimed (see fence.py): a worker that
+lost its claim changes nothing and says so in the log.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +13,20 @@ from django.db import transaction
 from django.utils import timezone
 
 from newsletter.models import Batch, BatchState, Delivery, DeliveryState
+from newsletter.services.digest_sending.fence import batch_fenced_update
+
+_HELD = (BatchState.SENDING,)
+# A call that returned after the reconciler had called its batch uncertain (same attempt,
+# nobody re-claimed it) did reach the provider: its answer still counts.
+_HELD_OR_UNCERTAIN = (BatchState.SENDING, BatchState.UNCERTAIN)
 
 
-def _record_sent(*, batch: Batch, sent: int, message_ids: list[str]) -> None:
-    Batch.objects.filter(pk=batch.pk, state__in=[BatchState.SENDING, BatchState.UNCERTAIN]).update(
+def _record_sent(*, batch: Batch, token: int, sent: int, message_ids: list[str]) -> bool:
+    return batch_fenced_update(
+        batch=batch,
+        token=token,
+        action="record sent",
+        states=_HELD_OR_UNCERTAIN,
         state=BatchState.SENT,
         sent_count=sent,
         sent_at=timezone.now(),
@@ -29,15 +42,20 @@ def _backoff(attempts: int) -> float:
     return min(base * (2 ** max(0, attempts - 1)), settings.NEWSLETTER_RETRY_MAX_SECONDS)
 
 
-def _record_retry(*, batch: Batch, error: str, at_once: bool = False) -> None:
-    if batch.attempts >= settings.NEWSLETTER_MAX_ATTEMPTS:
-        _record_failed(batch=batch, error=f"gave up after {batch.attempts} attempts: {error}")
-        return
+def _record_retry(*, batch: Batch, token: int, error: str, at_once: bool = False) -> bool:
+    if token >= settings.NEWSLETTER_MAX_ATTEMPTS:
+        return _record_failed(
+            batch=batch, token=token, error=f"gave up after {token} attempts: {error}"
+        )
     # A batch's first 5xx is due again at once (the next claim takes it): an isolated server
     # error of a flaky provider then costs one more call, not a batch parked for seconds at
     # the end of the digest (bench/digest.py --faults); repeated failures back off.
-    delay = 0.0 if at_once and batch.attempts <= 1 else _backoff(batch.attempts)
-    Batch.objects.filter(pk=batch.pk, state=BatchState.SENDING).update(
+    delay = 0.0 if at_once and token <= 1 else _backoff(token)
+    return batch_fenced_update(
+        batch=batch,
+        token=token,
+        action="record retry",
+        states=_HELD,
         state=BatchState.RETRY,
         next_attempt_at=timezone.now() + timedelta(seconds=delay),
         lease_until=None,
@@ -45,24 +63,34 @@ def _record_retry(*, batch: Batch, error: str, at_once: bool = False) -> None:
     )
 
 
-def _record_failed(*, batch: Batch, error: str) -> None:
+def _record_failed(*, batch: Batch, token: int, error: str) -> bool:
     with transaction.atomic():
-        updated = Batch.objects.filter(
-            pk=batch.pk, state__in=[BatchState.SENDING, BatchState.UNCERTAIN]
-        ).update(
-            state=BatchState.FAILED, lease_until=None, next_attempt_at=None, error=error[:1000]
+        updated = batch_fenced_update(
+            batch=batch,
+            token=token,
+            action="record failed",
+            states=_HELD_OR_UNCERTAIN,
+            state=BatchState.FAILED,
+            lease_until=None,
+            next_attempt_at=None,
+            error=error[:1000],
         )
         if updated:
             Delivery.objects.filter(
                 digest_id=batch.digest_id,
-                pk__gte=batch.first_delivery_id,
+                pk__gt=max(batch.first_delivery_id - 1, batch.sent_through or 0),
                 pk__lte=batch.last_delivery_id,
                 state__isnull=True,
             ).update(state=DeliveryState.FAILED, reason=error[:200])
+    return updated
 
 
-def _record_uncertain(*, batch: Batch, error: str) -> None:
-    Batch.objects.filter(pk=batch.pk, state=BatchState.SENDING).update(
+def _record_uncertain(*, batch: Batch, token: int, error: str) -> bool:
+    return batch_fenced_update(
+        batch=batch,
+        token=token,
+        action="record uncertain",
+        states=_HELD,
         state=BatchState.UNCERTAIN,
         next_attempt_at=timezone.now()
         + timedelta(seconds=settings.NEWSLETTER_UNCERTAIN_GRACE_SECONDS),
@@ -71,30 +99,17 @@ def _record_uncertain(*, batch: Batch, error: str) -> None:
     )
 
 
-def _split_at(*, batch: Batch, next_delivery_id: int, sent: int, error: str) -> None:
-    """A per-recipient path broke mid-batch: what went out is recorded sent, the rest becomes a
-    new retry batch, so nobody who already got the mail gets it again."""
-    with transaction.atomic():
-        old_last = batch.last_delivery_id
-        rest = Delivery.objects.filter(
-            digest_id=batch.digest_id, pk__gte=next_delivery_id, pk__lte=old_last
-        ).count()
-        Batch.objects.filter(pk=batch.pk, state=BatchState.SENDING).update(
-            last_delivery_id=next_delivery_id - 1,
-            size=batch.size - rest,
-            state=BatchState.SENT,
-            sent_count=sent,
-            sent_at=timezone.now(),
-            lease_until=None,
-        )
-        Batch.objects.create(
-            digest_id=batch.digest_id,
-            first_delivery_id=next_delivery_id,
-            last_delivery_id=old_last,
-            size=rest,
-            language=batch.language,
+def _release(*, batch: Batch, token: int) -> bool:
+    """Give a batch up before its call started (the final check found too little lease left):
+    it is due again at once, for whoever claims it next."""
+    return (
+        Batch.objects.filter(
+            pk=batch.pk, attempts=token, state=BatchState.SENDING, call_started_at__isnull=True
+        ).update(
             state=BatchState.RETRY,
-            attempts=batch.attempts,
-            next_attempt_at=timezone.now() + timedelta(seconds=_backoff(batch.attempts)),
-            error=error[:1000],
+            next_attempt_at=timezone.now(),
+            lease_until=None,
+            error="given up before the call: lease too short",
         )
+        == 1
+    )

@@ -1,27 +1,41 @@
 """Sending one claimed batch: one provider call (batch providers) or one message per
-recipient (SMTP and the like), each outcome recorded."""
+recipient (SMTP and the like), each outcome recorded.
+
+The worker holds the batch under the attempt number it claimed (its fencing token) and keeps
+the lease renewed while it works; right before every call it checks, in one statement, that
+the claim is still its own with enough lease for the whole call (fence.batch_call_start), and
+gives the batch up otherwise. The call runs under a total deadline shorter than that margin.
+"""
 
 from __future__ import annotations
 
+import functools
 import logging
 import smtplib
 import time
 from dataclasses import dataclass
-from datetime import timedelta
 
 from anymail.exceptions import AnymailError
+from django.conf import settings
 from django.core.mail import get_connection
-from django.utils import timezone
 
+from newsletter.deadline import CallDeadlineExceeded, call_deadline
 from newsletter.emails.digest import Recipient, digest_message_single
+from newsletter.mailgun_backend import CallGateClosed
 from newsletter.models import Batch, BatchState, Digest
 from newsletter.ratelimit_send import send_slot_wait
-from newsletter.services.digest_sending.claim import _lease
+from newsletter.services.digest_sending.fence import (
+    batch_call_start,
+    batch_progress,
+    claim_lost,
+)
+from newsletter.services.digest_sending.lease import lease_kept
 from newsletter.services.digest_sending.provider import (
     Refused,
     Transient,
     Uncertain,
     _send_batch_call,
+    batch_message_build,
     batch_mode,
     provider_name,
     refused_addresses,
@@ -32,11 +46,13 @@ from newsletter.services.digest_sending.record import (
     _record_retry,
     _record_sent,
     _record_uncertain,
-    _split_at,
+    _release,
 )
 from newsletter.services.digests import delivery_mark_failed
 
 logger = logging.getLogger(__name__)
+
+LOST = "lost"
 
 
 @dataclass(frozen=True)
@@ -60,50 +76,77 @@ def _suppress_invalid(recipients: list[Recipient], note: str) -> None:
 
 
 def _wait_for_rate(batch: Batch, messages: int) -> None:
+    # The heartbeat keeps the lease ahead while the batch waits for its slot.
     wait = send_slot_wait(provider=provider_name(), messages=messages)
     if wait > 0:
         if wait > 1:
-            # Keep the lease ahead of the wait so the reconciler does not call a queued
-            # batch uncertain.
-            Batch.objects.filter(pk=batch.pk, state=BatchState.SENDING).update(
-                lease_until=_lease(timezone.now() + timedelta(seconds=wait))
+            logger.info(
+                "batch %s of digest %s waits %.1fs for the send rate",
+                batch.pk,
+                batch.digest_id,
+                wait,
+                extra={"batch_id": batch.pk, "digest_id": batch.digest_id},
             )
         time.sleep(wait)
 
 
-def batch_send(*, batch_id: int) -> SendOutcome:
-    """Send one claimed batch as one provider call and record it: sent, retry (transient),
-    uncertain (no answer after the request left) or, per recipient, refused."""
+def _give_up(*, batch: Batch, token: int) -> SendOutcome:
+    """The final check failed: free the batch at once if it is still ours (too little lease
+    left, the call never started), otherwise say loudly that the claim was lost."""
+    if _release(batch=batch, token=token):
+        logger.warning(
+            "batch %s of digest %s given up before its call: lease too short",
+            batch.pk,
+            batch.digest_id,
+            extra={"batch_id": batch.pk, "digest_id": batch.digest_id},
+        )
+        return SendOutcome(state=BatchState.RETRY)
+    claim_lost(batch=batch, token=token, action="provider call")
+    return SendOutcome(state=LOST)
+
+
+def batch_send(*, batch_id: int, token: int) -> SendOutcome:
+    """Send one batch claimed under attempt `token` as one provider call and record it: sent,
+    retry (transient), uncertain (no answer after the request left) or, per recipient,
+    refused; nothing at all once the claim is no longer this attempt's."""
     batch = Batch.objects.filter(pk=batch_id).first()
-    if batch is None or batch.state != BatchState.SENDING:
+    if batch is None or batch.state != BatchState.SENDING or batch.attempts != token:
         return SendOutcome(state="not_claimed")
     digest = Digest.objects.select_related("newsletter").get(pk=batch.digest_id)
-    if batch_mode():
-        return _send_as_batch(digest=digest, batch=batch)
-    return _send_one_by_one(digest=digest, batch=batch)
+    with lease_kept(batch_id=batch.pk, token=token):
+        if batch_mode():
+            return _send_as_batch(digest=digest, batch=batch, token=token)
+        return _send_one_by_one(digest=digest, batch=batch, token=token)
 
 
-def _send_as_batch(*, digest: Digest, batch: Batch) -> SendOutcome:
+def _send_as_batch(*, digest: Digest, batch: Batch, token: int) -> SendOutcome:
     failed = 0
     for _round in range(3):
         recipients = batch_recheck(batch=batch)
         if not recipients:
-            _record_sent(batch=batch, sent=0, message_ids=[])
+            _record_sent(batch=batch, token=token, sent=0, message_ids=[])
             return SendOutcome(state=BatchState.SENT, failed=failed)
+        message = batch_message_build(digest=digest, batch=batch, recipients=recipients)
+        _wait_for_rate(batch, len(recipients))
+        # The final check runs inside the backend once the payload is built, immediately
+        # before the request; the request has the total deadline.
+        message.call_gate = functools.partial(batch_call_start, batch=batch, token=token)
+        message.call_deadline = settings.NEWSLETTER_CALL_DEADLINE_SECONDS
         try:
-            _wait_for_rate(batch, len(recipients))
-            message_ids = _send_batch_call(digest=digest, batch=batch, recipients=recipients)
+            message_ids = _send_batch_call(message=message)
+        except CallGateClosed:
+            return _give_up(batch=batch, token=token)
         except Transient as exc:
             status = getattr(exc.__cause__, "status_code", None) or 0
-            _record_retry(batch=batch, error=str(exc), at_once=status >= 500)
+            _record_retry(batch=batch, token=token, error=str(exc), at_once=status >= 500)
             return SendOutcome(state=BatchState.RETRY)
         except Uncertain as exc:
-            _record_uncertain(batch=batch, error=str(exc))
+            _record_uncertain(batch=batch, token=token, error=str(exc))
             return SendOutcome(state=BatchState.UNCERTAIN)
         except Refused as exc:
             refused = refused_addresses(str(exc), recipients)
             if not refused:
-                _record_failed(batch=batch, error=f"refused: {exc}")
+                _record_failed(batch=batch, token=token, error=f"refused: {exc}")
                 return SendOutcome(state=BatchState.FAILED)
             # The provider named the addresses it will never take: record them and send the
             # rest of the same range again at once.
@@ -115,11 +158,11 @@ def _send_as_batch(*, digest: Digest, batch: Batch) -> SendOutcome:
             continue
         except (AnymailError, OSError, ValueError) as exc:
             logger.exception("digest batch %s: unexpected send error", batch.pk)
-            _record_retry(batch=batch, error=f"{type(exc).__name__}: {exc}")
+            _record_retry(batch=batch, token=token, error=f"{type(exc).__name__}: {exc}")
             return SendOutcome(state=BatchState.RETRY)
-        _record_sent(batch=batch, sent=len(recipients), message_ids=message_ids)
+        _record_sent(batch=batch, token=token, sent=len(recipients), message_ids=message_ids)
         return SendOutcome(state=BatchState.SENT, sent=len(recipients), failed=failed)
-    _record_retry(batch=batch, error="refusals kept coming")
+    _record_retry(batch=batch, token=token, error="refusals kept coming")
     return SendOutcome(state=BatchState.RETRY, failed=failed)
 
 
@@ -129,26 +172,40 @@ def _smtp_permanent(exc: Exception) -> bool:
     return False
 
 
-def _send_one_by_one(*, digest: Digest, batch: Batch) -> SendOutcome:
+def _send_one_by_one(*, digest: Digest, batch: Batch, token: int) -> SendOutcome:
+    """One message per recipient over one connection. Each message is preceded by the final
+    check, which also records the one before it (batch.sent_through), so an attempt that
+    loses its claim mid-batch is resumed after what it sent, never from the start."""
+    # What an earlier attempt of this batch already handed over (recheck starts after it).
+    sent = batch.sent_count if batch.sent_through else 0
     recipients = batch_recheck(batch=batch)
     if not recipients:
-        _record_sent(batch=batch, sent=0, message_ids=[])
-        return SendOutcome(state=BatchState.SENT)
+        _record_sent(batch=batch, token=token, sent=sent, message_ids=[])
+        return SendOutcome(state=BatchState.SENT, sent=sent)
     _wait_for_rate(batch, len(recipients))
     conn = get_connection(fail_silently=False)
-    sent = failed = 0
+    failed = 0
     try:
         conn.open()
     except OSError as exc:
-        _record_retry(batch=batch, error=f"connect: {exc}")
+        _record_retry(batch=batch, token=token, error=f"connect: {exc}")
         return SendOutcome(state=BatchState.RETRY)
+    done_through: int | None = batch.sent_through
     try:
-        for index, recipient in enumerate(recipients):
+        for recipient in recipients:
             message = digest_message_single(
                 digest=digest, batch_id=batch.pk, language=batch.language, recipient=recipient
             )
+            if not batch_call_start(batch=batch, token=token, sent_through=done_through, sent=sent):
+                if done_through is not None and not batch_progress(
+                    batch=batch, token=token, sent_through=done_through, sent=sent
+                ):
+                    return SendOutcome(state=LOST, sent=sent, failed=failed)
+                outcome = _give_up(batch=batch, token=token)
+                return SendOutcome(state=outcome.state, sent=sent, failed=failed)
             try:
-                conn.send_messages([message])
+                with call_deadline(settings.NEWSLETTER_CALL_DEADLINE_SECONDS):
+                    conn.send_messages([message])
             except Exception as exc:  # noqa: BLE001 - classified below, never swallowed
                 if _smtp_permanent(exc):
                     delivery_mark_failed(
@@ -156,22 +213,32 @@ def _send_one_by_one(*, digest: Digest, batch: Batch) -> SendOutcome:
                     )
                     _suppress_invalid([recipient], note=str(exc))
                     failed += 1
+                    done_through = recipient.delivery_id
                     continue
-                if index == 0:
-                    _record_retry(batch=batch, error=f"{type(exc).__name__}: {exc}")
-                    return SendOutcome(state=BatchState.RETRY, failed=failed)
-                _split_at(
-                    batch=batch,
-                    next_delivery_id=recipient.delivery_id,
-                    sent=sent,
-                    error=f"{type(exc).__name__}: {exc}",
-                )
+                error = f"{type(exc).__name__}: {exc}"
+                if isinstance(exc, CallDeadlineExceeded):
+                    # This message may have gone: the rest waits as uncertain, like a batch.
+                    if done_through is not None:
+                        batch_progress(
+                            batch=batch, token=token, sent_through=done_through, sent=sent
+                        )
+                        batch.sent_through = done_through
+                    _record_uncertain(batch=batch, token=token, error=error)
+                    return SendOutcome(state=BatchState.UNCERTAIN, sent=sent, failed=failed)
+                # The server refused this message: what went before is recorded, the rest of
+                # the range is retried after it.
+                if done_through is not None and not batch_progress(
+                    batch=batch, token=token, sent_through=done_through, sent=sent
+                ):
+                    return SendOutcome(state=LOST, sent=sent, failed=failed)
+                _record_retry(batch=batch, token=token, error=error)
                 return SendOutcome(state=BatchState.RETRY, sent=sent, failed=failed)
             sent += 1
+            done_through = recipient.delivery_id
     finally:
         try:
             conn.close()
         except Exception:  # noqa: BLE001 - the mail is out; a failing QUIT changes nothing
             logger.warning("closing the mail connection failed", exc_info=True)
-    _record_sent(batch=batch, sent=sent, message_ids=[])
+    _record_sent(batch=batch, token=token, sent=sent, message_ids=[])
     return SendOutcome(state=BatchState.SENT, sent=sent, failed=failed)

@@ -23,7 +23,7 @@ def digest(newsletter_with_articles, monkeypatch):
     from newsletter.services import digests
 
     monkeypatch.setattr(digests, "_enqueue_fan_out", lambda pk: None)
-    monkeypatch.setattr(digests, "_enqueue_drains", lambda pk: None)
+    monkeypatch.setattr(digests, "_enqueue_drains", lambda pk, count=None: None)
     subs = seed_subscribers(newsletter_with_articles, 30, language_every=2)
     digest = digest_start_now(newsletter=newsletter_with_articles).digest
     digests.digest_fan_out(digest_id=digest.pk)

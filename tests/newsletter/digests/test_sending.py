@@ -38,7 +38,9 @@ def steps_by_hand(monkeypatch):
     from newsletter.services import digests
 
     woken: list[tuple[str, int]] = []
-    monkeypatch.setattr(digests, "_enqueue_drains", lambda pk: woken.append(("drain", pk)))
+    monkeypatch.setattr(
+        digests, "_enqueue_drains", lambda pk, count=None: woken.append(("drain", pk))
+    )
     monkeypatch.setattr(digests, "_enqueue_fan_out", lambda pk: woken.append(("fan_out", pk)))
     return woken
 
@@ -238,11 +240,11 @@ def test_transient_failure_is_retried_as_the_same_range(
     digest = _fanned_out(newsletter_with_articles, 10)
     fake.fail_every = 1
     batch = batch_claim(digest_id=digest.pk)
-    assert batch_send(batch_id=batch.pk).state == BatchState.RETRY
+    assert batch_send(batch_id=batch.pk, token=batch.attempts).state == BatchState.RETRY
     fake.fail_every = 0
     again = batch_claim(digest_id=digest.pk)
     assert again.pk == batch.pk and again.attempts == 2
-    assert batch_send(batch_id=again.pk).state == BatchState.SENT
+    assert batch_send(batch_id=again.pk, token=again.attempts).state == BatchState.SENT
     assert fake.accepted_addresses(digest.pk) == {f"r{i}@example.org": 1 for i in range(1, 11)}
 
 
@@ -253,7 +255,7 @@ def test_dropped_answer_is_uncertain_until_a_webhook_proves_the_send(
     digest = _fanned_out(newsletter_with_articles, 10)
     fake.drop_every = 1
     batch = batch_claim(digest_id=digest.pk)
-    assert batch_send(batch_id=batch.pk).state == BatchState.UNCERTAIN
+    assert batch_send(batch_id=batch.pk, token=batch.attempts).state == BatchState.UNCERTAIN
     fake.drop_every = 0
     fake.wait_webhooks()
     result = digest_drain(digest_id=digest.pk)

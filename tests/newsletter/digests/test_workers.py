@@ -6,14 +6,19 @@ who unsubscribed before their send is accepted, and the digest ends in a true fi
 
 from __future__ import annotations
 
+import os
 import random
+import re
+import signal
 import subprocess
 import time
+from datetime import datetime, timedelta
 from urllib.parse import urlparse
 
 import pytest
 from django.conf import settings as django_settings
 from django.db.models import Sum
+from django.utils import timezone
 
 from newsletter.models import (
     Batch,
@@ -24,6 +29,7 @@ from newsletter.models import (
     DigestState,
     SubscriptionState,
 )
+from newsletter.ratelimit_send import send_slot_wait
 from newsletter.services.consent import subscription_revoke
 from newsletter.services.digests import digest_start_now, digest_tick
 from tests.fakes.smtp import SmtpSink
@@ -40,14 +46,17 @@ def workers(celery_workers, fake_mailgun, settings):
 
     def start(count: int = 1, concurrency: int = 2, **extra: str):
         env = worker_env(fake_mailgun, **extra)
-        for name in (
-            "NEWSLETTER_BATCH_SIZE",
-            "NEWSLETTER_LEASE_SECONDS",
-            "NEWSLETTER_UNCERTAIN_GRACE_SECONDS",
-            "NEWSLETTER_DRAIN_TASKS",
-        ):
+        for name in ("NEWSLETTER_BATCH_SIZE", "NEWSLETTER_DRAIN_TASKS"):
             setattr(settings, name, int(env[name]))
-        for name in ("NEWSLETTER_RETRY_BASE_SECONDS", "NEWSLETTER_RETRY_MAX_SECONDS"):
+        for name in (
+            "NEWSLETTER_LEASE_SECONDS",
+            "NEWSLETTER_HEARTBEAT_SECONDS",
+            "NEWSLETTER_CALL_DEADLINE_SECONDS",
+            "NEWSLETTER_LEASE_MARGIN_SECONDS",
+            "NEWSLETTER_UNCERTAIN_GRACE_SECONDS",
+            "NEWSLETTER_RETRY_BASE_SECONDS",
+            "NEWSLETTER_RETRY_MAX_SECONDS",
+        ):
             setattr(settings, name, float(env[name]))
         return [celery_workers(concurrency=concurrency, env=env) for _i in range(count)]
 
@@ -106,7 +115,11 @@ def test_workers_killed_at_random_points_then_restarted(
 ):
     subs = seed_subscribers(newsletter_with_articles, 1200)
     fake_mailgun.latency = 0.25
-    extra = {"NEWSLETTER_LEASE_SECONDS": "6", "ANYMAIL_REQUESTS_TIMEOUT": "3"}
+    extra = {
+        "NEWSLETTER_LEASE_SECONDS": "6",
+        "NEWSLETTER_CALL_DEADLINE_SECONDS": "3",
+        "ANYMAIL_REQUESTS_TIMEOUT": "3",
+    }
     (worker,) = workers(**extra)
     digest = digest_start_now(newsletter=newsletter_with_articles).digest
     rng = random.Random(4)
@@ -170,9 +183,8 @@ def test_broker_flushed_mid_digest(newsletter_with_articles, fake_mailgun, worke
     digest = digest_start_now(newsletter=newsletter_with_articles).digest
     _flush_broker()
     workers(count=1, concurrency=2)
-    time.sleep(1)
-    assert Digest.objects.get(pk=digest.pk).state == DigestState.FANNING_OUT
-    # ...the periodic reconcile finds it; then the queue is lost again in the middle.
+    # ...the reconcile (the one a starting worker asks for, or the periodic one) finds it;
+    # then the queue is lost again in the middle.
     from newsletter.services.digests import digest_kick_stalled
 
     deadline = time.monotonic() + 60
@@ -231,3 +243,109 @@ def test_smtp_path_one_message_per_recipient(newsletter_with_articles, celery_wo
         assert failed.subscription.email in refused
     finally:
         sink.stop()
+
+
+# --- claims that fence, recovery in seconds -----------------------------------------------
+_CLAIMED = re.compile(r"^(\S+ \S+) INFO \S+ \[[^\]]*\] claimed batch (\d+) of digest (\d+)", re.M)
+_READY = re.compile(r"^(\S+ \S+) INFO \S+ \[[^\]]*\] .* ready\.$", re.M)
+_FAST = {
+    # Short leases kept by a heartbeat: a lost worker's batch is free within seconds.
+    "NEWSLETTER_LEASE_SECONDS": "4",
+    "NEWSLETTER_HEARTBEAT_SECONDS": "0.5",
+    "NEWSLETTER_CALL_DEADLINE_SECONDS": "2",
+    "NEWSLETTER_LEASE_MARGIN_SECONDS": "1",
+    "ANYMAIL_REQUESTS_TIMEOUT": "2",
+}
+
+
+def _log_time(stamp: str) -> datetime:
+    return datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S,%f")
+
+
+def _wait_for_log(worker, pattern: re.Pattern, count: int = 1, timeout: float = 60) -> list:
+    deadline = time.monotonic() + timeout
+    while True:
+        found = pattern.findall(worker.log_path.read_text(errors="replace"))
+        if len(found) >= count:
+            return found
+        assert time.monotonic() < deadline, f"{pattern.pattern!r} not logged:\n{worker.log()}"
+        time.sleep(0.05)
+
+
+def test_worker_paused_past_its_lease_sends_nothing_it_no_longer_owns(
+    newsletter_with_articles, fake_mailgun, workers, settings
+):
+    subs = seed_subscribers(newsletter_with_articles, 100)
+    extra = {
+        **_FAST,
+        "NEWSLETTER_UNCERTAIN_GRACE_SECONDS": "2",
+        "NEWSLETTER_SEND_RATE": "100",
+        "NEWSLETTER_DRAIN_TASKS": "1",
+    }
+    (paused,) = workers(concurrency=1, **extra)
+    # The provider's send-rate clock is booked 3 s ahead, so the first batch the worker claims
+    # waits for its slot before the provider call: that is where the worker is paused.
+    settings.NEWSLETTER_SEND_RATE = 100.0
+    send_slot_wait(provider="mailgun", messages=300)
+    digest = digest_start_now(newsletter=newsletter_with_articles).digest
+    _wait_for_log(paused, re.compile(r"waits [\d.]+s for the send rate"))
+    ((_stamp, batch_id, digest_id),) = _CLAIMED.findall(paused.log())
+    os.killpg(paused.proc.pid, signal.SIGSTOP)
+    try:
+        # Another worker takes over once the lease has ended, and finishes the digest.
+        workers(concurrency=1, **extra)
+        digest = run_until_final(digest.pk)
+        assert_exactly_once(fake_mailgun, digest, _emails(subs))
+        taken_over = Batch.objects.get(pk=batch_id)
+        assert taken_over.attempts == 2 and taken_over.state == BatchState.SENT
+        # Resumed after lease + grace, the paused worker finds its claim gone.
+        grace_over = digest.finished_at + timedelta(seconds=2)
+        while timezone.now() < grace_over:
+            time.sleep(0.1)
+    finally:
+        os.killpg(paused.proc.pid, signal.SIGCONT)
+    lost = re.compile(
+        rf"ERROR .* lost claim: batch {batch_id} of digest {digest_id}, "
+        r"our token 1, current token 2 \(sent\)"
+    )
+    _wait_for_log(paused, lost)
+    assert fake_mailgun.duplicates == 0
+    assert_exactly_once(fake_mailgun, digest, _emails(subs))
+
+
+def test_three_kills_with_a_slow_provider_still_exactly_once(
+    newsletter_with_articles, fake_mailgun, workers
+):
+    subs = seed_subscribers(newsletter_with_articles, 1200)
+    fake_mailgun.latency = 0.5
+    (worker,) = workers(**_FAST)
+    digest = digest_start_now(newsletter=newsletter_with_articles).digest
+    for _round in range(3):
+        # Killed after a few more claims each time: mid-call, mid-claim, whatever comes.
+        _wait_for_log(worker, _CLAIMED, count=3)
+        assert Digest.objects.get(pk=digest.pk).state == DigestState.SENDING
+        worker.kill()
+        (worker,) = workers(**_FAST)
+    digest = run_until_final(digest.pk, timeout=180)
+    assert_exactly_once(fake_mailgun, digest, _emails(subs))
+    assert Batch.objects.filter(digest=digest, attempts__gt=1).exists()
+
+
+def test_worker_started_mid_digest_gets_work_within_seconds(
+    newsletter_with_articles, fake_mailgun, workers
+):
+    subs = seed_subscribers(newsletter_with_articles, 2000)
+    fake_mailgun.latency = 0.3
+    # One drain message only, held by the first worker for the whole digest: the second
+    # worker gets work only if it is woken for it.
+    extra = {**_FAST, "NEWSLETTER_DRAIN_TASKS": "1"}
+    (first,) = workers(concurrency=1, **extra)
+    digest = digest_start_now(newsletter=newsletter_with_articles).digest
+    _wait_for_log(first, _CLAIMED, count=3)
+    (second,) = workers(concurrency=1, **extra)
+    ((ready,),) = [_READY.findall(second.log())]
+    first_claim = _wait_for_log(second, _CLAIMED, timeout=60)[0]
+    assert Digest.objects.get(pk=digest.pk).state == DigestState.SENDING
+    assert (_log_time(first_claim[0]) - _log_time(ready)).total_seconds() <= 5
+    digest = run_until_final(digest.pk)
+    assert_exactly_once(fake_mailgun, digest, _emails(subs))
