@@ -21,6 +21,7 @@ from newsletter.services.consent._ledger import (
     event_record,
     subscription_locked,
 )
+from newsletter.services.ledger import chain_append
 
 
 def subscription_revoke(
@@ -106,17 +107,23 @@ def subscriber_erase(
         )
         if not subscriptions:
             return 0
-        ConsentEvent.objects.filter(address_hmac=address_hmac).update(ip=None, user_agent="")
-        for sub in subscriptions:
-            ConsentEvent.objects.create(
-                subscription=None,
-                newsletter_id=sub.newsletter_id,
-                address_hmac=address_hmac,
-                kind=ConsentEventKind.ERASED,
-                at=now,
-                channel=channel,
-                note=note.strip()[:2000],
-            )
+        # `redacted` tells the chain's verifier that the personal fields were blanked on
+        # purpose; it accepts that only with the erasure event chained after the rows.
+        ConsentEvent.objects.filter(address_hmac=address_hmac).update(
+            ip=None, user_agent="", redacted=True
+        )
         Subscription.objects.filter(id__in=[sub.id for sub in subscriptions]).delete()
         Suppression.objects.get_or_create(address_hmac=address_hmac, defaults={"reason": "erasure"})
+        for sub in subscriptions:
+            chain_append(
+                event=ConsentEvent(
+                    subscription=None,
+                    newsletter_id=sub.newsletter_id,
+                    address_hmac=address_hmac,
+                    kind=ConsentEventKind.ERASED,
+                    at=now,
+                    channel=channel,
+                    note=note.strip()[:2000],
+                )
+            )
     return len(subscriptions)
