@@ -15,12 +15,15 @@ import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Max, QuerySet
 
 from newsletter import chain
+from newsletter.emails.ledger import chain_checkpoint_message_build
 from newsletter.models import (
     CHAIN_HEAD_ID,
     ChainCheckpoint,
@@ -405,3 +408,42 @@ def chain_head_anchor_check(*, seq: int, row_hash: str) -> ChainBreak | None:
             detail=f"hash is {stored[1]}, the archived head says {row_hash}",
         )
     return None
+
+
+def chain_checkpoint_write() -> ChainCheckpoint | None:
+    """Verify what was appended since the last checkpoint; if the chain holds, record and log
+    its head and mail it to the archive address after commit. A break is logged, not recorded."""
+    report = chain_verify_from_checkpoint()
+    if not report.ok:
+        logger.error("consent chain broken: %s", report.breaks[0])
+        return None
+    previous = ChainCheckpoint.objects.order_by("-seq", "-id").first()
+    with transaction.atomic():
+        checkpoint = ChainCheckpoint.objects.create(
+            seq=report.last_seq,
+            row_hash=report.last_hash,
+            event_id=report.last_event_id or (previous.event_id if previous else None),
+            verified_from_seq=report.from_seq,
+            events_verified=report.events,
+        )
+        logger.info(
+            "consent chain head: position %s hash %s (%s events verified after %s)",
+            checkpoint.seq,
+            checkpoint.row_hash,
+            report.events,
+            report.from_seq,
+            extra={"chain_seq": checkpoint.seq, "chain_hash": checkpoint.row_hash},
+        )
+        address = settings.NEWSLETTER_EVIDENCE_ARCHIVE_EMAIL
+        if address:
+            transaction.on_commit(
+                partial(chain_checkpoint_mail, checkpoint_id=checkpoint.id, to=address)
+            )
+    return checkpoint
+
+
+def chain_checkpoint_mail(*, checkpoint_id: int, to: str) -> None:
+    """Send a checkpoint's head to the archive and note where it went."""
+    checkpoint = ChainCheckpoint.objects.get(id=checkpoint_id)
+    chain_checkpoint_message_build(checkpoint=checkpoint, to=to).send()
+    ChainCheckpoint.objects.filter(id=checkpoint_id).update(mailed_to=to)

@@ -58,9 +58,12 @@ def event_record(
 
 
 def subscription_locked(subscription_id: int) -> Subscription | None:
-    """The subscription with its newsletter, row-locked until the transaction ends."""
+    """The subscription with its newsletter, row-locked until the transaction ends.
+
+    Only the subscription row: a lock on the newsletter row would serialise every transition
+    of a newsletter and deadlock with a chain append, whose commit checks the newsletter key."""
     return (
-        Subscription.objects.select_for_update()
+        Subscription.objects.select_for_update(of=("self",))
         .select_related("newsletter")
         .filter(id=subscription_id)
         .first()
