@@ -189,7 +189,7 @@ class ChainReport:
         return not self.breaks
 
 
-def _sql_chain(after_seq: int) -> tuple[str, list[Any]]:
+def _sql_chain(after_seq: int, until_seq: int | None) -> tuple[str, list[Any]]:
     events = ConsentEvent._meta.db_table
     prunes = ChainPrune._meta.db_table
     sql = f"""
@@ -201,15 +201,16 @@ def _sql_chain(after_seq: int) -> tuple[str, list[Any]]:
                    {chain.CANONICAL_SQL} AS canonical,
                    CASE WHEN e.redacted THEN NULL ELSE {chain.PERSONAL_SQL} END AS personal,
                    e.prune_digest
-            FROM {events} e WHERE e.chain_seq > %s
+            FROM {events} e WHERE e.chain_seq > %s AND e.chain_seq <= %s
             UNION ALL
             SELECT p.chain_seq, NULL, NULL, p.row_hash, NULL, NULL, NULL, NULL, NULL, NULL,
                    p.retention_seq::text
-            FROM {prunes} p WHERE p.chain_seq > %s
+            FROM {prunes} p WHERE p.chain_seq > %s AND p.chain_seq <= %s
         ) links
         ORDER BY seq
     """
-    return sql, [after_seq, after_seq]
+    until = until_seq if until_seq is not None else 2**63 - 1
+    return sql, [after_seq, until, after_seq, until]
 
 
 def _content_diagnosis(event_id: int) -> tuple[str, str]:
@@ -255,10 +256,15 @@ def _prune_digest_of(retention_seq: int) -> str:
 
 
 def chain_verify(
-    *, after_seq: int = 0, prev_hash: str = chain.GENESIS_HASH, chunk_size: int = VERIFY_CHUNK_SIZE
+    *,
+    after_seq: int = 0,
+    prev_hash: str = chain.GENESIS_HASH,
+    until_seq: int | None = None,
+    chunk_size: int = VERIFY_CHUNK_SIZE,
 ) -> ChainReport:
-    """Walk the chain after `after_seq` (whose hash is `prev_hash`) in constant memory and stop
-    at the first link that does not hold: a gap, a changed row, a redaction without erasure."""
+    """Walk the chain after `after_seq` (whose hash is `prev_hash`) up to `until_seq` (default:
+    the head) in constant memory and stop at the first link that does not hold: a gap, a
+    changed row, a redaction without erasure."""
     key = chain.personal_key()
     sha256 = hashlib.sha256
     hmac_digest = hmac.digest
@@ -274,7 +280,7 @@ def chain_verify(
     last_hash = prev_hash
     awaiting_retention: dict[int, int] = {}
     erased_after: dict[str, int] | None = None
-    sql, params = _sql_chain(after_seq)
+    sql, params = _sql_chain(after_seq, until_seq)
 
     def broken(seq: int, event_id: int | None, name: str, detail: str) -> ChainReport:
         report.breaks.append(ChainBreak(seq=seq, event_id=event_id, field=name, detail=detail))
@@ -364,6 +370,13 @@ def chain_verify(
                 report.last_hash = last_hash
         finally:
             cursor.close()
+    if until_seq is not None:
+        if report.last_seq < until_seq:
+            return broken(
+                report.last_seq + 1, None, "chain_seq", f"the chain ends before {until_seq}"
+            )
+        # A retention event after the end of this stretch may still cover its prune records.
+        return report
     if awaiting_retention:
         retention_seq, pruned_seq = min(awaiting_retention.items(), key=lambda item: item[1])
         return broken(
@@ -447,3 +460,25 @@ def chain_checkpoint_mail(*, checkpoint_id: int, to: str) -> None:
     checkpoint = ChainCheckpoint.objects.get(id=checkpoint_id)
     chain_checkpoint_message_build(checkpoint=checkpoint, to=to).send()
     ChainCheckpoint.objects.filter(id=checkpoint_id).update(mailed_to=to)
+
+
+def chain_links_check(*, seqs: list[int]) -> dict[int, ChainBreak]:
+    """Recheck single links now, whatever a checkpoint said: each row against its own hash and
+    the next link's pointer to it. Cheap enough for the few events of one proof."""
+    head = ChainHead.objects.filter(pk=CHAIN_HEAD_ID).values_list("seq", flat=True).first() or 0
+    prev_of = dict(
+        ConsentEvent.objects.filter(chain_seq__in=seqs).values_list("chain_seq", "prev_hash")
+    )
+    breaks = {}
+    for seq in seqs:
+        report = chain_verify(
+            after_seq=seq - 1,
+            prev_hash=prev_of.get(seq, chain.GENESIS_HASH),
+            until_seq=min(seq + 1, max(head, seq)),
+        )
+        found = report.breaks[0] if report.breaks else None
+        # The next row pointing elsewhere blames this one (rewritten with a new hash); any
+        # other fault of the next row is its own.
+        if found and (found.seq == seq or found.field == "prev_hash"):
+            breaks[seq] = found
+    return breaks
