@@ -2,7 +2,9 @@
 
 import hashlib
 import io
+import os
 import re
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -48,12 +50,17 @@ def revoked(signup, confirm, django_capture_on_commit_callbacks):
     return subscription
 
 
-def test_pdf_holds_the_consent_text_local_times_steps_and_fingerprint(manager_client, revoked):
+def test_pdf_holds_the_consent_text_local_times_steps_and_fingerprint(
+    manager_client, revoked, tmp_path
+):
     response = manager_client.get(
         reverse("admin:newsletter_subscription_proof_pdf", args=[revoked.id])
     )
     assert response.status_code == 200
     assert response["Content-Type"] == "application/pdf"
+    (Path(os.environ.get("SCREENSHOT_DIR") or tmp_path) / "ledger-proof.pdf").write_bytes(
+        response.content
+    )
     reader = PdfReader(io.BytesIO(response.content))
     text = flat("\n".join(page.extract_text() for page in reader.pages))
 
