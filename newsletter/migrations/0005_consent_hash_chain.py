@@ -164,6 +164,14 @@ class Migration(migrations.Migration):
             ),
         ),
         migrations.RunPython(chain_existing, migrations.RunPython.noop),
+        migrations.AddIndex(
+            model_name="consentevent",
+            index=models.Index(
+                condition=models.Q(("kind", "erased")),
+                fields=["address_hmac", "chain_seq"],
+                name="consent_event_erased_idx",
+            ),
+        ),
         migrations.AlterField(
             model_name="consentevent",
             name="chain_seq",

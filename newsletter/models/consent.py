@@ -227,6 +227,14 @@ class ConsentEvent(models.Model):
                 name="consent_revocation_names_its_channel",
             ),
         ]
+        indexes = [
+            # The chain's verifier reads the erasures up front; they are few among millions.
+            models.Index(
+                fields=["address_hmac", "chain_seq"],
+                condition=Q(kind="erased"),
+                name="consent_event_erased_idx",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.at:%d.%m.%Y %H:%M}"

@@ -8,15 +8,14 @@ chain with a server-side cursor in position order: PostgreSQL builds each row's 
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import ipaddress
 import logging
+import re
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
-from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -36,7 +35,7 @@ from newsletter.models import (
 
 logger = logging.getLogger(__name__)
 
-VERIFY_CHUNK_SIZE = 20_000
+NULL = "\\N"
 
 # Where a subscription keeps the time of the event of a kind: a second witness for `at`.
 _SUBSCRIPTION_TIME_OF_KIND = {
@@ -189,10 +188,12 @@ class ChainReport:
         return not self.breaks
 
 
-def _sql_chain(after_seq: int, until_seq: int | None) -> tuple[str, list[Any]]:
+def _sql_chain(after_seq: int, until_seq: int | None) -> str:
     events = ConsentEvent._meta.db_table
     prunes = ChainPrune._meta.db_table
-    sql = f"""
+    # Inlined as integers: COPY takes no parameters.
+    bounds = f"> {int(after_seq)} AND {{seq}} <= {int(until_seq or 2**63 - 1)}"
+    return f"""
         SELECT seq, id, prev_hash, row_hash, personal_digest, redacted, address_hmac, kind,
                canonical, personal, prune_digest
         FROM (
@@ -201,16 +202,38 @@ def _sql_chain(after_seq: int, until_seq: int | None) -> tuple[str, list[Any]]:
                    {chain.CANONICAL_SQL} AS canonical,
                    CASE WHEN e.redacted THEN NULL ELSE {chain.PERSONAL_SQL} END AS personal,
                    e.prune_digest
-            FROM {events} e WHERE e.chain_seq > %s AND e.chain_seq <= %s
+            FROM {events} e WHERE e.chain_seq {bounds.format(seq="e.chain_seq")}
             UNION ALL
             SELECT p.chain_seq, NULL, NULL, p.row_hash, NULL, NULL, NULL, NULL, NULL, NULL,
                    p.retention_seq::text
-            FROM {prunes} p WHERE p.chain_seq > %s AND p.chain_seq <= %s
+            FROM {prunes} p WHERE p.chain_seq {bounds.format(seq="p.chain_seq")}
         ) links
         ORDER BY seq
     """
-    until = until_seq if until_seq is not None else 2**63 - 1
-    return sql, [after_seq, until, after_seq, until]
+
+
+_COPY_ESCAPES = {"\\": "\\", "n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f", "v": "\v"}
+_COPY_ESCAPE = re.compile(r"\\(.)")
+
+
+def _copy_unescape(value: str) -> str:
+    return _COPY_ESCAPE.sub(lambda match: _COPY_ESCAPES.get(match[1], match[1]), value)
+
+
+def _chain_rows(sql: str) -> Iterator[list[str]]:
+    """The chain as COPY text rows: PostgreSQL streams while Python hashes, so both cores work
+    and memory stays at one network block. NULL arrives as \\N."""
+    with connection.cursor() as cursor, cursor.cursor.copy(f"COPY ({sql}) TO STDOUT") as copy:
+        rest = b""
+        for block in copy:
+            lines = (rest + bytes(block)).split(b"\n")
+            rest = lines.pop()
+            for line in lines:
+                text = line.decode()
+                fields = text.split("\t")
+                if "\\" in text:
+                    fields = [f if f == NULL else _copy_unescape(f) for f in fields]
+                yield fields
 
 
 def _content_diagnosis(event_id: int) -> tuple[str, str]:
@@ -239,6 +262,7 @@ def _content_diagnosis(event_id: int) -> tuple[str, str]:
 
 
 def _erased_after(after_seq: int) -> dict[str, int]:
+    """The last erasure of each erased address: what justifies its redacted rows before it."""
     return dict(
         ConsentEvent.objects.filter(kind=ConsentEventKind.ERASED, chain_seq__gt=after_seq)
         .values("address_hmac")
@@ -260,14 +284,12 @@ def chain_verify(
     after_seq: int = 0,
     prev_hash: str = chain.GENESIS_HASH,
     until_seq: int | None = None,
-    chunk_size: int = VERIFY_CHUNK_SIZE,
 ) -> ChainReport:
     """Walk the chain after `after_seq` (whose hash is `prev_hash`) up to `until_seq` (default:
     the head) in constant memory and stop at the first link that does not hold: a gap, a
     changed row, a redaction without erasure."""
-    key = chain.personal_key()
-    sha256 = hashlib.sha256
-    hmac_digest = hmac.digest
+    personal_hmac = chain.hmac_sha256_hex(chain.personal_key())
+    row_sha256 = chain.sha256_hex()
     report = ChainReport(
         from_seq=after_seq,
         last_seq=after_seq,
@@ -279,97 +301,99 @@ def chain_verify(
     expected = after_seq + 1
     last_hash = prev_hash
     awaiting_retention: dict[int, int] = {}
-    erased_after: dict[str, int] | None = None
-    sql, params = _sql_chain(after_seq, until_seq)
+    sql = _sql_chain(after_seq, until_seq)
 
     def broken(seq: int, event_id: int | None, name: str, detail: str) -> ChainReport:
         report.breaks.append(ChainBreak(seq=seq, event_id=event_id, field=name, detail=detail))
         return report
 
+    erased_after = _erased_after(after_seq)
     with transaction.atomic():
-        cursor = connection.chunked_cursor()
-        try:
-            cursor.execute(sql, params)
-            while rows := cursor.fetchmany(chunk_size):
-                for (
-                    seq,
-                    event_id,
-                    row_prev,
-                    stored,
-                    personal_stored,
-                    redacted,
-                    address,
-                    kind,
-                    canonical,
-                    personal,
-                    extra,
-                ) in rows:
-                    if seq != expected:
-                        if seq < expected:
-                            return broken(seq, event_id, "chain_seq", "position appears twice")
-                        return broken(
-                            expected,
-                            None,
-                            "chain_seq",
-                            f"positions {expected}–{seq - 1} are missing and no retention "
-                            f"run recorded deleting them (next is event id {event_id})",
-                        )
-                    if event_id is None:
-                        # A link the retention job deleted: only its hash is left.
-                        awaiting_retention.setdefault(int(extra), seq)
-                        report.pruned += 1
-                    else:
-                        if row_prev != last_hash:
-                            return broken(
-                                seq,
-                                event_id,
-                                "prev_hash",
-                                f"row points to {row_prev[:16]}…, the previous link's hash "
-                                f"is {last_hash[:16]}… (a row before it was removed, added "
-                                "or moved)",
-                            )
-                        if redacted:
-                            if erased_after is None:
-                                erased_after = _erased_after(after_seq)
-                            if erased_after.get(address, 0) <= seq:
-                                return broken(
-                                    seq,
-                                    event_id,
-                                    "redacted",
-                                    "personal fields are marked erased but no later erasure "
-                                    "of this address is in the chain",
-                                )
-                        elif hmac_digest(key, personal.encode(), "sha256").hex() != personal_stored:
-                            return broken(
-                                seq,
-                                event_id,
-                                "personal_digest",
-                                "ip, user_agent, url or note differ from what was hashed "
-                                "when the row was written",
-                            )
-                        if (
-                            sha256(f"{row_prev}{canonical}{personal_stored}".encode()).hexdigest()
-                            != stored
-                        ):
-                            name, detail = _content_diagnosis(event_id)
-                            return broken(seq, event_id, name, detail)
-                        if kind == ConsentEventKind.RETENTION:
-                            if _prune_digest_of(seq) != extra:
-                                return broken(
-                                    seq,
-                                    event_id,
-                                    "prune_digest",
-                                    "the prune records of this retention run were changed",
-                                )
-                            awaiting_retention.pop(seq, None)
-                        report.last_event_id = event_id
-                        report.events += 1
+        rows: Iterator[list[str]] | None = _chain_rows(sql)
+        while rows is not None:
+            current, rows = rows, None
+            for (
+                seq_text,
+                event_id_text,
+                row_prev,
+                stored,
+                personal_stored,
+                redacted,
+                address,
+                kind,
+                canonical,
+                personal,
+                extra,
+            ) in current:
+                seq = int(seq_text)
+                event_id = None if event_id_text == NULL else int(event_id_text)
+                if seq != expected:
+                    current.close()
+                    if seq < expected:
+                        return broken(seq, event_id, "chain_seq", "position appears twice")
+                    return broken(
+                        expected,
+                        None,
+                        "chain_seq",
+                        f"positions {expected}–{seq - 1} are missing and no retention "
+                        f"run recorded deleting them (next is event id {event_id})",
+                    )
+                if event_id is None:
+                    # A link the retention job deleted: only its hash is left.
+                    awaiting_retention.setdefault(int(extra), seq)
+                    report.pruned += 1
                     last_hash = stored
                     expected = seq + 1
-                report.last_seq = expected - 1
-                report.last_hash = last_hash
-        finally:
-            cursor.close()
+                    continue
+                fault = None
+                if row_prev != last_hash:
+                    fault = (
+                        "prev_hash",
+                        f"row points to {row_prev[:16]}…, the previous link's hash is "
+                        f"{last_hash[:16]}… (a row before it was removed, added or moved)",
+                    )
+                elif redacted == "t":
+                    if erased_after.get(address, 0) <= seq:
+                        fault = (
+                            "redacted",
+                            "personal fields are marked erased but no later erasure of this "
+                            "address is in the chain",
+                        )
+                elif personal_hmac(personal.encode()) != personal_stored:
+                    fault = (
+                        "personal_digest",
+                        "ip, user_agent, url or note differ from what was hashed when the row "
+                        "was written",
+                    )
+                if (
+                    fault is None
+                    and row_sha256(f"{row_prev}{canonical}{personal_stored}".encode()) != stored
+                ):
+                    current.close()  # the diagnosis needs the connection
+                    fault = _content_diagnosis(event_id)
+                if fault is not None:
+                    current.close()
+                    return broken(seq, event_id, *fault)
+                report.last_event_id = event_id
+                report.events += 1
+                last_hash = stored
+                expected = seq + 1
+                if kind == ConsentEventKind.RETENTION:
+                    # Its prune records are read with a query of their own, so the stream
+                    # stops here and starts again after it (a retention run is rare).
+                    current.close()
+                    if _prune_digest_of(seq) != extra:
+                        return broken(
+                            seq,
+                            event_id,
+                            "prune_digest",
+                            "the prune records of this retention run were changed",
+                        )
+                    awaiting_retention.pop(seq, None)
+                    rows = _chain_rows(_sql_chain(seq, until_seq))
+                    break
+        report.last_seq = expected - 1
+        report.last_hash = last_hash
     if until_seq is not None:
         if report.last_seq < until_seq:
             return broken(
@@ -397,12 +421,12 @@ def chain_verify(
     return report
 
 
-def chain_verify_from_checkpoint(*, chunk_size: int = VERIFY_CHUNK_SIZE) -> ChainReport:
+def chain_verify_from_checkpoint() -> ChainReport:
     """Verify only what was appended after the last checkpoint, linked to its hash."""
     last = ChainCheckpoint.objects.order_by("-seq", "-id").first()
     if last is None:
-        return chain_verify(chunk_size=chunk_size)
-    return chain_verify(after_seq=last.seq, prev_hash=last.row_hash, chunk_size=chunk_size)
+        return chain_verify()
+    return chain_verify(after_seq=last.seq, prev_hash=last.row_hash)
 
 
 def chain_head_anchor_check(*, seq: int, row_hash: str) -> ChainBreak | None:

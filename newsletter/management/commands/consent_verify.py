@@ -6,7 +6,6 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 
 from newsletter.services.ledger import (
-    VERIFY_CHUNK_SIZE,
     chain_head_anchor_check,
     chain_verify,
     chain_verify_from_checkpoint,
@@ -34,9 +33,8 @@ class Command(BaseCommand):
             metavar="SEQ:HASH",
             help="a chain head kept outside (the archive mail); its link must still match",
         )
-        parser.add_argument("--chunk-size", type=int, default=VERIFY_CHUNK_SIZE)
 
-    def handle(self, *args, from_checkpoint: bool, anchor: list[str], chunk_size: int, **options):
+    def handle(self, *args, from_checkpoint: bool, anchor: list[str], **options):
         anchors = []
         for value in anchor:
             match = ANCHOR.match(value.strip().lower())
@@ -44,10 +42,7 @@ class Command(BaseCommand):
                 raise CommandError(f"--anchor must be SEQ:HASH (64 hex digits), not {value!r}")
             anchors.append((int(match[1]), match[2]))
         started = time.perf_counter()
-        if from_checkpoint:
-            report = chain_verify_from_checkpoint(chunk_size=chunk_size)
-        else:
-            report = chain_verify(chunk_size=chunk_size)
+        report = chain_verify_from_checkpoint() if from_checkpoint else chain_verify()
         seconds = time.perf_counter() - started
         breaks = list(report.breaks)
         for seq, row_hash in anchors:
@@ -65,5 +60,5 @@ class Command(BaseCommand):
         self.stdout.write(
             f"consent chain intact: positions {report.from_seq + 1}–{report.last_seq}, "
             f"{report.events} events, {report.pruned} pruned links, head {report.last_hash}, "
-            f"{seconds:.1f} s"
+            f"{seconds:.2f} s"
         )

@@ -1,5 +1,7 @@
 """The hash chain over consent events: appends, tampering through SQL, erasure, retention."""
 
+import hashlib
+import hmac
 from datetime import timedelta
 from importlib import import_module
 
@@ -9,6 +11,7 @@ from django.core.management import CommandError, call_command, execute_from_comm
 from django.db import connection
 from django.utils import timezone
 
+from newsletter import chain
 from newsletter.models import ChainHead, ChainPrune, ConsentEvent, ConsentEventKind
 from newsletter.services.consent import (
     consent_retention_run,
@@ -201,7 +204,7 @@ def test_chain_stays_intact_after_erasure(ledger, capsys):
     assert erased.chain_seq == ChainHead.objects.get().seq
 
 
-def test_chain_stays_intact_after_retention_deletes_old_events(ledger, settings, capsys):
+def test_chain_stays_intact_after_retention_deletes_old_events(ledger, signup, settings, capsys):
     revoked = _event(ledger, "revoked")
     long_ago = timezone.now() - timedelta(days=settings.NEWSLETTER_RETENTION_DAYS + 1)
     revoked.subscription.__class__.objects.filter(id=revoked.subscription_id).update(
@@ -221,10 +224,12 @@ def test_chain_stays_intact_after_retention_deletes_old_events(ledger, settings,
     assert set(ChainPrune.objects.values_list("chain_seq", flat=True)) == deleted
     retention = ConsentEvent.objects.get(kind=ConsentEventKind.RETENTION)
     assert set(ChainPrune.objects.values_list("retention_seq", flat=True)) == {retention.chain_seq}
+    signup("danach@example.org")  # the walk goes on past the retention event
     code, output = verify(capsys)
     # The `at` changed above is in the pruned rows only: their hashes are all that is left.
     assert code == 0, output
     assert f"{len(deleted)} pruned links" in output
+    assert ChainHead.objects.get().seq == retention.chain_seq + 1
 
 
 def test_a_deleted_row_posing_as_pruned_is_named(ledger, capsys):
@@ -259,3 +264,22 @@ def test_migration_chains_existing_events_in_id_order(ledger):
     assert [seq for seq, _hash in rows] == list(range(1, len(ledger) + 1))
     assert rows == [(e.chain_seq, e.row_hash) for e in ledger]
     assert chain_verify().ok
+
+
+def test_text_that_copy_escapes_is_hashed_as_written(signup, capsys):
+    subscription = signup("sonder@example.org", user_agent="Agent\\2.0 (tab\there)")
+    subscription_revoke(
+        subscription_id=subscription.id, channel="admin", note="Zeile 1\nZeile 2 \\ „Zitat“"
+    )
+    assert verify(capsys)[0] == 0
+    event = ConsentEvent.objects.get(kind="revoked")
+    sql("UPDATE newsletter_consentevent SET note = 'Zeile 1' WHERE id = %s", [event.id])
+    code, output = verify(capsys)
+    assert code == 1 and f"(event id {event.id}): personal_digest" in output
+
+
+@pytest.mark.parametrize("key", [b"", b"k", b"k" * 64, b"k" * 65, bytes(range(200))])
+@pytest.mark.parametrize("message", [b"", b"1:x", "ä„“".encode() * 40])
+def test_the_verifiers_hashes_equal_the_standard_ones(key, message):
+    assert chain.hmac_sha256_hex(key)(message) == hmac.digest(key, message, "sha256").hex()
+    assert chain.sha256_hex()(message) == hashlib.sha256(message).hexdigest()
