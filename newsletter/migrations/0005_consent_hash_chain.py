@@ -4,6 +4,7 @@ Events that exist already are chained in id order (the order they were written i
 same hashing as every later append, so the verifier walks one chain from position 1.
 """
 
+from django.contrib.auth.management import create_permissions
 from django.db import migrations, models
 
 from newsletter import chain
@@ -43,9 +44,26 @@ def chain_existing(apps, schema_editor):
     head_model.objects.create(id=1, seq=seq, row_hash=prev)
 
 
+def managers_see_checkpoints(apps, schema_editor):
+    # Newsletter managers got the app's permissions when their group was made; this model is
+    # newer. Permissions are normally created after all migrations ran: make them now.
+    app_config = apps.get_app_config("newsletter")
+    app_config.models_module = True
+    create_permissions(app_config, apps=apps, verbosity=0)
+    app_config.models_module = None
+    group = apps.get_model("auth", "Group").objects.filter(name="Newsletter-Verwaltung").first()
+    if group is not None:
+        group.permissions.add(
+            *apps.get_model("auth", "Permission").objects.filter(
+                content_type__app_label="newsletter", codename="view_chaincheckpoint"
+            )
+        )
+
+
 class Migration(migrations.Migration):
     dependencies = [
         ("newsletter", "0004_digest_verbose_names"),
+        ("articles", "0004_editor_groups"),
     ]
 
     operations = [
@@ -164,6 +182,7 @@ class Migration(migrations.Migration):
             ),
         ),
         migrations.RunPython(chain_existing, migrations.RunPython.noop),
+        migrations.RunPython(managers_see_checkpoints, migrations.RunPython.noop),
         migrations.AddIndex(
             model_name="consentevent",
             index=models.Index(

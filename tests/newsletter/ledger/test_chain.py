@@ -283,3 +283,19 @@ def test_text_that_copy_escapes_is_hashed_as_written(signup, capsys):
 def test_the_verifiers_hashes_equal_the_standard_ones(key, message):
     assert chain.hmac_sha256_hex(key)(message) == hmac.digest(key, message, "sha256").hex()
     assert chain.sha256_hex()(message) == hashlib.sha256(message).hexdigest()
+
+
+def test_an_archived_head_no_longer_matching_is_named(ledger, capsys):
+    head = ledger[4]
+    call_command("consent_verify", anchor=[f"{head.chain_seq}:{head.row_hash}"])
+    # Someone with the database and the key changes a time and rehashes the whole chain: the
+    # chain is consistent again, only the head kept outside the database shows it.
+    sql("UPDATE newsletter_consentevent SET at = at - interval '1 day' WHERE id = %s", [head.id])
+    ChainHead.objects.all().delete()
+    import_module("newsletter.migrations.0005_consent_hash_chain").chain_existing(apps, None)
+    call_command("consent_verify")
+    with pytest.raises(CommandError):
+        call_command("consent_verify", anchor=[f"{head.chain_seq}:{head.row_hash}"])
+    assert f"position {head.chain_seq} (event id {head.id}): anchor:" in capsys.readouterr().err
+    with pytest.raises(CommandError, match="SEQ:HASH"):
+        call_command("consent_verify", anchor=["5:nothex"])

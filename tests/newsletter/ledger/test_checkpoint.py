@@ -4,8 +4,10 @@ import logging
 
 import pytest
 from django.conf import settings as django_settings
+from django.contrib.auth.models import Group, User
 from django.core import mail
 from django.db import connection
+from django.urls import reverse
 
 from newsletter.models import ChainCheckpoint, ChainHead, ConsentEvent
 from newsletter.tasks.ledger import chain_checkpoint_task
@@ -72,3 +74,16 @@ def test_a_break_after_the_checkpoint_records_nothing_and_logs_it(
     assert ChainCheckpoint.objects.count() == 1
     assert "consent chain broken: chain broken at position 3" in caplog.text
     assert mail.outbox == [] or all("Position" not in m.subject for m in mail.outbox)
+
+
+def test_newsletter_managers_see_the_checkpoints_read_only(client, signup):
+    user = User.objects.create_user("verwaltung", password="x", is_staff=True)
+    user.groups.add(Group.objects.get(name="Newsletter-Verwaltung"))
+    client.force_login(user)
+    signup("eins@example.org")
+    checkpoint = chain_checkpoint_task.delay().get()
+    page = client.get(reverse("admin:newsletter_chaincheckpoint_changelist"))
+    assert page.status_code == 200
+    assert ChainHead.objects.get().row_hash in page.content.decode()
+    assert checkpoint == 1
+    assert client.get(reverse("admin:newsletter_chaincheckpoint_add")).status_code == 403
