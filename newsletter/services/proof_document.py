@@ -81,6 +81,15 @@ class ProofDocument:
         return out
 
 
+def _form(value: str) -> str:
+    names = {
+        "signup_box": _("Anmeldekasten auf einer Seite der Website"),
+        "signup_page": _("Anmeldeseite des Newsletters"),
+        "preferences": _("Einstellungsseite des Newsletters"),
+    }
+    return names.get(value, value)
+
+
 def _channel(value: str) -> str:
     return str(RevocationChannel(value).label) if value in RevocationChannel.values else value
 
@@ -97,7 +106,7 @@ def _network(event: ConsentEvent) -> list[tuple[str, str]]:
 def _step_text(event: ConsentEvent) -> tuple[str, list[tuple[str, str]]]:
     kind = event.kind
     if kind == ConsentEventKind.REQUESTED:
-        details = [(_("Formular"), event.form), (_("Seite"), event.url), *_network(event)]
+        details = [(_("Formular"), _form(event.form)), (_("Seite"), event.url), *_network(event)]
         if event.consent_text is not None:
             details.append(
                 (

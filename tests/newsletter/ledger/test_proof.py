@@ -77,7 +77,7 @@ def test_pdf_holds_the_consent_text_local_times_steps_and_fingerprint(
         "Nachweis der Einwilligung",
         "Meinung Verlag GmbH, Musterstraße 1, 10115 Berlin",
         "Anmeldung mit dem Anmeldeformular",
-        "Formular: signup_box",
+        "Formular: Anmeldekasten auf einer Seite der Website",
         "Seite: http://testserver/artikel/x/",
         "IP-Adresse: 203.0.113.5",
         "Browser (User-Agent): Firefox/133",
