@@ -1,9 +1,9 @@
 """The hash chain over the consent ledger: appending, pruning, verifying, checkpointing.
 
 Appends serialise on the single ChainHead row, locked as the last step before the insert so the
-lock is held only from there to the commit of the caller's transaction. The verifier reads the
-chain with a server-side cursor in position order: PostgreSQL builds each row's canonical text
-(newsletter/chain.py keeps the SQL and the Python form together) and Python only hashes.
+lock is held only from there to the commit of the caller's transaction. The verifier streams
+the chain in position order with COPY: PostgreSQL builds each row's canonical text
+(newsletter/chain.py keeps the SQL and the Python form together) while Python only hashes.
 """
 
 from __future__ import annotations
@@ -61,19 +61,11 @@ def _head_locked() -> tuple[int, str]:
         return head
     # A database emptied by hand (or a test's flush): the head is rebuilt from the chain's
     # end, and racing writers settle on one row through the primary key.
-    last = max(
-        (
-            row
-            for row in (
-                ConsentEvent.objects.order_by("-chain_seq").values_list("chain_seq", "row_hash")[
-                    :1
-                ],
-                ChainPrune.objects.order_by("-chain_seq").values_list("chain_seq", "row_hash")[:1],
-            )
-            for row in row
-        ),
-        default=(0, chain.GENESIS_HASH),
-    )
+    ends = [
+        *ConsentEvent.objects.order_by("-chain_seq").values_list("chain_seq", "row_hash")[:1],
+        *ChainPrune.objects.order_by("-chain_seq").values_list("chain_seq", "row_hash")[:1],
+    ]
+    last = max(ends, default=(0, chain.GENESIS_HASH))
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {ChainHead._meta.db_table} (id, seq, row_hash) VALUES (%s, %s, %s) "
@@ -308,6 +300,11 @@ def chain_verify(
         return report
 
     erased_after = _erased_after(after_seq)
+    # The head as it is before the walk: appends committed while it runs may lie beyond what
+    # the walk sees, but every link up to this head must be there, ending in its hash.
+    head = ChainHead.objects.filter(pk=CHAIN_HEAD_ID).values_list("seq", "row_hash").first()
+    head_seq = head[0] if head is not None and until_seq is None else -1
+    hash_at_head = None
     with transaction.atomic():
         rows: Iterator[list[str]] | None = _chain_rows(sql)
         while rows is not None:
@@ -344,6 +341,8 @@ def chain_verify(
                     report.pruned += 1
                     last_hash = stored
                     expected = seq + 1
+                    if seq == head_seq:
+                        hash_at_head = stored
                     continue
                 fault = None
                 if row_prev != last_hash:
@@ -378,6 +377,8 @@ def chain_verify(
                 report.events += 1
                 last_hash = stored
                 expected = seq + 1
+                if seq == head_seq:
+                    hash_at_head = stored
                 if kind == ConsentEventKind.RETENTION:
                     # Its prune records are read with a query of their own, so the stream
                     # stops here and starts again after it (a retention run is rare).
@@ -409,14 +410,20 @@ def chain_verify(
             "prune record",
             f"names retention event at position {retention_seq}, which is not in the chain",
         )
-    head = ChainHead.objects.filter(pk=CHAIN_HEAD_ID).values_list("seq", "row_hash").first()
-    if head is not None and (head[0], head[1]) != (report.last_seq, report.last_hash):
+    if head is not None and head_seq > after_seq and report.last_seq < head_seq:
         return broken(
             report.last_seq + 1,
             None,
             "head",
-            f"the chain ends at position {report.last_seq}, its head says {head[0]} "
+            f"the chain ends at position {report.last_seq}, its head says {head_seq} "
             "(events at the end were deleted)",
+        )
+    if head is not None and head_seq > after_seq and hash_at_head != head[1]:
+        return broken(
+            head_seq,
+            None,
+            "head",
+            f"the link at the head's position has hash {hash_at_head}, the head says {head[1]}",
         )
     return report
 

@@ -48,7 +48,7 @@ def ledger(signup, confirm):
     second = signup("zwei@example.org")
     confirm(second)
     subscription_revoke(subscription_id=second.id, channel="link", ip="192.0.2.9")
-    signup("drei@example.org")
+    signup("drei@example.org", ip="2001:DB8:0::0001")  # spelled unlike host(inet) gives it back
     return list(ConsentEvent.objects.order_by("chain_seq"))
 
 

@@ -1,6 +1,7 @@
 """Concurrent writers on separate connections: the chain never forks and has no gaps."""
 
 import threading
+import time
 
 import pytest
 from django.db import connection
@@ -78,3 +79,46 @@ def test_concurrent_signups_and_confirmations_keep_one_gap_free_chain(settings):
         1 for a, b in zip(writers_in_order, writers_in_order[1:], strict=False) if a != b
     )
     assert switches > WRITERS
+
+
+@pytest.mark.django_db(transaction=True)
+def test_verify_while_signups_commit_sees_no_break(settings):
+    """The daily check runs on a live site: links appended during the walk are no break."""
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    newsletter = NewsletterFactory(welcome_mail=False)
+    consent_text_default_publish(newsletter=newsletter)
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def keep_signing_up() -> None:
+        try:
+            n = 0
+            while not stop.is_set():
+                n += 1
+                subscription_request(
+                    address=f"live-{n}@example.org",
+                    newsletter=Newsletter.objects.get(id=newsletter.id),
+                    ip="192.0.2.1",
+                    user_agent="live",
+                    url="http://testserver/",
+                    form="signup_box",
+                    language="de",
+                )
+        except BaseException as exc:  # noqa: BLE001 - reported by the test
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    writer = threading.Thread(target=keep_signing_up)
+    writer.start()
+    try:
+        reports = []
+        deadline = time.monotonic() + 60
+        while len(reports) < 30 and time.monotonic() < deadline:
+            reports.append(chain_verify())
+    finally:
+        stop.set()
+        writer.join(timeout=60)
+    assert errors == []
+    assert [r.breaks for r in reports if not r.ok] == []
+    assert reports[-1].events > reports[0].events  # the chain really grew during the walks
