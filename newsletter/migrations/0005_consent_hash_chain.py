@@ -10,11 +10,15 @@ from django.db import migrations, models
 from newsletter import chain
 
 
+CHAIN_FIELDS = ["chain_seq", "prev_hash", "personal_digest", "row_hash"]
+
+
 def chain_existing(apps, schema_editor):
     event_model = apps.get_model("newsletter", "ConsentEvent")
     head_model = apps.get_model("newsletter", "ChainHead")
     key = chain.personal_key()
     seq, prev = 0, chain.GENESIS_HASH
+    batch = []
     for event in event_model.objects.order_by("id").iterator(chunk_size=2000):
         seq += 1
         event.chain_seq = seq
@@ -39,8 +43,12 @@ def chain_existing(apps, schema_editor):
             ),
             personal_digest=event.personal_digest,
         )
-        event.save(update_fields=["chain_seq", "prev_hash", "personal_digest", "row_hash"])
+        batch.append(event)
         prev = event.row_hash
+        if len(batch) == 2000:
+            event_model.objects.bulk_update(batch, CHAIN_FIELDS)
+            batch = []
+    event_model.objects.bulk_update(batch, CHAIN_FIELDS)
     head_model.objects.create(id=1, seq=seq, row_hash=prev)
 
 
