@@ -9,7 +9,6 @@ from django.db import migrations, models
 
 from newsletter import chain
 
-
 CHAIN_FIELDS = ["chain_seq", "prev_hash", "personal_digest", "row_hash"]
 
 
