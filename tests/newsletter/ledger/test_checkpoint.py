@@ -6,6 +6,7 @@ import pytest
 from django.conf import settings as django_settings
 from django.contrib.auth.models import Group, User
 from django.core import mail
+from django.core.management import CommandError, call_command
 from django.db import connection
 from django.urls import reverse
 
@@ -87,3 +88,17 @@ def test_newsletter_managers_see_the_checkpoints_read_only(client, signup):
     assert ChainHead.objects.get().row_hash in page.content.decode()
     assert checkpoint == 1
     assert client.get(reverse("admin:newsletter_chaincheckpoint_add")).status_code == 403
+
+
+def test_verify_from_checkpoint_walks_only_what_is_new(signup, confirm, capsys):
+    confirm(signup("eins@example.org"))
+    chain_checkpoint_task.delay()
+    signup("zwei@example.org")
+    call_command("consent_verify", from_checkpoint=True)
+    assert "positions 3–3, 1 events" in capsys.readouterr().out
+    # A change before the checkpoint is the full walk's (and the archived head's) business.
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE newsletter_consentevent SET ip = '10.0.0.2' WHERE chain_seq = 1")
+    call_command("consent_verify", from_checkpoint=True)
+    with pytest.raises(CommandError):
+        call_command("consent_verify")
