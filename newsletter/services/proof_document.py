@@ -183,31 +183,39 @@ def proof_document_build(
                     intact=intact,
                 )
             )
-        if checkpoint is not None:
-            summary = _(
-                "Die Kette war bis Position %(cp)s am %(cp_time)s geprüft (Prüfpunkt, Hash "
-                "%(cp_hash)s); beim Ausstellen wurden die Positionen %(first)s bis %(last)s "
-                "erneut geprüft: %(result)s."
-            )
-        else:
-            summary = _(
-                "Beim Ausstellen wurde die Kette von Position 1 bis %(last)s vollständig "
-                "geprüft: %(result)s."
-            )
         first_break = report.breaks[0] if report.breaks else None
         if link_breaks:
             first_break = link_breaks[min(link_breaks)]
-        summary %= {
-            "cp": checkpoint.seq if checkpoint else 0,
-            "cp_time": local_time(checkpoint.created_at) if checkpoint else "",
-            "cp_hash": checkpoint.row_hash if checkpoint else "",
-            "first": (checkpoint.seq if checkpoint else 0) + 1,
-            "last": target,
-            "result": _("unverändert")
-            if first_break is None
-            else _("Bruch bei Position %(seq)s (%(field)s)")
-            % {"seq": first_break.seq, "field": first_break.field},
-        }
+        parts = []
+        if checkpoint is not None:
+            checked = _("Die Kette war bis Position %(seq)s am %(time)s geprüft (Hash %(hash)s).")
+            parts.append(
+                checked
+                % {
+                    "seq": checkpoint.seq,
+                    "time": local_time(checkpoint.created_at),
+                    "hash": checkpoint.row_hash,
+                }
+            )
+        start = checkpoint.seq + 1 if checkpoint else 1
+        if target >= start:
+            parts.append(
+                _("Beim Ausstellen wurden die Positionen %(first)s bis %(last)s geprüft.")
+                % {"first": start, "last": target}
+            )
+        parts.append(
+            _("Jeder Eintrag dieses Nachweises wurde beim Ausstellen einzeln neu berechnet.")
+        )
+        parts.append(
+            _("Ergebnis: %(result)s.")
+            % {
+                "result": _("unverändert")
+                if first_break is None
+                else _("Bruch bei Position %(seq)s (%(field)s)")
+                % {"seq": first_break.seq, "field": first_break.field}
+            }
+        )
+        summary = " ".join(parts)
         texts = []
         seen = set()
         for event in events:

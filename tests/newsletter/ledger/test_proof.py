@@ -128,6 +128,8 @@ def test_a_checkpoint_is_named_and_a_tampered_step_is_not_confirmed(revoked, sig
     assert [step.intact for step in document.steps] == [True, True, True, False]
     assert "NICHT bestätigt" in document.steps[-1].chain
     assert f"Bruch bei Position {later.chain_seq}" in document.chain_summary
+    assert document.chain_summary.startswith(f"Die Kette war bis Position {later.chain_seq} am ")
+    assert "Beim Ausstellen wurden die Positionen" not in document.chain_summary
 
 
 def test_english_subscription_gets_an_english_document(signup, confirm):
