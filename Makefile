@@ -61,6 +61,7 @@ test-fast: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/digest.py
 	$(PY) bench/pages.py
+	$(PY) bench/consent_verify.py
 
 clean:
 	rm -rf $(VENV) var staticfiles

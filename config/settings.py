@@ -258,6 +258,11 @@ CELERY_BEAT_SCHEDULE["newsletter-consent-retention"] = {
     "task": "newsletter.tasks.consent.consent_retention_task",
     "schedule": 3600.0,
 }
+# The consent chain: verified daily from the last checkpoint, its head recorded and mailed.
+CELERY_BEAT_SCHEDULE["newsletter-consent-chain-checkpoint"] = {
+    "task": "newsletter.tasks.ledger.chain_checkpoint_task",
+    "schedule": 86400.0,
+}
 
 # --- Security ---------------------------------------------------------------------------
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=not DEBUG)
@@ -348,6 +353,8 @@ NEWSLETTER_ADDRESS_HMAC_KEY = env.str("NEWSLETTER_ADDRESS_HMAC_KEY", default="")
 if not NEWSLETTER_ADDRESS_HMAC_KEY:
     raise ImproperlyConfigured("Set NEWSLETTER_ADDRESS_HMAC_KEY (a long random string).")
 NEWSLETTER_RETENTION_DAYS = env.int("NEWSLETTER_RETENTION_DAYS", default=3 * 365)
+# Where the daily verified head of the consent chain is mailed: a copy outside the database.
+NEWSLETTER_EVIDENCE_ARCHIVE_EMAIL = env.str("NEWSLETTER_EVIDENCE_ARCHIVE_EMAIL", default="")
 # Signup and link-request limits as "count/seconds", counted atomically in the cache (Redis)
 # per client IP and per address; a bot's form is refused when sent faster than the minimum.
 NEWSLETTER_RATE_LIMIT_IP = env.str("NEWSLETTER_RATE_LIMIT_IP", default="30/3600")

@@ -7,7 +7,6 @@ consent texts are read-only here. Editors have no newsletter permissions and see
 from __future__ import annotations
 
 import csv
-import json
 
 from django import forms
 from django.contrib import admin, messages
@@ -29,6 +28,7 @@ from newsletter.models import (
     SubscriptionState,
     Suppression,
 )
+from newsletter.proof_pdf import proof_pdf_render
 from newsletter.selectors.consent import consent_text_current
 from newsletter.services.consent import (
     newsletter_texts_save,
@@ -36,6 +36,7 @@ from newsletter.services.consent import (
     subscription_proof,
     subscription_revoke,
 )
+from newsletter.services.proof_document import ProofDocument, proof_document_build
 
 TEXT_LANGUAGES = (
     ("de", _("Einwilligungstext (Deutsch)")),
@@ -231,6 +232,11 @@ class SubscriptionAdmin(admin.ModelAdmin):
                 wrap(self.proof_print_view),
                 name="newsletter_subscription_proof",
             ),
+            path(
+                "<int:pk>/nachweis.pdf",
+                wrap(self.proof_pdf_view),
+                name="newsletter_subscription_proof_pdf",
+            ),
             *super().get_urls(),
         ]
 
@@ -239,9 +245,11 @@ class SubscriptionAdmin(admin.ModelAdmin):
         if not obj.pk:
             return "–"
         return format_html(
-            '<a href="{}">{}</a> · <a href="{}">{}</a>',
+            '<a href="{}">{}</a> · <a href="{}">{}</a> · <a href="{}">{}</a>',
             reverse("admin:newsletter_subscription_proof", args=[obj.pk]),
             _("Druckansicht"),
+            reverse("admin:newsletter_subscription_proof_pdf", args=[obj.pk]),
+            _("PDF"),
             reverse("admin:newsletter_subscription_proof_json", args=[obj.pk]),
             _("JSON"),
         )
@@ -258,13 +266,30 @@ class SubscriptionAdmin(admin.ModelAdmin):
         response["Content-Disposition"] = f'attachment; filename="nachweis-{pk}.json"'
         return response
 
+    def _proof_document(self, request: HttpRequest, pk: int) -> tuple[Subscription, ProofDocument]:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        subscription = get_object_or_404(Subscription.objects.select_related("newsletter"), pk=pk)
+        return subscription, proof_document_build(subscription=subscription)
+
     def proof_print_view(self, request: HttpRequest, pk: int) -> HttpResponse:
-        proof = self._proof(request, pk)
+        subscription, document = self._proof_document(request, pk)
         return TemplateResponse(
             request,
             "newsletter/admin/proof.html",
-            {"proof": proof, "proof_json": json.dumps(proof, ensure_ascii=False, indent=2)},
+            {
+                "document": document,
+                "subscription": subscription,
+                "pdf_url": reverse("admin:newsletter_subscription_proof_pdf", args=[pk]),
+                "json_url": reverse("admin:newsletter_subscription_proof_json", args=[pk]),
+            },
         )
+
+    def proof_pdf_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        _subscription, document = self._proof_document(request, pk)
+        response = HttpResponse(proof_pdf_render(document=document), content_type="application/pdf")
+        response["Content-Disposition"] = f'attachment; filename="nachweis-{pk}.pdf"'
+        return response
 
     @admin.action(description=_("Manuell widerrufen (mit Vermerk)"), permissions=["change"])
     def revoke_with_note(self, request: HttpRequest, queryset):

@@ -20,9 +20,14 @@ from .delivery import (
     DigestState,
     ProviderEvent,
 )
+from .ledger import CHAIN_HEAD_ID, ChainCheckpoint, ChainHead, ChainPrune
 
 __all__ = [
+    "CHAIN_HEAD_ID",
     "Batch",
+    "ChainCheckpoint",
+    "ChainHead",
+    "ChainPrune",
     "BatchState",
     "ConsentEvent",
     "ConsentEventKind",

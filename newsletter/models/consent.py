@@ -181,6 +181,8 @@ class ConsentEventKind(models.TextChoices):
     ERASED = "erased", _("gelöscht")
     EXPORTED = "exported", _("exportiert")
     PREFERENCES_CHANGED = "preferences_changed", _("Einstellungen geändert")
+    # Written by the retention job: which chain positions it deleted (see ChainPrune).
+    RETENTION = "retention", _("Aufbewahrungsfrist abgelaufen, Nachweise gelöscht")
 
 
 class RevocationChannel(models.TextChoices):
@@ -217,6 +219,15 @@ class ConsentEvent(models.Model):
     text_sha256 = models.CharField(max_length=64, blank=True)
     message_id = models.CharField(max_length=255, blank=True)
     note = models.TextField(blank=True)
+    # The hash chain (newsletter/chain.py), written by event_record under the chain lock.
+    chain_seq = models.BigIntegerField(_("Kettenposition"), unique=True, editable=False)
+    prev_hash = models.CharField(max_length=64, editable=False)
+    row_hash = models.CharField(max_length=64, editable=False)
+    personal_digest = models.CharField(max_length=64, editable=False)
+    prune_digest = models.CharField(max_length=64, blank=True, editable=False)
+    # Set only by erasure, together with blanking the personal fields: the verifier then no
+    # longer recomputes personal_digest, but wants a later erasure event of the same address.
+    redacted = models.BooleanField(default=False, editable=False)
 
     class Meta:
         ordering = ["at", "id"]
@@ -232,6 +243,14 @@ class ConsentEvent(models.Model):
             models.CheckConstraint(
                 condition=~Q(kind="revoked") | ~Q(channel=""),
                 name="consent_revocation_names_its_channel",
+            ),
+        ]
+        indexes = [
+            # The chain's verifier reads the erasures up front; they are few among millions.
+            models.Index(
+                fields=["address_hmac", "chain_seq"],
+                condition=Q(kind="erased"),
+                name="consent_event_erased_idx",
             ),
         ]
 

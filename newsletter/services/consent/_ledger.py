@@ -13,6 +13,7 @@ from newsletter.models import (
     Subscription,
     SubscriptionState,
 )
+from newsletter.services.ledger import chain_append
 
 LAPSED_STATES = (SubscriptionState.UNSUBSCRIBED, SubscriptionState.SUPPRESSED)
 
@@ -42,21 +43,27 @@ def language_or_default(value: str | None, *, fallback: str) -> str:
 def event_record(
     *, subscription: Subscription, kind: str, at: datetime, **fields: Any
 ) -> ConsentEvent:
-    """Append one ledger event for a subscription, with its newsletter and address hash."""
-    return ConsentEvent.objects.create(
-        subscription=subscription,
-        newsletter_id=subscription.newsletter_id,
-        address_hmac=subscription.address_hmac,
-        kind=kind,
-        at=at,
-        **fields,
+    """Append one ledger event for a subscription, with its newsletter and address hash, as
+    the next link of the hash chain (call it last in the transaction: it takes the chain lock)."""
+    return chain_append(
+        event=ConsentEvent(
+            subscription=subscription,
+            newsletter_id=subscription.newsletter_id,
+            address_hmac=subscription.address_hmac,
+            kind=kind,
+            at=at,
+            **fields,
+        )
     )
 
 
 def subscription_locked(subscription_id: int) -> Subscription | None:
-    """The subscription with its newsletter, row-locked until the transaction ends."""
+    """The subscription with its newsletter, row-locked until the transaction ends.
+
+    Only the subscription row: a lock on the newsletter row would serialise every transition
+    of a newsletter and deadlock with a chain append, whose commit checks the newsletter key."""
     return (
-        Subscription.objects.select_for_update()
+        Subscription.objects.select_for_update(of=("self",))
         .select_related("newsletter")
         .filter(id=subscription_id)
         .first()

@@ -23,6 +23,7 @@ from newsletter.models import (
     Subscription,
     Suppression,
 )
+from newsletter.services.ledger import chain_append
 
 ERASED = "[gelöscht]"
 
@@ -59,11 +60,14 @@ def subscriber_erase(
         addresses = {sub.email for sub in subscriptions}
         scrub = _scrubber(addresses)
 
+        # `redacted` tells the chain's verifier that the personal fields were blanked on
+        # purpose; it accepts that only with the erasure event chained after the rows.
         for event in ConsentEvent.objects.filter(address_hmac=address_hmac):
             event.ip, event.user_agent = None, ""
             event.note, event.url = scrub(event.note), scrub(event.url)
             event.message_id = scrub(event.message_id)
-            event.save(update_fields=["ip", "user_agent", "note", "url", "message_id"])
+            event.redacted = True
+            event.save(update_fields=["ip", "user_agent", "note", "url", "message_id", "redacted"])
         # Tracking events: by delivery (read before the subscriptions go), by recipient, and
         # any whose provider text quotes the address. The recipient becomes the hash, so a
         # later complaint about the same address can still be told apart from others.
@@ -91,20 +95,23 @@ def subscriber_erase(
             entry.change_message = scrub(entry.change_message)
             entry.save(update_fields=["object_repr", "change_message"])
 
-        for sub in subscriptions:
-            ConsentEvent.objects.create(
-                subscription=None,
-                newsletter_id=sub.newsletter_id,
-                address_hmac=address_hmac,
-                kind=ConsentEventKind.ERASED,
-                at=now,
-                channel=channel,
-                note=scrub(note.strip()[:2000]),
-            )
         Subscription.objects.filter(id__in=ids).delete()
         # A signup of the address that no task has applied yet would bring it back.
         SignupRequest.objects.filter(address_hmac=address_hmac).delete()
         Suppression.objects.get_or_create(
             address_hmac=address_hmac, defaults={"reason": SUPPRESSION_ERASURE}
         )
+        # Last in the transaction: each append takes the chain's lock until commit.
+        for sub in subscriptions:
+            chain_append(
+                event=ConsentEvent(
+                    subscription=None,
+                    newsletter_id=sub.newsletter_id,
+                    address_hmac=address_hmac,
+                    kind=ConsentEventKind.ERASED,
+                    at=now,
+                    channel=channel,
+                    note=scrub(note.strip()[:2000]),
+                )
+            )
     return len(subscriptions)

@@ -76,7 +76,7 @@ def subscriber_export(*, address_hmac: str) -> dict[str, Any]:
     now = timezone.now()
     with transaction.atomic():
         subscriptions = list(
-            Subscription.objects.select_for_update()
+            Subscription.objects.select_for_update(of=("self",))
             .select_related("newsletter")
             .filter(address_hmac=address_hmac)
             .order_by("id")

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from newsletter.models import (
@@ -21,6 +22,7 @@ from newsletter.models import (
 from newsletter.services.consent._ledger import (
     LAPSED_STATES,
 )
+from newsletter.services.ledger import chain_prune
 
 logger = logging.getLogger(__name__)
 
@@ -49,28 +51,30 @@ def consent_retention_run(*, now: datetime | None = None) -> dict[str, int]:
             unsubscribed_at__isnull=True,
             requested_at__lt=pending_cutoff,
         )
-        ConsentEvent.objects.filter(subscription__in=stale_pending).delete()
-        _total, _detail = stale_pending.delete()
-        counts["pending"] = _detail.get("newsletter.Subscription", 0)
-
         revoked = Subscription.objects.filter(
             state__in=LAPSED_STATES, unsubscribed_at__lt=evidence_cutoff
         )
-        ConsentEvent.objects.filter(subscription__in=revoked).delete()
-        _total, _detail = revoked.delete()
-        counts["revoked"] = _detail.get("newsletter.Subscription", 0)
-
+        erased_doomed = Q(pk__in=[])
         erased = ConsentEvent.objects.filter(
             kind=ConsentEventKind.ERASED, subscription__isnull=True, at__lt=evidence_cutoff
         ).values_list("address_hmac", "newsletter_id", "at")
         for key, newsletter_id, erased_at in list(erased):
-            deleted, _detail = ConsentEvent.objects.filter(
+            erased_doomed |= Q(
                 subscription__isnull=True,
                 address_hmac=key,
                 newsletter_id=newsletter_id,
                 at__lte=erased_at,
-            ).delete()
-            counts["erased_events"] += deleted
+            )
+        counts["erased_events"] = ConsentEvent.objects.filter(erased_doomed).count()
+        doomed_ids = list(
+            ConsentEvent.objects.filter(
+                Q(subscription__in=stale_pending) | Q(subscription__in=revoked) | erased_doomed
+            ).values_list("id", flat=True)
+        )
+        _total, _detail = stale_pending.delete()
+        counts["pending"] = _detail.get("newsletter.Subscription", 0)
+        _total, _detail = revoked.delete()
+        counts["revoked"] = _detail.get("newsletter.Subscription", 0)
         # Bounce and complaint entries protect the sender and stay; erasure entries end with
         # the evidence they belong to.
         counts["suppressions"], _detail = Suppression.objects.filter(
@@ -81,5 +85,8 @@ def consent_retention_run(*, now: datetime | None = None) -> dict[str, int]:
         counts["signup_requests"], _detail = SignupRequest.objects.filter(
             created_at__lt=now - SIGNUP_REQUEST_MAX_AGE
         ).delete()
+        # Last, as it takes the chain lock: the deleted events leave their positions and
+        # hashes behind, so the chain stays verifiable across the gap.
+        chain_prune(events=ConsentEvent.objects.filter(id__in=doomed_ids), at=now)
     logger.info("consent retention: %s", counts)
     return counts

@@ -160,7 +160,7 @@ def subscription_request(
     now = requested_at or timezone.now()
     with transaction.atomic():
         subscription, created = (
-            Subscription.objects.select_for_update()
+            Subscription.objects.select_for_update(of=("self",))
             .select_related("newsletter")
             .get_or_create(
                 newsletter=newsletter,
