@@ -120,7 +120,14 @@ def test_entrypoint_parses_with_bash_n():
 
 @pytest.mark.parametrize(
     "script",
-    ["docker/entrypoint.sh", "docker/healthcheck.sh", "scripts/run-local.sh", ".ci/run"],
+    [
+        "docker/entrypoint.sh",
+        "docker/healthcheck.sh",
+        "scripts/run-local.sh",
+        ".ci/run",
+        "tests/ops/standins/postgres-entrypoint.sh",
+        "tests/ops/standins/redis-entrypoint.sh",
+    ],
     ids=str,
 )
 def test_shell_scripts_are_shellcheck_clean(script):

@@ -386,6 +386,9 @@ def test_image_serves_runs_tasks_and_passes_its_health_checks(image, podman_env,
         assert _healthy(env, names["beat"]).returncode != 0
         node = _podman(env, "exec", names["worker"], "cat", "/tmp/celery-node").stdout.strip()
         assert node.startswith("worker-") and "@" in node
+        # A node name of the operator's own would make the check ping the wrong node.
+        renamed = _podman(env, *run, "--rm", IMAGE, "worker", "-n", "mine@%h", check=False)
+        assert renamed.returncode == 2 and "node name" in renamed.stderr
         _podman(
             env, "exec", names["worker"], "sh", "-c", "echo worker-gone@nowhere > /tmp/celery-node"
         )
