@@ -126,10 +126,11 @@ def podman_env(tmp_path_factory) -> dict[str, str]:
     conf.write_text(
         f'[containers]\ndefault_ulimits = ["nofile={nofile}:{nofile}", "nproc={nproc}:{nproc}"]\n'
     )
+    # One run-time directory per store: two stores must never share its locks and mounts.
+    runroot = Path("/run/meinung-image-test") / str(CACHE).strip("/").replace("/", "-")
     storage = folder / "storage.conf"
     storage.write_text(
-        f'[storage]\ndriver = "overlay"\ngraphroot = "{CACHE / "storage"}"\n'
-        'runroot = "/run/meinung-image-test/storage"\n'
+        f'[storage]\ndriver = "overlay"\ngraphroot = "{CACHE / "storage"}"\nrunroot = "{runroot}"\n'
     )
     return {
         "PATH": os.environ["PATH"],
