@@ -70,13 +70,16 @@ def _broker_ping(url: str) -> None:
 
 
 def readiness_checks() -> dict[str, Callable[[], None]]:
-    """The checks that apply to the current settings; in-memory brokers need none."""
+    """The checks that apply to the current settings; in-memory brokers need none.
+
+    The broker is checked on its own even when it is the cache's Redis URL: the probe then
+    names what is missing (cache or task queue), and the two may be split at any time."""
     checks: dict[str, Callable[[], None]] = {"database": _database, "migrations": _migrations}
     redis_url = getattr(settings, "REDIS_CACHE_URL", "")  # "redis" is the cache's server
     broker_url = getattr(settings, "CELERY_BROKER_URL", "") or ""
     if redis_url:
         checks["redis"] = lambda: _redis_ping(redis_url)
-    if broker_url and not broker_url.startswith("memory://") and broker_url != redis_url:
+    if broker_url and not broker_url.startswith("memory://"):
         checks["broker"] = lambda: _broker_ping(broker_url)
     return checks
 

@@ -2,7 +2,8 @@
 # Entry point of the image. One image, several roles, picked by the first argument:
 #   web      wait for the database, then serve with gunicorn (docker/gunicorn.conf.py)
 #   migrate  wait for the database, apply migrations, exit (run once per release, before web)
-#   worker   Celery worker; extra arguments go to celery (e.g. --concurrency=8 -Q digests)
+#   worker   Celery worker; extra arguments go to celery (e.g. --concurrency=8 -Q digests).
+#            The node name is set here (never -n/--hostname): the health check pings it.
 #   beat     Celery beat; run exactly one per deployment
 #   manage   any manage.py command, e.g. `manage createsuperuser --noinput`
 # Anything else is executed as given (e.g. `bash`).
@@ -40,6 +41,11 @@ if [ "$#" -gt 0 ]; then
   shift
 fi
 
+# docker/healthcheck.sh runs in a process of its own and only sees the environment, not the
+# command: tell it which role this container plays (files under /tmp, the one writable place
+# besides var/).
+echo "$role" >/tmp/container-role
+
 case "$role" in
   web)
     wait_for_db
@@ -52,8 +58,21 @@ case "$role" in
     python manage.py check --deploy || true
     ;;
   worker)
+    for arg in "$@"; do
+      case "$arg" in
+        -n | -n* | --hostname | --hostname=*)
+          echo "entrypoint: the worker's node name is set by the image (for its health check); drop $arg" >&2
+          exit 2
+          ;;
+      esac
+    done
+    # Unique per container even where all share one host name (host network, several workers
+    # per machine), so the health check's ping is answered by this worker and no other. The
+    # kernel's host name, not $HOSTNAME, which not every engine sets.
+    node="worker-$(cut -c1-8 /proc/sys/kernel/random/uuid)@$(cat /proc/sys/kernel/hostname)"
+    echo "$node" >/tmp/celery-node
     wait_for_db
-    exec celery --app config worker --loglevel "${LOG_LEVEL:-INFO}" "$@"
+    exec celery --app config worker --loglevel "${LOG_LEVEL:-INFO}" --hostname "$node" "$@"
     ;;
   beat)
     # The schedule state lives in the container's tmp: beat recomputes due times on start,

@@ -9,6 +9,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
+import yaml
 
 from tests.conftest import free_port
 
@@ -24,11 +25,18 @@ def _tool(path: str | None, package: str) -> str:
 
 @pytest.fixture
 def compose_project(tmp_path: Path) -> Path:
-    """A copy of the compose file beside an .env made from .env.example, as an operator has it."""
+    """A copy of the compose file beside a docker/.env made from .env.example, as an operator
+    has it."""
     (tmp_path / "docker").mkdir()
     shutil.copy(ROOT / "docker" / "compose.yml", tmp_path / "docker" / "compose.yml")
-    shutil.copy(ROOT / ".env.example", tmp_path / ".env")
+    shutil.copy(ROOT / ".env.example", tmp_path / "docker" / ".env")
     return tmp_path
+
+
+def _config(project: Path) -> dict:
+    result = _compose(project, "config")
+    assert result.returncode == 0, result.stderr
+    return yaml.safe_load(result.stdout)
 
 
 def _compose(project: Path, *args: str) -> subprocess.CompletedProcess:
@@ -50,11 +58,7 @@ def test_compose_file_validates(compose_project):
 
 
 def test_compose_wires_the_stack_in_order(compose_project):
-    result = _compose(compose_project, "config")
-    assert result.returncode == 0, result.stderr
-    import yaml
-
-    config = yaml.safe_load(result.stdout)
+    config = _config(compose_project)
     services = config["services"]
     assert set(services) >= {"web", "worker", "beat", "migrate", "postgres", "redis", "mailpit"}
     assert services["web"]["depends_on"]["migrate"]["condition"] == (
@@ -67,7 +71,37 @@ def test_compose_wires_the_stack_in_order(compose_project):
     # Secrets reach the containers from .env, never from the compose file itself.
     assert services["web"]["environment"]["DJANGO_SECRET_KEY"] == "change-me"
     raw = (ROOT / "docker" / "compose.yml").read_text()
-    assert "SECRET_KEY" not in raw and "PASSWORD" not in raw
+    assert "SECRET_KEY" not in raw and "change-me" not in raw
+
+
+def test_postgres_gets_only_its_own_variables(compose_project):
+    env = compose_project / "docker" / ".env"
+    env.write_text(
+        env.read_text().replace("POSTGRES_PASSWORD=change-me", "POSTGRES_PASSWORD=pg-pw")
+    )
+    postgres = _config(compose_project)["services"]["postgres"]
+    assert postgres["environment"] == {
+        "POSTGRES_USER": "meinung",
+        "POSTGRES_PASSWORD": "pg-pw",
+        "POSTGRES_DB": "meinung",
+    }
+
+
+def test_port_in_env_file_cannot_move_gunicorn_off_the_mapped_port(compose_project):
+    env = compose_project / "docker" / ".env"
+    env.write_text(env.read_text() + "PORT=9999\nWEB_PORT=8123\n")
+    web = _config(compose_project)["services"]["web"]
+    # gunicorn and the image's health check read PORT; the mapping targets the same port.
+    assert web["environment"]["PORT"] == "8000"
+    assert [(str(p["published"]), p["target"]) for p in web["ports"]] == [("8123", 8000)]
+
+
+def test_every_long_running_role_keeps_the_images_health_check(compose_project):
+    services = _config(compose_project)["services"]
+    for name in ("web", "worker", "beat"):
+        assert "healthcheck" not in services[name], name
+    assert services["migrate"]["healthcheck"] == {"test": ["NONE"]}  # disable: true
+    assert "HOSTNAME" not in (ROOT / "docker" / "compose.yml").read_text()
 
 
 def _compose_config(project: Path) -> dict:
@@ -148,7 +182,16 @@ def test_entrypoint_parses_with_bash_n():
 
 
 @pytest.mark.parametrize(
-    "script", ["docker/entrypoint.sh", "scripts/run-local.sh", ".ci/run"], ids=str
+    "script",
+    [
+        "docker/entrypoint.sh",
+        "docker/healthcheck.sh",
+        "scripts/run-local.sh",
+        ".ci/run",
+        "tests/ops/standins/postgres-entrypoint.sh",
+        "tests/ops/standins/redis-entrypoint.sh",
+    ],
+    ids=str,
 )
 def test_shell_scripts_are_shellcheck_clean(script):
     shellcheck = _tool(shutil.which("shellcheck"), "shellcheck")
@@ -160,8 +203,9 @@ def test_shell_scripts_are_shellcheck_clean(script):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_entrypoint_is_executable():
-    assert os.access(ROOT / "docker" / "entrypoint.sh", os.X_OK)
+@pytest.mark.parametrize("script", ["entrypoint.sh", "healthcheck.sh"])
+def test_container_scripts_are_executable(script):
+    assert os.access(ROOT / "docker" / script, os.X_OK)
 
 
 def _gunicorn_workers(env: dict[str, str]) -> int:
@@ -186,5 +230,5 @@ def test_gunicorn_workers_follow_the_cpu_formula_capped_and_overridable():
 
 def test_dockerignore_keeps_secrets_and_local_state_out_of_the_image():
     ignored = (ROOT / ".dockerignore").read_text().split()
-    for entry in (".env", ".git", ".venv", "var"):
+    for entry in (".env", "**/.env", ".git", ".venv", "var"):
         assert entry in ignored

@@ -52,11 +52,28 @@ def test_readyz_reports_unreachable_redis_as_not_ready(client, settings):
 
 
 @pytest.mark.django_db
-def test_readyz_reports_unreachable_broker_separately(client, settings):
-    settings.CELERY_BROKER_URL = f"redis://127.0.0.1:{_closed_port()}/0"
-    body = client.get("/readyz").json()
+def test_readyz_checks_the_broker_even_when_it_is_the_cache_redis(client, settings):
+    # As in the compose stack: REDIS_URL and CELERY_BROKER_URL name the same server.
+    settings.CELERY_BROKER_URL = settings.REDIS_URL
+    response = client.get("/readyz")
+    assert response.status_code == 200, response.json()
+    checks = response.json()["checks"]
+    assert checks["broker"]["ok"] is True
+    assert checks["redis"]["ok"] is True
+
+
+@pytest.mark.parametrize("scheme", ["redis", "amqp"])
+@pytest.mark.django_db
+def test_readyz_names_an_unreachable_broker(client, settings, scheme):
+    settings.CELERY_BROKER_URL = f"{scheme}://127.0.0.1:{_closed_port()}/0"
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "unavailable"
     assert body["checks"]["broker"]["ok"] is False
+    assert body["checks"]["broker"]["error"]
     assert body["checks"]["redis"]["ok"] is True
+    assert body["checks"]["database"]["ok"] is True
 
 
 @pytest.mark.django_db

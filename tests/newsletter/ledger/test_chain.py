@@ -253,7 +253,7 @@ def test_verify_from_a_position_links_to_its_hash(ledger):
 
 
 def test_migration_chains_existing_events_in_id_order(ledger):
-    chain_existing = import_module("newsletter.migrations.0005_consent_hash_chain").chain_existing
+    chain_existing = import_module("newsletter.migrations.0009_consent_hash_chain").chain_existing
     sql(
         "UPDATE newsletter_consentevent SET chain_seq = -id, prev_hash = '', row_hash = '', "
         "personal_digest = ''"
@@ -292,7 +292,7 @@ def test_an_archived_head_no_longer_matching_is_named(ledger, capsys):
     # chain is consistent again, only the head kept outside the database shows it.
     sql("UPDATE newsletter_consentevent SET at = at - interval '1 day' WHERE id = %s", [head.id])
     ChainHead.objects.all().delete()
-    import_module("newsletter.migrations.0005_consent_hash_chain").chain_existing(apps, None)
+    import_module("newsletter.migrations.0009_consent_hash_chain").chain_existing(apps, None)
     call_command("consent_verify")
     with pytest.raises(CommandError):
         call_command("consent_verify", anchor=[f"{head.chain_seq}:{head.row_hash}"])
