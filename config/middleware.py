@@ -8,6 +8,7 @@ import time
 import uuid
 from collections.abc import Callable
 
+from csp.middleware import CSPMiddleware, PolicyParts
 from django.conf import settings
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
@@ -77,35 +78,28 @@ class HealthCheckMiddleware:
         return self.get_response(request)
 
 
-def _csp_header(policy: dict[str, list[str]]) -> str:
-    return "; ".join(
-        f"{directive} {' '.join(sources)}".strip() for directive, sources in policy.items()
-    )
-
-
-class ContentSecurityPolicyMiddleware:
-    """Sends the strict CSP from settings.CSP; admin pages get settings.CSP_ADMIN on top.
+class ContentSecurityPolicyMiddleware(CSPMiddleware):
+    """django-csp's middleware with settings.CSP_ADMIN replacing directives on admin pages.
 
     The Django admin's change list writes one inline <style> block, so only the admin may use
-    inline styles; scripts stay 'self'-only everywhere. A view that set its own policy keeps it.
+    inline styles; scripts stay 'self'-only everywhere. A view that set its own policy keeps it
+    (django-csp leaves an existing header alone).
     """
 
-    def __init__(self, get_response: Handler) -> None:
-        self.get_response = get_response
-
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        response = self.get_response(request)
-        if "Content-Security-Policy" in response.headers:
-            return response
+    def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
         # Django's own debug error pages are inline-styled; keep them readable in DEBUG.
         if settings.DEBUG and response.status_code >= 400:
             return response
-        policy = dict(settings.CSP)
+        return super().process_response(request, response)
+
+    def get_policy_parts(
+        self, request: HttpRequest, response: HttpResponse, report_only: bool = False
+    ) -> PolicyParts:
+        parts = super().get_policy_parts(request, response, report_only)
         match = getattr(request, "resolver_match", None)
-        if match is not None and "admin" in match.app_names:
-            policy.update(settings.CSP_ADMIN)
-        response.headers["Content-Security-Policy"] = _csp_header(policy)
-        return response
+        if not report_only and match is not None and "admin" in match.app_names:
+            parts.replace = {**settings.CSP_ADMIN, **(parts.replace or {})}
+        return parts
 
 
 class AdminLoginThrottleMiddleware:
