@@ -353,7 +353,7 @@ NEWSLETTER_ADDRESS_HMAC_KEY = env.str("NEWSLETTER_ADDRESS_HMAC_KEY", default="")
 if not NEWSLETTER_ADDRESS_HMAC_KEY:
     raise ImproperlyConfigured("Set NEWSLETTER_ADDRESS_HMAC_KEY (a long random string).")
 NEWSLETTER_RETENTION_DAYS = env.int("NEWSLETTER_RETENTION_DAYS", default=3 * 365)
-# Signup and link-request limits as "count/seconds", counted atomically in the cache (Redis)
+# Signup and link-request limits as "count/seconds", counted atomically in Redis (limits)
 # per client IP and per address; a bot's form is refused when sent faster than the minimum.
 NEWSLETTER_RATE_LIMIT_IP = env.str("NEWSLETTER_RATE_LIMIT_IP", default="30/3600")
 NEWSLETTER_RATE_LIMIT_ADDRESS = env.str("NEWSLETTER_RATE_LIMIT_ADDRESS", default="5/3600")
