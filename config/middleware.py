@@ -1,4 +1,4 @@
-"""Request ids and request logging, probes, the Content-Security-Policy and admin login limits."""
+"""Request ids and request logging, probes, and the Content-Security-Policy."""
 
 from __future__ import annotations
 
@@ -10,12 +10,9 @@ from collections.abc import Callable
 
 from csp.middleware import CSPMiddleware, PolicyParts
 from django.conf import settings
-from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
-from django.utils.translation import gettext as _
 
-from config import admin_login, health
+from config import health
 from config.logging import log_context_bind, log_context_reset
 
 request_logger = logging.getLogger("config.request")
@@ -100,53 +97,3 @@ class ContentSecurityPolicyMiddleware(CSPMiddleware):
         if not report_only and match is not None and "admin" in match.app_names:
             parts.replace = {**settings.CSP_ADMIN, **(parts.replace or {})}
         return parts
-
-
-class AdminLoginThrottleMiddleware:
-    """Refuses admin login posts with 429 once a client used up its failed attempts.
-
-    Failures are counted after the login view ran: it answers 200 (form shown again) when the
-    credentials were wrong and redirects when they were right.
-    """
-
-    def __init__(self, get_response: Handler) -> None:
-        self.get_response = get_response
-
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        response = self.get_response(request)
-        attempt = getattr(request, "_admin_login_attempt", None)
-        if attempt is not None:
-            ip, username = attempt
-            if response.status_code == 200:
-                admin_login.login_failure_record(ip=ip, username=username)
-            elif 300 <= response.status_code < 400:
-                admin_login.login_success_record(ip=ip, username=username)
-        return response
-
-    def process_view(self, request: HttpRequest, view_func, view_args, view_kwargs):
-        match = request.resolver_match
-        if request.method != "POST" or match is None or match.view_name != "admin:login":
-            return None
-        ip = admin_login.client_ip(request)
-        username = request.POST.get("username", "")
-        if admin_login.login_is_throttled(ip=ip, username=username):
-            window = admin_login.login_throttle_settings().window_seconds
-            minutes = max(1, (window + 59) // 60)
-            response = render(
-                request,
-                "ops/login_throttled.html",
-                {
-                    **admin.site.each_context(request),
-                    "title": _("Zu viele Anmeldeversuche"),
-                    "message": _(
-                        "Zu viele fehlgeschlagene Anmeldeversuche. Bitte warten Sie "
-                        "%(minutes)s Minuten und versuchen Sie es dann erneut."
-                    )
-                    % {"minutes": minutes},
-                },
-                status=429,
-            )
-            response.headers["Retry-After"] = str(window)
-            return response
-        request._admin_login_attempt = (ip, username)
-        return None
