@@ -8,6 +8,7 @@ import time
 import uuid
 from collections.abc import Callable
 
+from asgiref.sync import async_to_sync
 from csp.middleware import CSPMiddleware, PolicyParts
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
@@ -71,7 +72,7 @@ class HealthCheckMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         probe = _PROBES.get(request.path_info)
         if probe is not None:
-            return probe(request)
+            return async_to_sync(probe)(request)
         return self.get_response(request)
 
 
