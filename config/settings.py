@@ -323,6 +323,8 @@ AXES_RESET_ON_SUCCESS = True
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 # The cache handler keeps nothing in axes' tables, so the admin has nothing to show of them.
 AXES_ENABLE_ADMIN = False
+# No start-up banner as the first line of every process's and manage.py command's log.
+AXES_VERBOSE = False
 if not REDIS_CACHE_URL:
     # axes warns that a memory cache counts per process. Without Redis that is the deployment
     # chosen: one process (`make run`) counts exactly; several each count on their own.
