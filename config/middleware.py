@@ -1,20 +1,19 @@
-"""Request ids and request logging, probes, and the Content-Security-Policy."""
+"""Request logging, probes, and the Content-Security-Policy."""
 
 from __future__ import annotations
 
 import logging
 import re
 import time
-import uuid
 from collections.abc import Callable
 
 from asgiref.sync import async_to_sync
 from csp.middleware import CSPMiddleware, PolicyParts
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django_guid.api import clear_guid
 
 from config import health
-from config.logging import log_context_bind, log_context_reset
 
 request_logger = logging.getLogger("config.request")
 
@@ -25,21 +24,23 @@ _PROBES = {"/healthz": health.healthz, "/readyz": health.readyz}
 Handler = Callable[[HttpRequest], HttpResponse]
 
 
-class RequestIdMiddleware:
-    """Gives each request an id (the caller's X-Request-ID when sane), logs it, echoes it back."""
+class RequestLogMiddleware:
+    """One log line per request (method, path, status, duration), under the request's id.
+
+    django-guid's middleware, right after this one, takes the caller's X-Request-ID as the
+    request's id, or makes one, and echoes it; this one drops a caller's id that is not a plain
+    token first, so that django-guid makes a fresh one instead.
+    """
 
     def __init__(self, get_response: Handler) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        incoming = request.headers.get("X-Request-ID", "")
-        request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
-        request.request_id = request_id
-        token = log_context_bind(request_id=request_id)
+        if not _REQUEST_ID.match(request.META.get("HTTP_X_REQUEST_ID", "")):
+            request.META.pop("HTTP_X_REQUEST_ID", None)
         started = time.perf_counter()
         try:
             response = self.get_response(request)
-            response.headers["X-Request-ID"] = request_id
             if settings.LOG_REQUESTS and request.path_info not in _PROBES:
                 request_logger.info(
                     "%s %s %s",
@@ -55,7 +56,8 @@ class RequestIdMiddleware:
                 )
             return response
         finally:
-            log_context_reset(token)
+            # django-guid leaves the id set; lines logged between requests carry none.
+            clear_guid()
 
 
 class HealthCheckMiddleware:

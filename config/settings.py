@@ -59,13 +59,15 @@ INSTALLED_APPS = [
     "anymail",
     "axes",
     "csp",
+    "django_guid",
     "articles",
     "newsletter",
 ]
 
 MIDDLEWARE = [
     # Ids first so every later log line carries one; probes before host checks and redirects.
-    "config.middleware.RequestIdMiddleware",
+    "config.middleware.RequestLogMiddleware",
+    "django_guid.middleware.guid_middleware",
     "config.middleware.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "config.middleware.ContentSecurityPolicyMiddleware",
@@ -339,6 +341,13 @@ if LOG_FORMAT not in {"text", "json"}:
 # One line per request (method, path, status, duration); runserver already logs them locally.
 LOG_REQUESTS = env.bool("LOG_REQUESTS", default=not DEBUG)
 LOGGING_CONFIG = "config.logging.logging_configure"
+# Request ids (django-guid): the proxy's X-Request-ID when it is a plain token (checked by
+# config.middleware.RequestLogMiddleware, not as a UUID), else a new one; echoed back.
+DJANGO_GUID = {
+    "GUID_HEADER_NAME": "X-Request-ID",
+    "VALIDATE_GUID": False,
+    "EXPOSE_HEADER": False,
+}
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -365,6 +374,8 @@ LOGGING = {
         "django": {"handlers": [], "level": "INFO", "propagate": True},
         "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
         "django.db.backends": {"level": "WARNING"},
+        # It says for every request whether the id came with it or was made.
+        "django_guid": {"level": "WARNING"},
     },
 }
 
