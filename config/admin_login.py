@@ -1,37 +1,23 @@
-"""Throttling of admin logins: failed attempts counted per client address and per address+name.
+"""The project's rules for django-axes, which throttles admin logins.
 
-Counters live in the Django cache (Redis in production, so all web processes and hosts share
-them) and are raised with `add` + `incr`, which are atomic there: parallel guesses cannot slip
-past the limit between a read and a write. A client is refused once either counter has reached
-its limit, until the window since the first failure has passed. A successful login clears the
-counter for that address and name. Keying on address+name (not on the name alone) keeps an
-attacker from locking a real editor out by guessing against their name from elsewhere.
+axes counts failed logins in the Django cache (Redis in production, so every web process and
+host shares the counts; `add` + `incr` are atomic there) per address+name and per address, and
+locks a client out for ADMIN_LOGIN_WINDOW_SECONDS once a count reaches its limit; a successful
+login clears the client's counts. Keying on address+name (not on the name alone) keeps an
+attacker from locking a real editor out by guessing against their name from elsewhere. The
+functions here are named in settings (AXES_*) and read the ADMIN_LOGIN_* settings when called.
 """
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass
+from datetime import timedelta
 
+from axes.helpers import get_cache, get_client_cache_keys
 from django.conf import settings
-from django.core.cache import cache
-from django.http import HttpRequest
-
-
-@dataclass(frozen=True)
-class LoginThrottle:
-    max_failures: int
-    max_failures_per_ip: int
-    window_seconds: int
-
-
-def login_throttle_settings() -> LoginThrottle:
-    """The limits, read when used so tests and deployments can change them."""
-    return LoginThrottle(
-        max_failures=settings.ADMIN_LOGIN_MAX_FAILURES,
-        max_failures_per_ip=settings.ADMIN_LOGIN_MAX_FAILURES_PER_IP,
-        window_seconds=settings.ADMIN_LOGIN_WINDOW_SECONDS,
-    )
+from django.contrib import admin
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils.translation import gettext as _
 
 
 def client_ip(request: HttpRequest) -> str:
@@ -45,43 +31,48 @@ def client_ip(request: HttpRequest) -> str:
     return request.META.get("REMOTE_ADDR", "") or "unknown"
 
 
-def _keys(ip: str, username: str) -> tuple[str, str]:
-    name = username.strip().casefold()[:150]
-    digest = hashlib.sha256(f"{ip}\0{name}".encode()).hexdigest()[:32]
-    ip_digest = hashlib.sha256(ip.encode()).hexdigest()[:32]
-    return f"admin-login:user:{digest}", f"admin-login:ip:{ip_digest}"
+def login_username(request: HttpRequest, credentials: dict | None) -> str:
+    """Names differing only in case or surrounding blanks count as one."""
+    name = (credentials or {}).get("username") or request.POST.get("username", "")
+    return name.strip().casefold()[:150]
 
 
-def login_is_throttled(*, ip: str, username: str) -> bool:
-    """Whether this client has used up its failed attempts for the current window."""
-    limits = login_throttle_settings()
-    user_key, ip_key = _keys(ip, username)
-    counts = cache.get_many([user_key, ip_key])
-    return (
-        counts.get(user_key, 0) >= limits.max_failures
-        or counts.get(ip_key, 0) >= limits.max_failures_per_ip
+def login_window(request: HttpRequest | None = None) -> timedelta:
+    return timedelta(seconds=settings.ADMIN_LOGIN_WINDOW_SECONDS)
+
+
+def login_failure_limit(request: HttpRequest, credentials: dict | None) -> int:
+    """The limit axes compares with its larger count, the address's (every failure counts for
+    both): that count itself once address+name has used up ADMIN_LOGIN_MAX_FAILURES, else
+    ADMIN_LOGIN_MAX_FAILURES_PER_IP. axes knows one limit for all its counts; this gives
+    each count its own."""
+    cache = get_cache()
+    name_key, address_key = get_client_cache_keys(request, credentials)  # AXES_LOCKOUT_PARAMETERS
+    name_count, address_count = cache.get(name_key, 0), cache.get(address_key, 0)
+    if name_count >= settings.ADMIN_LOGIN_MAX_FAILURES:
+        return max(address_count, 1)
+    return settings.ADMIN_LOGIN_MAX_FAILURES_PER_IP
+
+
+def login_lockout_response(
+    request: HttpRequest, original_response: HttpResponse | None, credentials: dict | None
+) -> HttpResponse:
+    """The admin's own page with status 429, saying how long to wait, in the page's language."""
+    window = settings.ADMIN_LOGIN_WINDOW_SECONDS
+    minutes = max(1, (window + 59) // 60)
+    response = render(
+        request,
+        "ops/login_throttled.html",
+        {
+            **admin.site.each_context(request),
+            "title": _("Zu viele Anmeldeversuche"),
+            "message": _(
+                "Zu viele fehlgeschlagene Anmeldeversuche. Bitte warten Sie "
+                "%(minutes)s Minuten und versuchen Sie es dann erneut."
+            )
+            % {"minutes": minutes},
+        },
+        status=429,
     )
-
-
-def _incr(key: str, window: int) -> int:
-    # add() only creates the counter (with the window as expiry) when absent; incr() is atomic.
-    cache.add(key, 0, timeout=window)
-    try:
-        return cache.incr(key)
-    except ValueError:  # expired between add and incr: start a fresh window
-        cache.add(key, 1, timeout=window)
-        return 1
-
-
-def login_failure_record(*, ip: str, username: str) -> None:
-    """Count one failed attempt against the address+name and the address."""
-    limits = login_throttle_settings()
-    user_key, ip_key = _keys(ip, username)
-    _incr(user_key, limits.window_seconds)
-    _incr(ip_key, limits.window_seconds)
-
-
-def login_success_record(*, ip: str, username: str) -> None:
-    """A correct password ends the lock-out count for this address and name."""
-    user_key, _ip_key = _keys(ip, username)
-    cache.delete(user_key)
+    response.headers["Retry-After"] = str(window)
+    return response

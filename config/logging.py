@@ -1,8 +1,9 @@
 """Structured logging: one JSON object per line, carrying the request or task it belongs to.
 
-`LOG_FORMAT=json` switches the console handler to `JsonFormatter`. Every record passes through
-`ContextFilter`, which adds `request_id` (set by `config.middleware.RequestIdMiddleware`), the
-Celery `task_id` (bound by the signal receivers below) and any fields bound with `log_context`.
+`LOG_FORMAT=json` switches the console handler to `JsonFormatter` (python-json-logger). Every
+record passes through `ContextFilter`, which adds `request_id` (django-guid's id of the request
+being served), the Celery `task_id` (bound by the signal receivers below) and any fields bound
+with `log_context`.
 Fields passed as `extra={"digest_id": ..., "batch_id": ..., "delivery_id": ...}` appear as keys
 of the JSON object as they are. Inside a Celery task, its `task_id`, its name and its arguments
 named `*_id` (tasks take ids: `digest_drain_task(digest_id)`) are on every line it logs.
@@ -16,15 +17,16 @@ In tasks, either pass `extra=` on each call or bind the ids once for the whole b
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import inspect
-import json
 import logging
 import logging.config
 import re
 from collections.abc import Iterator
 from contextvars import ContextVar
 from typing import Any
+
+from django_guid.log_filters import CorrelationId
+from pythonjsonlogger.json import JsonFormatter as BaseJsonFormatter
 
 # The ids of the unit of work in progress (request or task), plus fields bound by log_context.
 _context: ContextVar[dict[str, Any]] = ContextVar("log_context", default={})  # noqa: B039
@@ -60,15 +62,18 @@ def log_context_reset(token: Any) -> None:
     _context.reset(token)
 
 
-class ContextFilter(logging.Filter):
-    """Copies the bound request/task fields onto each record; `request_id` is always present."""
+class ContextFilter(CorrelationId):
+    """django-guid's request id as `request_id` (None outside a request) and the bound
+    request/task fields on each record."""
+
+    def __init__(self) -> None:
+        super().__init__(correlation_id_field="request_id")
 
     def filter(self, record: logging.LogRecord) -> bool:
+        super().filter(record)
         for key, value in _context.get().items():
             if not hasattr(record, key):
                 setattr(record, key, value)
-        if not hasattr(record, "request_id"):
-            record.request_id = None
         return True
 
 
@@ -111,6 +116,9 @@ class RedactTokensFilter(logging.Filter):
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
             record.exc_text = redact_tokens(record.exc_text)
+            # Formatters render exc_info afresh when it is set (python-json-logger prefers it
+            # to exc_text): leave them only the redacted text.
+            record.exc_info = None
         if record.stack_info:
             record.stack_info = redact_tokens(record.stack_info)
         return True
@@ -130,29 +138,24 @@ class TextFormatter(logging.Formatter):
         return super().format(record)
 
 
-class JsonFormatter(logging.Formatter):
-    """One JSON object per record, on one line, so log shippers need no parsing rules."""
+class JsonFormatter(BaseJsonFormatter):
+    """python-json-logger, one object per line: `time` (UTC, ISO 8601), `level`, `logger`,
+    `message`, `request_id`, then every `extra` field; `exception` and `stack` when present.
+    Odd values (UUID, datetime, model) are written with str(), so a log call never fails."""
 
-    def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
-            "time": dt.datetime.fromtimestamp(record.created, tz=dt.UTC).isoformat(
-                timespec="milliseconds"
-            ),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-            "request_id": getattr(record, "request_id", None),
-        }
-        for key, value in vars(record).items():
-            if key not in _RECORD_ATTRS and key not in entry:
-                entry[key] = value
-        if record.exc_info or record.exc_text:
-            # exc_text first: RedactTokensFilter may have rewritten it.
-            entry["exception"] = record.exc_text or self.formatException(record.exc_info)
-        if record.stack_info:
-            entry["stack"] = self.formatStack(record.stack_info)
-        # default=str keeps a log call from ever failing on an odd value (UUID, datetime, model).
-        return json.dumps(entry, default=str, ensure_ascii=False)
+    def __init__(self) -> None:
+        super().__init__(
+            "{levelname}{name}{message}{request_id}",
+            style="{",
+            timestamp="time",
+            rename_fields={
+                "levelname": "level",
+                "name": "logger",
+                "exc_info": "exception",
+                "stack_info": "stack",
+            },
+            json_ensure_ascii=False,
+        )
 
 
 def logging_configure(config: dict[str, Any]) -> None:

@@ -1,21 +1,19 @@
-"""Request ids and request logging, probes, the Content-Security-Policy and admin login limits."""
+"""Request logging, probes, and the Content-Security-Policy."""
 
 from __future__ import annotations
 
 import logging
 import re
 import time
-import uuid
 from collections.abc import Callable
 
+from asgiref.sync import async_to_sync
+from csp.middleware import CSPMiddleware, PolicyParts
 from django.conf import settings
-from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
-from django.utils.translation import gettext as _
+from django_guid.api import clear_guid
 
-from config import admin_login, health
-from config.logging import log_context_bind, log_context_reset
+from config import health
 
 request_logger = logging.getLogger("config.request")
 
@@ -26,21 +24,23 @@ _PROBES = {"/healthz": health.healthz, "/readyz": health.readyz}
 Handler = Callable[[HttpRequest], HttpResponse]
 
 
-class RequestIdMiddleware:
-    """Gives each request an id (the caller's X-Request-ID when sane), logs it, echoes it back."""
+class RequestLogMiddleware:
+    """One log line per request (method, path, status, duration), under the request's id.
+
+    django-guid's middleware, right after this one, takes the caller's X-Request-ID as the
+    request's id, or makes one, and echoes it; this one drops a caller's id that is not a plain
+    token first, so that django-guid makes a fresh one instead.
+    """
 
     def __init__(self, get_response: Handler) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        incoming = request.headers.get("X-Request-ID", "")
-        request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
-        request.request_id = request_id
-        token = log_context_bind(request_id=request_id)
+        if not _REQUEST_ID.match(request.META.get("HTTP_X_REQUEST_ID", "")):
+            request.META.pop("HTTP_X_REQUEST_ID", None)
         started = time.perf_counter()
         try:
             response = self.get_response(request)
-            response.headers["X-Request-ID"] = request_id
             if settings.LOG_REQUESTS and request.path_info not in _PROBES:
                 request_logger.info(
                     "%s %s %s",
@@ -56,7 +56,8 @@ class RequestIdMiddleware:
                 )
             return response
         finally:
-            log_context_reset(token)
+            # django-guid leaves the id set; lines logged between requests carry none.
+            clear_guid()
 
 
 class HealthCheckMiddleware:
@@ -73,86 +74,29 @@ class HealthCheckMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         probe = _PROBES.get(request.path_info)
         if probe is not None:
-            return probe(request)
+            return async_to_sync(probe)(request)
         return self.get_response(request)
 
 
-def _csp_header(policy: dict[str, list[str]]) -> str:
-    return "; ".join(
-        f"{directive} {' '.join(sources)}".strip() for directive, sources in policy.items()
-    )
-
-
-class ContentSecurityPolicyMiddleware:
-    """Sends the strict CSP from settings.CSP; admin pages get settings.CSP_ADMIN on top.
+class ContentSecurityPolicyMiddleware(CSPMiddleware):
+    """django-csp's middleware with settings.CSP_ADMIN replacing directives on admin pages.
 
     The Django admin's change list writes one inline <style> block, so only the admin may use
-    inline styles; scripts stay 'self'-only everywhere. A view that set its own policy keeps it.
+    inline styles; scripts stay 'self'-only everywhere. A view that set its own policy keeps it
+    (django-csp leaves an existing header alone).
     """
 
-    def __init__(self, get_response: Handler) -> None:
-        self.get_response = get_response
-
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        response = self.get_response(request)
-        if "Content-Security-Policy" in response.headers:
-            return response
+    def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
         # Django's own debug error pages are inline-styled; keep them readable in DEBUG.
         if settings.DEBUG and response.status_code >= 400:
             return response
-        policy = dict(settings.CSP)
+        return super().process_response(request, response)
+
+    def get_policy_parts(
+        self, request: HttpRequest, response: HttpResponse, report_only: bool = False
+    ) -> PolicyParts:
+        parts = super().get_policy_parts(request, response, report_only)
         match = getattr(request, "resolver_match", None)
-        if match is not None and "admin" in match.app_names:
-            policy.update(settings.CSP_ADMIN)
-        response.headers["Content-Security-Policy"] = _csp_header(policy)
-        return response
-
-
-class AdminLoginThrottleMiddleware:
-    """Refuses admin login posts with 429 once a client used up its failed attempts.
-
-    Failures are counted after the login view ran: it answers 200 (form shown again) when the
-    credentials were wrong and redirects when they were right.
-    """
-
-    def __init__(self, get_response: Handler) -> None:
-        self.get_response = get_response
-
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        response = self.get_response(request)
-        attempt = getattr(request, "_admin_login_attempt", None)
-        if attempt is not None:
-            ip, username = attempt
-            if response.status_code == 200:
-                admin_login.login_failure_record(ip=ip, username=username)
-            elif 300 <= response.status_code < 400:
-                admin_login.login_success_record(ip=ip, username=username)
-        return response
-
-    def process_view(self, request: HttpRequest, view_func, view_args, view_kwargs):
-        match = request.resolver_match
-        if request.method != "POST" or match is None or match.view_name != "admin:login":
-            return None
-        ip = admin_login.client_ip(request)
-        username = request.POST.get("username", "")
-        if admin_login.login_is_throttled(ip=ip, username=username):
-            window = admin_login.login_throttle_settings().window_seconds
-            minutes = max(1, (window + 59) // 60)
-            response = render(
-                request,
-                "ops/login_throttled.html",
-                {
-                    **admin.site.each_context(request),
-                    "title": _("Zu viele Anmeldeversuche"),
-                    "message": _(
-                        "Zu viele fehlgeschlagene Anmeldeversuche. Bitte warten Sie "
-                        "%(minutes)s Minuten und versuchen Sie es dann erneut."
-                    )
-                    % {"minutes": minutes},
-                },
-                status=429,
-            )
-            response.headers["Retry-After"] = str(window)
-            return response
-        request._admin_login_attempt = (ip, username)
-        return None
+        if not report_only and match is not None and "admin" in match.app_names:
+            parts.replace = {**settings.CSP_ADMIN, **(parts.replace or {})}
+        return parts

@@ -9,6 +9,7 @@ DJANGO_DEBUG off (the default) the production hardening below applies.
 from pathlib import Path
 
 import environ
+from csp.constants import NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -56,13 +57,17 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.sitemaps",
     "anymail",
+    "axes",
+    "csp",
+    "django_guid",
     "articles",
     "newsletter",
 ]
 
 MIDDLEWARE = [
     # Ids first so every later log line carries one; probes before host checks and redirects.
-    "config.middleware.RequestIdMiddleware",
+    "config.middleware.RequestLogMiddleware",
+    "django_guid.middleware.guid_middleware",
     "config.middleware.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "config.middleware.ContentSecurityPolicyMiddleware",
@@ -72,9 +77,16 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "config.middleware.AdminLoginThrottleMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as axes asks: turns a locked-out login into config.admin_login's 429 page.
+    "axes.middleware.AxesMiddleware",
+]
+
+AUTHENTICATION_BACKENDS = [
+    # First: refuses a locked-out client before any password is checked.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -118,7 +130,9 @@ REDIS_CACHE_URL = env.str("REDIS_CACHE_URL", default=REDIS_URL)
 if REDIS_CACHE_URL:
     CACHES = {
         "default": {
-            "BACKEND": "config.cache.ReusedClientRedisCache",
+            # django-redis keeps one client per server; Django's own RedisCache builds a new
+            # redis-py client for every call, which costs more than the round trip.
+            "BACKEND": "django_redis.cache.RedisCache",
             "LOCATION": REDIS_CACHE_URL,
             "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="site"),
         }
@@ -282,26 +296,48 @@ if BEHIND_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     USE_X_FORWARDED_HOST = True
 
-# Strict Content-Security-Policy for every page: no inline scripts or styles, nothing from
-# other origins. The Django admin's change list has one inline <style>; only the admin gets
-# inline styles (CSP_ADMIN replaces those directives on admin URLs).
-CSP = {
-    "default-src": ["'self'"],
-    "script-src": ["'self'"],
-    "style-src": ["'self'"],
-    "img-src": ["'self'", "data:"],
-    "object-src": ["'none'"],
-    "base-uri": ["'self'"],
-    "form-action": ["'self'"],
-    "frame-ancestors": ["'none'"],
+# Strict Content-Security-Policy (django-csp) for every page: no inline scripts or styles,
+# nothing from other origins. The Django admin's change list has one inline <style>; only the
+# admin gets inline styles (CSP_ADMIN replaces those directives on admin URLs, see
+# config.middleware.ContentSecurityPolicyMiddleware).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
 }
-CSP_ADMIN = {"style-src": ["'self'", "'unsafe-inline'"]}
+CSP_ADMIN = {"style-src": [SELF, UNSAFE_INLINE]}
 
-# Admin login throttling (config/admin_login.py): failed attempts per address+name and per
-# address within a window; counted in the cache, so use Redis to share them across processes.
+# Admin login throttling by django-axes (rules in config/admin_login.py): failed attempts per
+# address+name and per address; the window counts from the last failure. Counted in the
+# cache, so use Redis to share them across processes.
 ADMIN_LOGIN_MAX_FAILURES = env.int("DJANGO_ADMIN_LOGIN_MAX_FAILURES", default=5)
 ADMIN_LOGIN_MAX_FAILURES_PER_IP = env.int("DJANGO_ADMIN_LOGIN_MAX_FAILURES_PER_IP", default=20)
 ADMIN_LOGIN_WINDOW_SECONDS = env.int("DJANGO_ADMIN_LOGIN_WINDOW_SECONDS", default=15 * 60)
+AXES_HANDLER = "axes.handlers.cache.AxesCacheHandler"
+AXES_LOCKOUT_PARAMETERS = [["ip_address", "username"], "ip_address"]
+AXES_FAILURE_LIMIT = "config.admin_login.login_failure_limit"
+AXES_COOLOFF_TIME = "config.admin_login.login_window"
+AXES_CLIENT_IP_CALLABLE = "config.admin_login.client_ip"
+AXES_USERNAME_CALLABLE = "config.admin_login.login_username"
+AXES_LOCKOUT_CALLABLE = "config.admin_login.login_lockout_response"
+AXES_RESET_ON_SUCCESS = True
+# A refused attempt while locked out neither counts nor prolongs the lock.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# The cache handler keeps nothing in axes' tables, so the admin has nothing to show of them.
+AXES_ENABLE_ADMIN = False
+# No start-up banner as the first line of every process's and manage.py command's log.
+AXES_VERBOSE = False
+if not REDIS_CACHE_URL:
+    # axes warns that a memory cache counts per process. Without Redis that is the deployment
+    # chosen: one process (`make run`) counts exactly; several each count on their own.
+    SILENCED_SYSTEM_CHECKS = ["axes.W001"]
 
 # --- Logging ----------------------------------------------------------------------------
 # LOG_FORMAT=json: one JSON object per line with time, level, logger, message, request_id and
@@ -312,6 +348,13 @@ if LOG_FORMAT not in {"text", "json"}:
 # One line per request (method, path, status, duration); runserver already logs them locally.
 LOG_REQUESTS = env.bool("LOG_REQUESTS", default=not DEBUG)
 LOGGING_CONFIG = "config.logging.logging_configure"
+# Request ids (django-guid): the proxy's X-Request-ID when it is a plain token (checked by
+# config.middleware.RequestLogMiddleware, not as a UUID), else a new one; echoed back.
+DJANGO_GUID = {
+    "GUID_HEADER_NAME": "X-Request-ID",
+    "VALIDATE_GUID": False,
+    "EXPOSE_HEADER": False,
+}
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -338,6 +381,8 @@ LOGGING = {
         "django": {"handlers": [], "level": "INFO", "propagate": True},
         "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
         "django.db.backends": {"level": "WARNING"},
+        # It says for every request whether the id came with it or was made.
+        "django_guid": {"level": "WARNING"},
     },
 }
 
@@ -355,7 +400,7 @@ if not NEWSLETTER_ADDRESS_HMAC_KEY:
 NEWSLETTER_RETENTION_DAYS = env.int("NEWSLETTER_RETENTION_DAYS", default=3 * 365)
 # Where the daily verified head of the consent chain is mailed: a copy outside the database.
 NEWSLETTER_EVIDENCE_ARCHIVE_EMAIL = env.str("NEWSLETTER_EVIDENCE_ARCHIVE_EMAIL", default="")
-# Signup and link-request limits as "count/seconds", counted atomically in the cache (Redis)
+# Signup and link-request limits as "count/seconds", counted atomically in Redis (limits)
 # per client IP and per address; a bot's form is refused when sent faster than the minimum.
 NEWSLETTER_RATE_LIMIT_IP = env.str("NEWSLETTER_RATE_LIMIT_IP", default="30/3600")
 NEWSLETTER_RATE_LIMIT_ADDRESS = env.str("NEWSLETTER_RATE_LIMIT_ADDRESS", default="5/3600")

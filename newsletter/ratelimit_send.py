@@ -9,9 +9,10 @@ allowance simply waits longer instead of being refused.
 
 from __future__ import annotations
 
-from django.conf import settings
+from functools import lru_cache
 
-from newsletter.ratelimit import redis_client
+import redis
+from django.conf import settings
 
 _BOOK = """
 local t = redis.call('TIME')
@@ -22,6 +23,12 @@ local cost = tonumber(ARGV[1]) / tonumber(ARGV[2])
 redis.call('SET', KEYS[1], tostring(free + cost), 'EX', 3600)
 return tostring(free - now)
 """
+
+
+@lru_cache(maxsize=4)
+def redis_client(url: str) -> redis.Redis:
+    """One client (and connection pool) per Redis URL for the process."""
+    return redis.Redis.from_url(url)
 
 
 def send_rate() -> float:

@@ -8,6 +8,8 @@ Every token names a subscription id. Ids come from a sequence and are never hand
 so a link issued before an erasure opens nothing after the address signs up again.
 """
 
+from dataclasses import dataclass, field
+
 from django.conf import settings
 from django.core import signing
 
@@ -33,6 +35,22 @@ class TokenExpired(TokenInvalid):
 
 def make_token(*, purpose: str, value: int | str) -> str:
     return signing.dumps(value, salt=purpose, compress=False)
+
+
+@dataclass(frozen=True)
+class LinkSigners:
+    """The signers of the two links every newsletter mail carries, made once per batch.
+
+    `signing.dumps` builds a fresh signer for every token; a batch of a thousand readers
+    signs with these two instead. Their tokens are `signing.dumps` tokens bit for bit.
+    """
+
+    unsubscribe: signing.TimestampSigner = field(
+        default_factory=lambda: signing.TimestampSigner(salt=UNSUBSCRIBE)
+    )
+    preferences: signing.TimestampSigner = field(
+        default_factory=lambda: signing.TimestampSigner(salt=PREFERENCES)
+    )
 
 
 def read_token(*, purpose: str, token: str, max_age: int | None = None) -> int | str:
@@ -62,8 +80,10 @@ def read_confirm_token(token: str) -> tuple[int, int]:
     return _as_id(int(sub_id)), _as_id(int(confirm_round))
 
 
-def make_unsubscribe_token(subscription_id: int) -> str:
-    return make_token(purpose=UNSUBSCRIBE, value=subscription_id)
+def make_unsubscribe_token(subscription_id: int, signers: LinkSigners | None = None) -> str:
+    if signers is None:
+        return make_token(purpose=UNSUBSCRIBE, value=subscription_id)
+    return signers.unsubscribe.sign_object(subscription_id, compress=False)
 
 
 def read_unsubscribe_token(token: str) -> int:
@@ -72,14 +92,17 @@ def read_unsubscribe_token(token: str) -> int:
 
 def preferences_token_value(subscription_id: int, address_hmac: str) -> str:
     """What a preference token signs: the subscription it was issued for and the address key
-    the centre shows. The digest's batch signer signs the same value."""
+    the centre shows."""
     return f"{subscription_id}.{address_hmac}"
 
 
-def make_preferences_token(subscription_id: int, address_hmac: str) -> str:
-    return make_token(
-        purpose=PREFERENCES, value=preferences_token_value(subscription_id, address_hmac)
-    )
+def make_preferences_token(
+    subscription_id: int, address_hmac: str, signers: LinkSigners | None = None
+) -> str:
+    value = preferences_token_value(subscription_id, address_hmac)
+    if signers is None:
+        return make_token(purpose=PREFERENCES, value=value)
+    return signers.preferences.sign_object(value, compress=False)
 
 
 def read_preferences_token(token: str) -> tuple[int, str]:

@@ -9,12 +9,7 @@ costly template render happens once per (digest, language) and process.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import json
 import re
-import time
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -32,13 +27,11 @@ from newsletter.emails.consent import legal_links
 from newsletter.models import Digest, Newsletter
 from newsletter.selectors.digests import digest_articles
 from newsletter.tokens import (
-    PREFERENCES,
-    UNSUBSCRIBE,
+    LinkSigners,
     delivery_ref_signer,
     make_delivery_ref,
     make_preferences_token,
     make_unsubscribe_token,
-    preferences_token_value,
 )
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -163,51 +156,13 @@ def _url_prefixes(site_url: str) -> tuple[str, str]:
     return unsubscribe, preferences
 
 
-class BatchSigner:
-    """Django's `signing.dumps(value, salt=purpose)` tokens, bit for bit, at batch speed.
-
-    The HMAC key is derived once per purpose and the timestamp once per batch (tokens carry
-    whole seconds anyway); the output is read by `newsletter.tokens` like any other token.
-    """
-
-    def __init__(self) -> None:
-        from django.core.signing import b62_encode
-
-        self.timestamp = b62_encode(int(time.time()))
-        self._keys: dict[str, bytes] = {}
-
-    def _key(self, salt: str) -> bytes:
-        key = self._keys.get(salt)
-        if key is None:
-            secret = settings.SECRET_KEY.encode()
-            key = self._keys[salt] = hashlib.sha256((salt + "signer").encode() + secret).digest()
-        return key
-
-    def dumps(self, value: int | str, *, salt: str) -> str:
-        data = json.dumps(value, separators=(",", ":")).encode("latin-1")
-        signed = f"{_b64(data)}:{self.timestamp}"
-        mac = hmac.new(self._key(salt), signed.encode(), hashlib.sha256).digest()
-        return f"{signed}:{_b64(mac)}"
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).strip(b"=").decode()
-
-
-def personal_values(recipient: Recipient, signer: BatchSigner | None = None) -> dict[str, str]:
+def personal_values(recipient: Recipient, signers: LinkSigners | None = None) -> dict[str, str]:
     unsubscribe, preferences = _url_prefixes(settings.SITE_URL)
     confirmed = recipient.confirmed_at
-    if signer is None:
-        unsubscribe_token = make_unsubscribe_token(recipient.subscription_id)
-        preferences_token = make_preferences_token(
-            recipient.subscription_id, recipient.address_hmac
-        )
-    else:
-        unsubscribe_token = signer.dumps(recipient.subscription_id, salt=UNSUBSCRIBE)
-        preferences_token = signer.dumps(
-            preferences_token_value(recipient.subscription_id, recipient.address_hmac),
-            salt=PREFERENCES,
-        )
+    unsubscribe_token = make_unsubscribe_token(recipient.subscription_id, signers)
+    preferences_token = make_preferences_token(
+        recipient.subscription_id, recipient.address_hmac, signers
+    )
     return {
         "unsubscribe_url": unsubscribe.replace(_TOKEN, unsubscribe_token),
         "preferences_url": preferences.replace(_TOKEN, preferences_token),
@@ -260,10 +215,10 @@ def digest_message_batch(
     rendered = digest_rendered(digest_id=digest.pk, language=language)
     newsletter = digest.newsletter
     merge_data, merge_headers, merge_metadata = {}, {}, {}
-    signer = BatchSigner()
+    signers = LinkSigners()
     ref_signer = delivery_ref_signer()
     for recipient in recipients:
-        values = personal_values(recipient, signer)
+        values = personal_values(recipient, signers)
         merge_data[recipient.email] = values
         merge_headers[recipient.email] = personal_headers(
             digest=digest, recipient=recipient, values=values

@@ -157,3 +157,17 @@ def test_probes_have_no_language_prefix(client, path):
 
 def test_probes_refuse_writes(client):
     assert client.post("/healthz").status_code == 405
+
+
+@pytest.mark.parametrize("accept", ["text/html", "text/plain", "*/*"])
+@pytest.mark.django_db
+def test_probes_answer_json_whatever_the_client_accepts(client, accept):
+    for path in ("/healthz", "/readyz"):
+        response = client.get(path, HTTP_ACCEPT=accept)
+        assert response["Content-Type"] == "application/json"
+        assert response.json()["status"] == "ok"
+
+
+def test_probes_answer_head_and_refuse_other_methods(client):
+    assert client.head("/healthz").status_code == 200
+    assert client.options("/healthz").status_code == 405
