@@ -108,6 +108,7 @@ def article_create(
     authors: Iterable[Author] = (),
     topics: Iterable[Topic] = (),
     disclaimer_version: DisclaimerVersion | None = None,
+    feature_image: Image | None = None,
 ) -> Article:
     """Create a draft article; publishing is a separate step."""
     article = Article(
@@ -118,6 +119,7 @@ def article_create(
         body_markdown=body_markdown,
         meta_description=meta_description,
         disclaimer_version=disclaimer_version,
+        feature_image=feature_image,
         status=ArticleStatus.DRAFT,
     )
     return article_save(article=article, authors=list(authors), topics=list(topics))
