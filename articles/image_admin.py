@@ -10,6 +10,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.files.storage import default_storage
 from django.http import HttpRequest, JsonResponse
 from django.urls import path, reverse
+from django.utils.decorators import method_decorator
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
@@ -119,22 +120,22 @@ class ImageAdmin(admin.ModelAdmin):
         )
         return [upload, *super().get_urls()]
 
+    @method_decorator(require_POST)
     def upload_view(self, request: HttpRequest) -> JsonResponse:
-        return _upload(self, request)
+        """Upload from the article form (button, paste, drop): form data in, JSON out.
+
+        admin_view has already checked staff status and CSRF; adding images is its own right.
+        """
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        return _upload(request)
 
 
 def _storage_url(name: str) -> str:
     return default_storage.url(name)
 
 
-@require_POST
-def _upload(model_admin: ImageAdmin, request: HttpRequest) -> JsonResponse:
-    """Upload from the article form (button, paste, drop): JSON in, JSON out.
-
-    admin_view has already checked staff status and CSRF; adding images is its own right.
-    """
-    if not model_admin.has_add_permission(request):
-        raise PermissionDenied
+def _upload(request: HttpRequest) -> JsonResponse:
     form = ImageUploadForm(request.POST, request.FILES)
     if not form.is_valid():
         return JsonResponse({"errors": form.errors.get_json_data()}, status=400)

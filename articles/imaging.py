@@ -144,6 +144,8 @@ def image_prepare(*, data: bytes) -> PreparedImage:
         flat = _flatten(decoded)
     finally:
         decoded.close()
+    # Pillow writes some of `info` back on save (a JPEG's comment, for one): start empty.
+    flat.info = {}
     flat.thumbnail((MASTER_MAX_SIDE, MASTER_MAX_SIDE), PILImage.Resampling.LANCZOS)
     widths = [w for w in RENDITION_WIDTHS if w < flat.width] + [
         min(flat.width, RENDITION_WIDTHS[-1])
