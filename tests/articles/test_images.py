@@ -254,9 +254,10 @@ def test_media_files_are_served_with_immutable_caching(client):
     assert response.status_code == 200
     assert response["Content-Type"] == "image/webp"
     assert response["Cache-Control"] == "public, max-age=31536000, immutable"
-    assert b"".join(response.streaming_content) == default_storage.open(
-        image.renditions[0]["webp"]
-    ).read()
+    assert (
+        b"".join(response.streaming_content)
+        == default_storage.open(image.renditions[0]["webp"]).read()
+    )
     assert client.get("/media/images/").status_code == 404
     assert client.get("/media/../config/settings.py").status_code == 404
     assert client.get("/media/images/gibt-es-nicht.jpg").status_code == 404
