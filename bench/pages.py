@@ -197,12 +197,12 @@ class Pages:
         self.seed_archive(self.args.archive)
 
     def seed_archive(self, n: int) -> None:
-        """`n` older articles, `archiv-1` … `archiv-n` (and `archiv-0`), one an hour back from the oldest demo
-        article, each a copy of a demo article with its topics, authors and disclaimer: the
-        archive the uncached pages are read from (and that the related-articles query, the
-        navigation and the list pages run over). The second half also keeps the demo
-        article's feature image; `archiv-0`, outside both halves, is the cached page without
-        one. Set-based SQL: a few seconds for 40,000."""
+        """`n` older articles, `archiv-1` … `archiv-n` (and `archiv-0`), one an hour back from
+        the oldest demo article, each a copy of a demo article with its topics, authors and
+        disclaimer: the archive the uncached pages are read from (and that the related-articles
+        query, the navigation and the list pages run over). The second half also keeps the
+        demo article's feature image; `archiv-0`, outside both halves, is the cached page
+        without one. Set-based SQL: a few seconds for 40,000."""
         import psycopg
 
         started = time.monotonic()
