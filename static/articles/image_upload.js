@@ -59,7 +59,7 @@
     picker.hidden = true;
     picker.className = "image-upload__file";
     var status = document.createElement("p");
-    status.className = "image-upload__status help";
+    status.className = "image-upload__status";
     status.setAttribute("role", "status");
     status.textContent = textarea.dataset.imageUploadHint || "";
     bar.append(alt, button, picker, status);
