@@ -102,15 +102,14 @@ class ImageAdmin(admin.ModelAdmin):
         if change:
             image_update(image=obj)
             return
-        stored = image_store(
+        image_store(
             prepared=form.prepared,
             alt_text=form.cleaned_data["alt_text"],
             caption=form.cleaned_data.get("caption", ""),
             credit=form.cleaned_data.get("credit", ""),
             uploaded_by=request.user,
+            image=obj,
         )
-        obj.pk = stored.pk
-        obj.__dict__.update(stored.__dict__)
 
     def get_urls(self):
         upload = path(

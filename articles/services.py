@@ -249,8 +249,10 @@ def image_store(
     caption: str = "",
     credit: str = "",
     uploaded_by: AbstractBaseUser | None = None,
+    image: Image | None = None,
 ) -> Image:
-    """Store a re-encoded picture and its renditions under fresh random names, then its row.
+    """Store a re-encoded picture and its renditions under fresh random names, then its row
+    (`image`, when the admin's form already made the unsaved instance).
 
     Only bytes made by articles.imaging reach the storage. Names are never reused, so the
     files can be cached for good; a failed row leaves orphan files, never a row without files.
@@ -272,16 +274,14 @@ def image_store(
                 "webp_bytes": len(item.webp),
             }
         )
-    image = Image(
-        file=master,
-        alt_text=alt_text.strip(),
-        caption=caption.strip(),
-        credit=credit.strip(),
-        width=prepared.master.width,
-        height=prepared.master.height,
-        renditions=renditions,
-        uploaded_by=uploaded_by,
-    )
+    image = image or Image()
+    image.file = master
+    image.alt_text = alt_text.strip()
+    image.caption = caption.strip()
+    image.credit = credit.strip()
+    image.width, image.height = prepared.master.width, prepared.master.height
+    image.renditions = renditions
+    image.uploaded_by = uploaded_by
     image.full_clean()
     image.save()
     return image
