@@ -5,11 +5,12 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
-from django.urls import reverse
+from django.urls import reverse, reverse_lazy
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from .image_admin import UPLOAD_URL_NAME, ImageAdmin
 from .models import Article, ArticleStatus, Author, Disclaimer, DisclaimerVersion, Topic
 from .selectors import disclaimer_latest_version
 from .services import (
@@ -21,6 +22,8 @@ from .services import (
     disclaimer_save,
     topic_save,
 )
+
+__all__ = ["ArticleAdmin", "ImageAdmin"]
 
 
 @admin.register(Topic)
@@ -58,7 +61,26 @@ class ArticleAdminForm(forms.ModelForm):
             "published_at",
             "disclaimer_version",
             "meta_description",
+            "feature_image",
         ]
+        # static/articles/image_upload.js turns any textarea with an upload URL into a drop
+        # and paste target with an upload button; it inserts the Markdown at the cursor.
+        widgets = {
+            "body_markdown": forms.Textarea(
+                attrs={
+                    "rows": 20,
+                    "data-image-upload-url": reverse_lazy(f"admin:{UPLOAD_URL_NAME}"),
+                    "data-image-upload-label": _("Bild hochladen"),
+                    "data-image-upload-alt-label": _("Alternativtext des Bildes (Pflicht)"),
+                    "data-image-upload-busy": _("Bild wird hochgeladen …"),
+                    "data-image-upload-done": _("Bild eingefügt."),
+                    "data-image-upload-failed": _("Hochladen fehlgeschlagen:"),
+                    "data-image-upload-hint": _(
+                        "Bilder hier hineinziehen, einfügen oder über die Schaltfläche wählen."
+                    ),
+                }
+            )
+        }
 
     def clean(self):
         """Fill in what publishing implies (live time, default disclaimer) or say what's missing.
@@ -102,13 +124,28 @@ class ArticleAdmin(admin.ModelAdmin):
     search_fields = ["title", "slug", "lead", "body_markdown"]
     date_hierarchy = "published_at"
     prepopulated_fields = {"slug": ["title"]}
-    autocomplete_fields = ["authors", "topics", "disclaimer_version"]
+    autocomplete_fields = ["authors", "topics", "disclaimer_version", "feature_image"]
     readonly_fields = ["preview_link", "corrected_at", "created_at", "modified_at"]
     list_select_related = ["disclaimer_version"]
     actions = ["publish_now", "withdraw"]
     save_on_top = True
+
+    class Media:
+        js = ["articles/image_upload.js"]
+        css = {"all": ["articles/image_upload.css"]}
+
     fieldsets = [
         (None, {"fields": ["title", "slug", "kind", "lead", "body_markdown"]}),
+        (
+            _("Titelbild"),
+            {
+                "fields": ["feature_image"],
+                "description": _(
+                    "Aus der Mediathek wählen oder mit „+“ neu hochladen; Alternativtext, "
+                    "Bildunterschrift und Nachweis werden dort gepflegt."
+                ),
+            },
+        ),
         (_("Zuordnung"), {"fields": ["authors", "topics"]}),
         (
             _("Veröffentlichung"),

@@ -1,3 +1,5 @@
+from django.conf import settings
+from django.core.files.storage import default_storage
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
@@ -96,6 +98,67 @@ class DisclaimerVersion(models.Model):
         return self.text_de
 
 
+class Image(models.Model):
+    """A picture of the media library: only re-encoded files, never the uploaded bytes.
+
+    `file` is the re-encoded master; `renditions` lists the smaller copies made at upload
+    (width, height, JPEG and WebP storage names and sizes), so a page builds its `srcset`
+    from this row without asking the storage anything.
+    """
+
+    file = models.CharField(_("Datei"), max_length=255, editable=False)
+    alt_text = models.CharField(
+        _("Alternativtext"),
+        max_length=300,
+        help_text=_("Beschreibt das Bild für Menschen, die es nicht sehen."),
+    )
+    caption = models.CharField(_("Bildunterschrift"), max_length=500, blank=True)
+    credit = models.CharField(_("Bildnachweis"), max_length=200, blank=True)
+    width = models.PositiveIntegerField(_("Breite"), editable=False)
+    height = models.PositiveIntegerField(_("Höhe"), editable=False)
+    renditions = models.JSONField(_("Größen"), default=list, editable=False)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("hochgeladen von"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(_("hochgeladen am"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("Bild")
+        verbose_name_plural = _("Bilder")
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(alt_text=""),
+                name="image_alt_text_required",
+                violation_error_code="alt_missing",
+                violation_error_message=_("Ein Bild braucht einen Alternativtext."),
+            ),
+            models.CheckConstraint(
+                condition=Q(width__gt=0, height__gt=0), name="image_has_dimensions"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.alt_text[:80]
+
+    @property
+    def url(self) -> str:
+        return default_storage.url(self.file)
+
+    def rendition(self, *, min_width: int) -> dict:
+        """The smallest rendition at least `min_width` wide, else the largest there is."""
+        for item in self.renditions:
+            if item["width"] >= min_width:
+                return item
+        return self.renditions[-1]
+
+
 class ArticleStatus(models.TextChoices):
     DRAFT = "draft", _("Entwurf")
     SCHEDULED = "scheduled", _("Geplant")
@@ -127,6 +190,18 @@ class Article(models.Model):
         help_text=_("Zeitpunkt, zu dem der Artikel online geht oder ging."),
     )
     corrected_at = models.DateTimeField(_("aktualisiert am"), null=True, blank=True)
+    feature_image = models.ForeignKey(
+        Image,
+        verbose_name=_("Titelbild"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="featured_in",
+        help_text=_(
+            "Erscheint über dem Text, in Vorschauen sozialer Netzwerke, in Feeds und im "
+            "Newsletter; Alternativtext, Bildunterschrift und Nachweis kommen aus der Mediathek."
+        ),
+    )
     meta_description = models.CharField(_("Meta-Beschreibung"), max_length=300, blank=True)
     disclaimer_version = models.ForeignKey(
         DisclaimerVersion,

@@ -28,15 +28,15 @@ def article_list_published_between(*, start: datetime, end: datetime) -> list[Ar
     return list(
         article_list_live(now=end)
         .filter(published_at__gte=start, published_at__lt=end)
-        .select_related("disclaimer_version")
+        .select_related("disclaimer_version", "feature_image")
         .order_by("published_at", "id")
     )
 
 
 def _for_page(queryset: QuerySet[Article]) -> QuerySet[Article]:
     """Public pages show the rendered body only: the Markdown source (as long again) stays
-    behind; the disclaimer comes along."""
-    return queryset.defer("body_markdown").select_related("disclaimer_version")
+    behind; the disclaimer and the feature image come along in the same query."""
+    return queryset.defer("body_markdown").select_related("disclaimer_version", "feature_image")
 
 
 def _with_cards(queryset: QuerySet[Article]) -> QuerySet[Article]:

@@ -4,15 +4,20 @@ Each change that readers can see bumps the content generation after commit, so c
 never outlive the change.
 """
 
+import secrets
 from collections.abc import Iterable
 from datetime import datetime
 
+from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from .caching import content_generation_bump
+from .imaging import PreparedImage
 from .markdown import render_markdown
 from .models import (
     Article,
@@ -21,6 +26,7 @@ from .models import (
     Author,
     Disclaimer,
     DisclaimerVersion,
+    Image,
     Topic,
 )
 from .selectors import disclaimer_default_version, disclaimer_latest_version
@@ -102,6 +108,7 @@ def article_create(
     authors: Iterable[Author] = (),
     topics: Iterable[Topic] = (),
     disclaimer_version: DisclaimerVersion | None = None,
+    feature_image: Image | None = None,
 ) -> Article:
     """Create a draft article; publishing is a separate step."""
     article = Article(
@@ -112,6 +119,7 @@ def article_create(
         body_markdown=body_markdown,
         meta_description=meta_description,
         disclaimer_version=disclaimer_version,
+        feature_image=feature_image,
         status=ArticleStatus.DRAFT,
     )
     return article_save(article=article, authors=list(authors), topics=list(topics))
@@ -232,3 +240,56 @@ def disclaimer_save(
     disclaimer.full_clean()
     disclaimer.save()
     return disclaimer_set_text(disclaimer=disclaimer, text_de=text_de, text_en=text_en)
+
+
+def image_store(
+    *,
+    prepared: PreparedImage,
+    alt_text: str,
+    caption: str = "",
+    credit: str = "",
+    uploaded_by: AbstractBaseUser | None = None,
+    image: Image | None = None,
+) -> Image:
+    """Store a re-encoded picture and its renditions under fresh random names, then its row
+    (`image`, when the admin's form already made the unsaved instance).
+
+    Only bytes made by articles.imaging reach the storage. Names are never reused, so the
+    files can be cached for good; a failed row leaves orphan files, never a row without files.
+    """
+    now = timezone.now()
+    stem = f"images/{now:%Y/%m}/{secrets.token_hex(8)}"
+    master = default_storage.save(f"{stem}.jpg", ContentFile(prepared.master.jpeg))
+    renditions = []
+    for item in prepared.renditions:
+        jpeg = default_storage.save(f"{stem}-{item.width}.jpg", ContentFile(item.jpeg))
+        webp = default_storage.save(f"{stem}-{item.width}.webp", ContentFile(item.webp))
+        renditions.append(
+            {
+                "width": item.width,
+                "height": item.height,
+                "jpeg": jpeg,
+                "jpeg_bytes": len(item.jpeg),
+                "webp": webp,
+                "webp_bytes": len(item.webp),
+            }
+        )
+    image = image or Image()
+    image.file = master
+    image.alt_text = alt_text.strip()
+    image.caption = caption.strip()
+    image.credit = credit.strip()
+    image.width, image.height = prepared.master.width, prepared.master.height
+    image.renditions = renditions
+    image.uploaded_by = uploaded_by
+    image.full_clean()
+    image.save()
+    return image
+
+
+def image_update(*, image: Image) -> Image:
+    """Store changed alt text, caption or credit; pages showing the picture are refreshed."""
+    image.full_clean()
+    image.save()
+    _invalidate_on_commit()
+    return image

@@ -4,12 +4,15 @@
     .venv/bin/python bench/pages.py --only article_uncached --runs 1
 
 Scenarios, each run --runs times (the JSON reports the median run and every run's figures):
-- article_cached, list_cached: one article page and the article list, served from the page
-  cache (what nearly every reader gets).
+- article_cached, list_cached: one article page (without a feature image) and the article
+  list, served from the page cache (what nearly every reader gets).
 - article_uncached: article pages that are not in the cache: every request asks for another
   article of an archive of --archive articles that no request has asked for before, so each
   one is built from the database; what the whole site shares (navigation, signup offer) is
-  warm, as it is in production.
+  warm, as it is in production. These archive articles have no feature image.
+- article_image_cached, article_image_uncached: the same two with a feature image (the
+  `<picture>` with six renditions, figure caption, Open Graph and Twitter image tags), drawn
+  from the other half of the archive; `vs_plain` is their rps against the pages without.
 - article_cache_off, list_cache_off: the article page and the list with the cache switched
   off altogether (CACHE_PAGE_SECONDS=0, a second server): the floor, when even the shared
   parts are built on every request.
@@ -63,7 +66,10 @@ from bench._common import (  # noqa: E402
 )
 
 WRK = shutil.which("wrk") or "/usr/bin/wrk"
-ARTICLE = "/artikel/gold-als-versicherung/"
+# Archive article 0: a copy of a demo article without a feature image, which no uncached
+# request asks for; the demo article itself has one (seed_demo draws it).
+ARTICLE = "/artikel/archiv-0/"
+ARTICLE_IMAGE = "/artikel/gold-als-versicherung/"
 
 _DONE_LUA = """
 function done(summary, latency, requests)
@@ -104,6 +110,8 @@ SCENARIOS = (
     "signup_states",
     "article_during_digest",
     "article_uncached",
+    "article_image_cached",
+    "article_image_uncached",
     "article_cache_off",
     "list_cache_off",
 )
@@ -123,7 +131,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seconds", type=int, default=10, help="wrk duration per run")
     parser.add_argument("--runs", type=int, default=3, help="runs per scenario (median reported)")
     parser.add_argument(
-        "--archive", type=int, default=20_000, help="archive articles for article_uncached"
+        "--archive", type=int, default=40_000, help="archive articles for the uncached pages"
     )
     parser.add_argument("--connections", type=int, default=8, help="wrk connections")
     parser.add_argument("--gunicorn-workers", type=int, default=4)
@@ -181,16 +189,20 @@ class Pages:
             NEWSLETTER_RATE_LIMIT_IP="100000000/3600",
             NEWSLETTER_RATE_LIMIT_ADDRESS="100000000/3600",
             SITE_URL="http://127.0.0.1",
+            # seed_demo's pictures go to the bench's own folder, not the checkout's var/.
+            MEDIA_ROOT=str(self.tmp / "media"),
         )
         manage(self.env, "migrate", "--noinput")
         manage(self.env, "seed_demo")
         self.seed_archive(self.args.archive)
 
     def seed_archive(self, n: int) -> None:
-        """`n` older articles, `archiv-1` … `archiv-n`, one an hour back from the oldest demo
-        article, each a copy of a demo article with its topics, authors and disclaimer: the
-        archive the uncached pages are read from (and that the related-articles query, the
-        navigation and the list pages run over). Set-based SQL: a second or two for 20,000."""
+        """`n` older articles, `archiv-1` … `archiv-n` (and `archiv-0`), one an hour back from
+        the oldest demo article, each a copy of a demo article with its topics, authors and
+        disclaimer: the archive the uncached pages are read from (and that the related-articles
+        query, the navigation and the list pages run over). The second half also keeps the
+        demo article's feature image; `archiv-0`, outside both halves, is the cached page
+        without one. Set-based SQL: a few seconds for 40,000."""
         import psycopg
 
         started = time.monotonic()
@@ -205,13 +217,14 @@ class Pages:
                 + """
                 INSERT INTO articles_article (title, slug, kind, lead, body_markdown, body_html,
                     status, published_at, meta_description, created_at, modified_at,
-                    disclaimer_version_id)
+                    disclaimer_version_id, feature_image_id)
                 SELECT d.title || ' (' || g || ')', 'archiv-' || g, d.kind, d.lead,
                     d.body_markdown, d.body_html, 'published',
                     (SELECT min(published_at) FROM demo) - g * interval '1 hour',
-                    d.meta_description, now(), now(), d.disclaimer_version_id
-                FROM generate_series(1, %s) g JOIN demo d ON d.k = mod(g, d.c)""",
-                (n,),
+                    d.meta_description, now(), now(), d.disclaimer_version_id,
+                    CASE WHEN g > %s THEN d.feature_image_id END
+                FROM generate_series(0, %s) g JOIN demo d ON d.k = mod(g, d.c)""",
+                (n // 2, n),
             )
             for relation, column in (("topics", "topic_id"), ("authors", "author_id")):
                 conn.execute(
@@ -251,7 +264,7 @@ class Pages:
             log_path=self.tmp / "gunicorn.log",
         )
         wait_port(self.port, proc=self.server)
-        for path in (ARTICLE, "/"):
+        for path in (ARTICLE, ARTICLE_IMAGE, "/"):
             for _i in range(3):
                 with urllib.request.urlopen(self.base + path, timeout=30) as response:
                     assert response.status == 200, (path, response.status)
@@ -308,9 +321,16 @@ class Pages:
         return result
 
     def archive_script(self, run: int) -> str:
-        """Each run starts where no earlier request went: every request is a page miss."""
-        per_run = self.args.archive // self.args.runs
-        return _ARCHIVE_LUA % {"first": run * per_run}
+        """Each run starts where no earlier request went: every request is a page miss. The
+        first half of the archive has no feature images."""
+        return _ARCHIVE_LUA % {"first": run * self.per_run()}
+
+    def archive_image_script(self, run: int) -> str:
+        """As archive_script, over the second half (with feature images)."""
+        return _ARCHIVE_LUA % {"first": self.args.archive // 2 + run * self.per_run()}
+
+    def per_run(self) -> int:
+        return self.args.archive // 2 // self.args.runs
 
     def signup_script(self) -> str:
         """A valid signup form as the page serves it: CSRF cookie and token, the hidden fields,
@@ -500,9 +520,21 @@ def main(argv: list[str] | None = None) -> dict:
         results["list_cached"] = pages.measure("list_cached", "/")
     if "article_uncached" in only:
         uncached = pages.measure("article_uncached", "/", pages.archive_script)
-        if max(run["requests"] for run in uncached["runs"]) > args.archive // args.runs:
+        if max(run["requests"] for run in uncached["runs"]) > pages.per_run():
             raise RuntimeError("some uncached requests were cache hits: raise --archive")
         results["article_uncached"] = uncached
+    if "article_image_cached" in only:
+        cached = pages.measure("article_image_cached", ARTICLE_IMAGE)
+        if "article_cached" in results:
+            cached["vs_plain"] = round(cached["rps"] / results["article_cached"]["rps"], 3)
+        results["article_image_cached"] = cached
+    if "article_image_uncached" in only:
+        uncached = pages.measure("article_image_uncached", "/", pages.archive_image_script)
+        if max(run["requests"] for run in uncached["runs"]) > pages.per_run():
+            raise RuntimeError("some uncached requests were cache hits: raise --archive")
+        if "article_uncached" in results:
+            uncached["vs_plain"] = round(uncached["rps"] / results["article_uncached"]["rps"], 3)
+        results["article_image_uncached"] = uncached
     if "signup_post" in only:
         results["signup_post"] = pages.measure(
             "signup_post", "/newsletter/anmelden/", pages.signup_script()

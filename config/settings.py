@@ -7,6 +7,7 @@ DJANGO_DEBUG off (the default) the production hardening below applies.
 """
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
 from csp.constants import NONE, SELF, UNSAFE_INLINE
@@ -160,8 +161,52 @@ FORMS_URLFIELD_ASSUME_HTTPS = True  # Django 6 behaviour now: bare domains mean 
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env.str("DJANGO_STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
 STATICFILES_DIRS = [BASE_DIR / "static"] if (BASE_DIR / "static").exists() else []
+# --- Media (uploaded pictures, see articles/imaging.py) -----------------------------------
+# The filesystem under var/media by default, served by the app itself (config/media.py);
+# S3-compatible object storage through django-storages once MEDIA_S3_BUCKET is set, then
+# served from MEDIA_URL (the bucket's public URL or a CDN in front of it).
+MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
+MEDIA_S3_BUCKET = env.str("MEDIA_S3_BUCKET", default="")
+MEDIA_URL = env.str("MEDIA_URL", default="/media/")
+if not MEDIA_URL.endswith("/"):
+    MEDIA_URL += "/"
+MEDIA_MAX_UPLOAD_BYTES = env.int("MEDIA_MAX_UPLOAD_BYTES", default=15_000_000)
+MEDIA_MAX_PIXELS = env.int("MEDIA_MAX_PIXELS", default=40_000_000)
+# Uploads above this many bytes wait on disk, not in memory, until they are checked.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+_media_url = urlsplit(MEDIA_URL)
+# Scheme and host of MEDIA_URL when it names another host: the only one the CSP adds.
+MEDIA_ORIGIN = f"{_media_url.scheme}://{_media_url.netloc}" if _media_url.netloc else ""
+if MEDIA_S3_BUCKET:
+    _media_storage = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": MEDIA_S3_BUCKET,
+            "endpoint_url": env.str("MEDIA_S3_ENDPOINT_URL", default="") or None,
+            "region_name": env.str("MEDIA_S3_REGION", default="") or None,
+            "access_key": env.str("MEDIA_S3_ACCESS_KEY_ID", default="") or None,
+            "secret_key": env.str("MEDIA_S3_SECRET_ACCESS_KEY", default="") or None,
+            # Public URLs are MEDIA_URL + name (no signed query strings: the files are public).
+            "custom_domain": (_media_url.netloc + _media_url.path).rstrip("/") or None,
+            "url_protocol": f"{_media_url.scheme or 'https'}:",
+            "location": env.str("MEDIA_S3_PREFIX", default=""),
+            # Names are random and never reused, so a file never changes: cache it for good.
+            "object_parameters": {"CacheControl": "public, max-age=31536000, immutable"},
+            "file_overwrite": False,
+            "querystring_auth": False,
+            "default_acl": env.str("MEDIA_S3_ACL", default="") or None,
+        },
+    }
+else:
+    _media_storage = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(MEDIA_ROOT), "base_url": MEDIA_URL},
+    }
+# The app serves var/media itself unless the files live elsewhere (S3) or a proxy does it.
+MEDIA_SERVE = env.bool("MEDIA_SERVE", default=not MEDIA_S3_BUCKET and not MEDIA_ORIGIN)
+
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": _media_storage,
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
         if not DEBUG and env.bool("DJANGO_MANIFEST_STATIC", default=True)
@@ -305,7 +350,8 @@ CONTENT_SECURITY_POLICY = {
         "default-src": [SELF],
         "script-src": [SELF],
         "style-src": [SELF],
-        "img-src": [SELF, "data:"],
+        # Pictures from the media host too when media are served from one (S3, a CDN).
+        "img-src": [SELF, "data:", *([MEDIA_ORIGIN] if MEDIA_ORIGIN else [])],
         "object-src": [NONE],
         "base-uri": [SELF],
         "form-action": [SELF],

@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.urls import include, path
 from django.utils.translation import gettext_lazy as _
 
-from config import health
+from config import health, media
 
 admin.site.site_header = _("Meinung & Märkte – Redaktion")
 admin.site.site_title = _("Meinung & Märkte")
@@ -16,6 +16,10 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("", include("newsletter.urls_unprefixed")),
 ]
+if settings.MEDIA_SERVE:
+    urlpatterns.append(
+        path(f"{settings.MEDIA_URL.strip('/')}/<path:path>", media.media_serve, name="media")
+    )
 
 urlpatterns += i18n_patterns(
     path(settings.ADMIN_URL, admin.site.urls),

@@ -5,6 +5,7 @@ Each name can be overridden from the environment, so that several suites can run
 """
 
 import os
+import tempfile
 
 os.environ.setdefault("DJANGO_DEBUG", "0")
 os.environ.setdefault("DJANGO_SECRET_KEY", "tests-only-not-a-secret-" + "x" * 40)
@@ -22,6 +23,8 @@ os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "1")
 os.environ.setdefault("EMAIL_URL", "memorymail://")
 os.environ.setdefault("SITE_URL", "http://testserver")
 os.environ.setdefault("NEWSLETTER_ADDRESS_HMAC_KEY", "tests-only-address-key")
+# Uploaded pictures go to a folder of this run, never to the checkout's var/media.
+os.environ.setdefault("MEDIA_ROOT", tempfile.mkdtemp(prefix="test-media-"))
 
 TEST_DB_NAME = os.environ.get("DJANGO_TEST_DB_NAME", "test_meinung")
 os.environ.setdefault("CACHE_KEY_PREFIX", TEST_DB_NAME)

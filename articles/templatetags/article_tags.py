@@ -9,6 +9,7 @@ from django.utils.translation import get_language, get_language_info, gettext, p
 
 from ..caching import cached_fragment
 from ..layout import language_urls
+from ..pictures import picture_file, picture_html
 from ..selectors import topic_list_navigation
 
 register = template.Library()
@@ -64,3 +65,15 @@ def disclaimer_text(version, language: str) -> str:
 def site_name() -> str:
     """The publication's name, escaped like any other text (it contains an ampersand)."""
     return gettext("Meinung & Märkte")
+
+
+@register.simple_tag
+def picture(image, eager: bool = False, css_class: str = "") -> str:
+    """A library picture as `<picture>` with WebP and JPEG srcsets and its dimensions."""
+    return picture_html(image, eager=eager, css_class=css_class) if image else ""
+
+
+@register.simple_tag
+def picture_file_for(image, min_width: int = 1200):
+    """The JPEG rendition (absolute URL, size, alt) for cards and feeds, or None."""
+    return picture_file(image, min_width=min_width) if image else None

@@ -92,6 +92,8 @@ def digest_articles(*, digest: Digest, live_only: bool = True) -> list:
     articles = article_list_live() if live_only else Article.objects.all()
     by_id = {
         a.pk: a
-        for a in articles.filter(pk__in=digest.article_ids).select_related("disclaimer_version")
+        for a in articles.filter(pk__in=digest.article_ids).select_related(
+            "disclaimer_version", "feature_image"
+        )
     }
     return [by_id[pk] for pk in digest.article_ids if pk in by_id]

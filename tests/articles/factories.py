@@ -1,6 +1,10 @@
+import io
+
 import factory
 from django.utils import timezone
+from PIL import Image as PILImage
 
+from articles.imaging import image_prepare
 from articles.models import (
     Article,
     ArticleKind,
@@ -8,8 +12,10 @@ from articles.models import (
     Author,
     Disclaimer,
     DisclaimerVersion,
+    Image,
     Topic,
 )
+from articles.services import image_store
 
 # The seed page's "Hinweis", verbatim: the default opinion disclaimer made by a migration.
 SEED_NOTE = (
@@ -85,3 +91,24 @@ class DraftArticleFactory(ArticleFactory):
     status = ArticleStatus.DRAFT
     published_at = None
     disclaimer_version = None
+
+
+def picture_bytes(
+    *, width: int = 1200, height: int = 675, fmt: str = "PNG", colour=(30, 90, 160), **save
+) -> bytes:
+    """A real picture made by Pillow, in any format it writes."""
+    buffer = io.BytesIO()
+    PILImage.new("RGB", (width, height), colour).save(buffer, fmt, **save)
+    return buffer.getvalue()
+
+
+def image_create(
+    *, alt_text: str = "Ein blaues Rechteck", caption: str = "", credit: str = "", **picture
+) -> Image:
+    """A library picture through the same path as an upload (checks, renditions, storage)."""
+    return image_store(
+        prepared=image_prepare(data=picture_bytes(**picture)),
+        alt_text=alt_text,
+        caption=caption,
+        credit=credit,
+    )

@@ -35,6 +35,8 @@ def test_small_pages_bench_runs_every_scenario_without_errors():
         "article_cached",
         "list_cached",
         "article_uncached",
+        "article_image_cached",
+        "article_image_uncached",
         "article_cache_off",
         "list_cache_off",
         "signup_post",

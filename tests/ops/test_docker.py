@@ -67,7 +67,9 @@ def test_compose_wires_the_stack_in_order(compose_project):
     assert services["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
     assert services["mailpit"]["profiles"] == ["dev"]
     assert "--appendonly" in services["redis"]["command"]
-    assert set(config["volumes"]) == {"postgres-data", "redis-data"}
+    assert set(config["volumes"]) == {"media", "postgres-data", "redis-data"}
+    # Uploaded pictures outlive the web container (the app serves them from there).
+    assert "/app/var/media" in str(services["web"]["volumes"])
     # Secrets reach the containers from .env, never from the compose file itself.
     assert services["web"]["environment"]["DJANGO_SECRET_KEY"] == "change-me"
     raw = (ROOT / "docker" / "compose.yml").read_text()

@@ -45,6 +45,7 @@ from tests.articles.factories import (
     DisclaimerFactory,
     DraftArticleFactory,
     TopicFactory,
+    image_create,
 )
 from tests.newsletter.factories import NewsletterFactory
 
@@ -65,6 +66,7 @@ MODELS: dict[str, dict[str, str]] = {
     "articles.article": {"editor": "vad", "viewer": "v", "superuser": "vad"},
     "articles.disclaimer": {"editor": "vad", "viewer": "v", "superuser": "vad"},
     "articles.disclaimerversion": {"editor": "v", "viewer": "v", "superuser": "v"},
+    "articles.image": {"editor": "vad", "viewer": "v", "superuser": "vad"},
     "newsletter.newsletter": {"manager": "va", "viewer": "v", "superuser": "va"},
     "newsletter.consenttext": {"manager": "v", "viewer": "v", "superuser": "v"},
     "newsletter.subscription": {"manager": "v", "viewer": "v", "superuser": "v"},
@@ -136,6 +138,13 @@ SITE_PAGES = [
     Page("(?P<url>.*)$", "gibt-es-nicht/", (302, 404, 404, 404, 404, 404, 404)),
 ]
 CUSTOM_PAGES = [
+    # The article form's picture upload: adding images is the right; an empty post is a 400.
+    Page(
+        "articles/image/upload/",
+        "articles/image/upload/",
+        (302, 403, 400, 403, 403, 403, 400),
+        method="post",
+    ),
     Page(
         "auth/user/<id>/password/",
         "auth/user/{user}/password/",
@@ -289,6 +298,7 @@ def world(db) -> dict[str, object]:
         "articles_article": draft.pk,
         "articles_disclaimer": disclaimer.pk,
         "articles_disclaimerversion": published.disclaimer_version_id,
+        "articles_image": image_create().pk,
         "newsletter_newsletter": newsletter.pk,
         "newsletter_consenttext": ConsentText.objects.filter(newsletter=newsletter).first().pk,
         "newsletter_subscription": subscription.pk,
@@ -513,6 +523,7 @@ ACTIONS = [
     delete_selected("articles.disclaimer", EDITING),
     # Versions are history; evidence, newsletters and digests are never deleted by hand.
     delete_selected("articles.disclaimerversion", NOBODY),
+    delete_selected("articles.image", EDITING),
     delete_selected("newsletter.newsletter", NOBODY),
     delete_selected("newsletter.consenttext", NOBODY),
     delete_selected("newsletter.subscription", NOBODY),

@@ -1,18 +1,25 @@
 """Demo content for a fresh local run. Safe to run again: what exists is left alone."""
 
+import io
+import random
 from datetime import timedelta
 
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
+from PIL import Image as PILImage
+from PIL import ImageDraw
 
-from articles.models import Article, ArticleKind, Author, Disclaimer, Topic
+from articles.imaging import image_prepare
+from articles.models import Article, ArticleKind, Author, Disclaimer, Image, Topic
 from articles.selectors import disclaimer_default_version
 from articles.services import (
     article_create,
     article_publish,
+    article_save,
     author_save,
     disclaimer_save,
+    image_store,
     topic_save,
 )
 
@@ -256,6 +263,55 @@ höhere Preise werden, hängt auch von der Konjunktur in China ab.""",
 ]
 
 
+# Colours per first topic: (sky top, sky bottom, line), so the demo pages look distinct.
+PALETTES = {
+    "edelmetalle": ((64, 46, 12), (212, 170, 72), (255, 236, 170)),
+    "geldpolitik": ((14, 38, 74), (96, 140, 190), (232, 242, 255)),
+    "technologie": ((20, 20, 38), (88, 60, 160), (170, 255, 220)),
+}
+
+
+def demo_picture(*, seed: str, topic: str, width: int = 1600, height: int = 900) -> bytes:
+    """A chart-like picture drawn with Pillow (no download): a gradient, a grid and a price
+    line that wanders by a random walk seeded by the slug, so each article has its own."""
+    top, bottom, line = PALETTES.get(topic, PALETTES["geldpolitik"])
+    picture = PILImage.new("RGB", (width, height))
+    draw = ImageDraw.Draw(picture)
+    for y in range(height):
+        mix = y / (height - 1)
+        colour = tuple(round(a + (b - a) * mix) for a, b in zip(top, bottom, strict=True))
+        draw.line([(0, y), (width, y)], fill=colour)
+    for x in range(0, width, width // 12):
+        draw.line([(x, 0), (x, height)], fill=(*line, 40), width=1)
+    for y in range(0, height, height // 8):
+        draw.line([(0, y), (width, y)], fill=(*line, 40), width=1)
+    rng = random.Random(seed)
+    level, points = height * 0.6, []
+    for x in range(0, width + 1, width // 48):
+        level = min(height * 0.9, max(height * 0.15, level + rng.uniform(-60, 55)))
+        points.append((x, level))
+    draw.polygon([(0, height), *points, (width, height)], fill=tuple(c // 2 for c in bottom))
+    draw.line(points, fill=line, width=8, joint="curve")
+    for _ in range(6):
+        r = rng.randint(30, 110)
+        cx, cy = rng.randint(0, width), rng.randint(0, height // 2)
+        draw.ellipse([cx - r, cy - r, cx + r, cy + r], outline=line, width=3)
+    out = io.BytesIO()
+    picture.save(out, "PNG")
+    return out.getvalue()
+
+
+def demo_feature_image(*, slug: str, title: str, topic: Topic) -> Image:
+    """Through the same checks and renditions as an editor's upload."""
+    prepared = image_prepare(data=demo_picture(seed=slug, topic=topic.slug))
+    return image_store(
+        prepared=prepared,
+        alt_text=f"Grafik: ein schwankender Kursverlauf zum Thema {topic.name}",
+        caption=title,
+        credit="Redaktion (Demo-Grafik)",
+    )
+
+
 class Command(BaseCommand):
     help = "Create demo topics, authors and published articles (idempotent)."
 
@@ -292,7 +348,14 @@ class Command(BaseCommand):
         now = timezone.now().replace(second=0, microsecond=0)
         created = 0
         for slug, title, kind, topic_slugs, author_slugs, hours, lead, body in ARTICLES:
-            if Article.objects.filter(slug=slug).exists():
+            existing = Article.objects.filter(slug=slug).first()
+            if existing is not None:
+                # Seeded before pictures existed: it gets its picture now, once.
+                if existing.feature_image_id is None:
+                    existing.feature_image = demo_feature_image(
+                        slug=slug, title=title, topic=topics[topic_slugs[0]]
+                    )
+                    article_save(article=existing)
                 continue
             article = article_create(
                 title=title,
@@ -303,6 +366,9 @@ class Command(BaseCommand):
                 meta_description=lead[:300],
                 topics=[topics[t] for t in topic_slugs],
                 authors=[authors[a] for a in author_slugs],
+                feature_image=demo_feature_image(
+                    slug=slug, title=title, topic=topics[topic_slugs[0]]
+                ),
             )
             # Publishing gives each kind its default disclaimer (none for news).
             article_publish(article=article, at=now - timedelta(hours=hours), now=now)
