@@ -1,3 +1,4 @@
+from .campaign import Campaign, SegmentLanguage
 from .consent import (
     SUPPRESSION_ERASURE,
     ConsentEvent,
@@ -18,12 +19,14 @@ from .delivery import (
     DeliveryState,
     Digest,
     DigestState,
+    MailingKind,
     ProviderEvent,
 )
 
 __all__ = [
     "Batch",
     "BatchState",
+    "Campaign",
     "ConsentEvent",
     "ConsentEventKind",
     "ConsentText",
@@ -32,9 +35,11 @@ __all__ = [
     "Digest",
     "DigestState",
     "Frequency",
+    "MailingKind",
     "Newsletter",
     "ProviderEvent",
     "RevocationChannel",
+    "SegmentLanguage",
     "SUPPRESSION_ERASURE",
     "SignupRequest",
     "Subscription",
