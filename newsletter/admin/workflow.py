@@ -35,7 +35,12 @@ class TestSendForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 3, "cols": 40}),
         help_text=_("Bis zu zehn Adressen, durch Komma oder Zeilenumbruch getrennt."),
     )
-    language = forms.ChoiceField(label=_("Sprache"), choices=LANGUAGES, initial="de")
+    language = forms.ChoiceField(
+        label=_("Sprache"), choices=LANGUAGES, initial="de", required=False
+    )
+
+    def clean_language(self) -> str:
+        return self.cleaned_data["language"] or "de"
 
     def clean_addresses(self) -> list[str]:
         return test_addresses_parse(self.cleaned_data["addresses"])

@@ -124,7 +124,7 @@ def digest_fan_out(*, digest_id: int) -> int:
     delivery_table = Delivery._meta.db_table
     with transaction.atomic():
         digest = (
-            Digest.objects.select_for_update(skip_locked=True)
+            Digest.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("newsletter", "campaign")
             .filter(pk=digest_id, state=DigestState.FANNING_OUT)
             .first()
