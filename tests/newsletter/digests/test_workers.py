@@ -22,8 +22,8 @@ from django.utils import timezone
 
 from newsletter.models import (
     Batch,
-    Campaign,
     BatchState,
+    Campaign,
     Delivery,
     DeliveryState,
     Digest,
