@@ -40,6 +40,7 @@ from newsletter.models import Batch, Digest, DigestState, Frequency, Newsletter,
 from newsletter.selectors.digests import digest_list_with_progress, digest_progress
 from newsletter.selectors.mailings import digest_draft
 from newsletter.services.digests import (
+    CANCELLABLE,
     digest_cancel,
     digest_pause,
     digest_resume,
@@ -293,6 +294,7 @@ class DigestAdmin(admin.ModelAdmin):
             "digest": digest,
             "progress": digest_progress(digest=digest),
             "can_control": self.has_change_permission(request),
+            "cancellable": CANCELLABLE,
             # A skipped digest has nothing to show or test.
             "has_content": digest.state != DigestState.SKIPPED,
             "can_preview_as_subscriber": as_subscriber,

@@ -22,7 +22,7 @@ from django.utils.translation import gettext_lazy as _
 from newsletter.emails.digest import digest_language, mailing_preview_html
 from newsletter.models import Digest, MailingKind, Subscription
 from newsletter.selectors.mailings import mailing_audience_of
-from newsletter.services.mailings import mailing_test_send, test_addresses_parse
+from newsletter.services.mailings import mailing_test_addresses_parse, mailing_test_send
 
 # Newest subscriptions offered for a preview as a subscriber.
 SUBSCRIBERS_SHOWN = 50
@@ -43,7 +43,7 @@ class TestSendForm(forms.Form):
         return self.cleaned_data["language"] or "de"
 
     def clean_addresses(self) -> list[str]:
-        return test_addresses_parse(self.cleaned_data["addresses"])
+        return mailing_test_addresses_parse(self.cleaned_data["addresses"])
 
 
 def can_preview_as_subscriber(request: HttpRequest) -> bool:

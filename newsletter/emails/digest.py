@@ -390,14 +390,6 @@ def mailing_test_message(*, digest: Digest, email: str, language: str) -> Anymai
     return message
 
 
-def digest_preview_html(*, digest: Digest, language: str, confirmed_at: datetime | None) -> str:
-    """The HTML part as a reader of `language` gets it, but with inert links in place of the
-    personal ones: whoever looks at a preview must never get a way into a reader's
-    subscription (unsubscribe, preferences, export, erasure)."""
-    rendered = digest_rendered(digest_id=digest.pk, language=language)
-    return substitute(rendered.html, preview_values(confirmed_at))
-
-
 def preview_values(confirmed_at: datetime | None) -> dict[str, str]:
     """Visibly inert stand-ins for the personal values (fragment links lead nowhere)."""
     confirmed = confirmed_at or timezone.now()

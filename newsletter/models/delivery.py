@@ -2,6 +2,7 @@
 
 from django.db import models
 from django.db.models import F, Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from .consent import Frequency, Newsletter, Subscription
@@ -84,7 +85,8 @@ class Digest(models.Model):
         ]
 
     def __str__(self) -> str:
-        when = f"{self.slot:%d.%m.%Y %H:%M}"
+        # Europe/Berlin, as every other time in the admin.
+        when = timezone.localtime(self.slot).strftime("%d.%m.%Y %H:%M")
         if self.kind == MailingKind.CAMPAIGN:
             return f"{self.newsletter} {_('Kampagne')} {when}"
         return f"{self.newsletter} {self.get_frequency_display()} {when}"

@@ -35,6 +35,13 @@ from newsletter.selectors.mailings import (
 )
 
 ACTIVE_BATCH_STATES = (BatchState.SENDING, BatchState.RETRY, BatchState.UNCERTAIN)
+# A mailing can be cancelled until it is final.
+CANCELLABLE = (
+    DigestState.SCHEDULED,
+    DigestState.FANNING_OUT,
+    DigestState.SENDING,
+    DigestState.PAUSED,
+)
 
 
 @dataclass(frozen=True)
@@ -228,12 +235,7 @@ def digest_cancel(*, digest_id: int) -> bool:
     with transaction.atomic():
         cancelled = _transition(
             digest_id=digest_id,
-            from_states=(
-                DigestState.SCHEDULED,
-                DigestState.FANNING_OUT,
-                DigestState.SENDING,
-                DigestState.PAUSED,
-            ),
+            from_states=CANCELLABLE,
             to_state=DigestState.CANCELLED,
         )
         if cancelled:

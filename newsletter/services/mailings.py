@@ -22,7 +22,7 @@ from newsletter.services.digests import mailing_fan_out_enqueue
 TEST_ADDRESSES_MAX = 10
 
 
-def test_addresses_parse(raw: str) -> list[str]:
+def mailing_test_addresses_parse(raw: str) -> list[str]:
     """Addresses separated by commas, semicolons or line breaks; each valid, at most ten."""
     addresses = []
     for part in raw.replace(";", ",").replace("\n", ",").split(","):

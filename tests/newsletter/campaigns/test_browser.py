@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import Permission, User
 from playwright.sync_api import expect
 
 from newsletter.models import Campaign, Digest, DigestState
@@ -55,7 +55,9 @@ def test_manager_writes_tests_checks_sends_and_reads_the_report(
     manager = User.objects.create_user(
         "verwaltung", email="verwaltung@example.org", password=PASSWORD, is_staff=True
     )
-    manager.groups.add(Group.objects.get(name="Newsletter-Verwaltung"))
+    # Every newsletter permission, as the managers' group has (a transactional test flushes
+    # the group the migration created once a test before it ran).
+    manager.user_permissions.set(Permission.objects.filter(content_type__app_label="newsletter"))
     page, base = browser_page, live_server.url
     page.goto(f"{base}/admin/login/")
     page.fill("#id_username", "verwaltung")
@@ -135,3 +137,40 @@ def test_manager_writes_tests_checks_sends_and_reads_the_report(
     )
     page.set_content(html)
     shoot(page, "mail")
+
+
+def test_the_digest_start_page_is_linked_from_the_list_and_counts_before_sending(
+    browser_page, live_server, newsletter_with_articles, monkeypatch
+):
+    monkeypatch.setattr(digests, "_enqueue_fan_out", lambda pk: None)
+    monkeypatch.setattr(digests, "_enqueue_drains", lambda pk, count=None: None)
+    seed_subscribers(newsletter_with_articles, 7)
+    manager = User.objects.create_user("verwaltung", password=PASSWORD, is_staff=True)
+    # Every newsletter permission, as the managers' group has (a transactional test flushes
+    # the group the migration created once a test before it ran).
+    manager.user_permissions.set(Permission.objects.filter(content_type__app_label="newsletter"))
+    page, base = browser_page, live_server.url
+    page.goto(f"{base}/admin/login/")
+    page.fill("#id_username", "verwaltung")
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    page.wait_for_url(f"{base}/admin/")
+
+    page.goto(f"{base}/admin/newsletter/digest/")
+    page.get_by_role("link", name="Digest jetzt senden").click()
+    page.wait_for_url("**/digest/start/")
+    assert page.locator("#content h1").count() == 1
+    page.select_option("#id_newsletter", str(newsletter_with_articles.pk))
+    page.select_option("#id_frequency", "daily")
+    page.get_by_role("button", name="Digest zusammenstellen").click()
+    page.wait_for_url("**/digest/start/?*")
+    assert page.locator("#check-count").inner_text() == "7"
+    assert not Digest.objects.exists()
+    shoot(page, "digest-start")
+    page.get_by_role("button", name="An 7 Empfänger senden").click()
+    page.wait_for_url("**/progress/")
+    assert Digest.objects.get().state == DigestState.FANNING_OUT
+
+    page.goto(f"{base}/admin/newsletter/newsletter/{newsletter_with_articles.pk}/change/")
+    assert page.locator("#id_brand_color").is_visible()
+    shoot(page, "newsletter-form")

@@ -272,6 +272,8 @@ def test_manager_writes_previews_tests_checks_and_sends_a_campaign(
     digest_fan_out(digest_id=mailing.pk)
     progress = client.get(response["Location"]).content.decode()
     assert "Herbstangebot" in progress and "Öffnungen und Klicks werden nicht gemessen" in progress
+    # Only the controls the mailing's state allows.
+    assert "Pausieren" in progress and "Abbrechen" in progress and "Fortsetzen" not in progress
     # Sent is sent: the campaign is frozen, and its send page leads to the progress.
     assert client.get(send_url)["Location"] == response["Location"]
     change = client.post(
