@@ -24,6 +24,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
+from articles.selectors import article_list_live
 from newsletter.admin.workflow import preview_response, test_send_handle, workflow_context
 from newsletter.models import Campaign, Digest
 from newsletter.selectors.mailings import campaign_draft
@@ -46,6 +47,13 @@ class CampaignForm(forms.ModelForm):
         ]
         widgets = {"body_markdown": forms.Textarea(attrs={"rows": 18, "class": "vLargeTextField"})}
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # A mail cannot be recalled: only what readers can already open on the site is offered
+        # (a plain choice: managers may not browse the editors' article admin).
+        if "article" in self.fields:  # absent where the page is read-only
+            self.fields["article"].queryset = article_list_live()
+
 
 class ConfirmForm(forms.Form):
     send_at = forms.DateTimeField(
@@ -63,7 +71,6 @@ class CampaignAdmin(admin.ModelAdmin):
     list_display = ("name", "newsletter", "subject", "mailing_state", "send_link")
     list_filter = ("newsletter",)
     search_fields = ("name", "subject")
-    autocomplete_fields = ("article",)
     fieldsets = (
         (None, {"fields": ("newsletter", "name", "subject", "preheader")}),
         (

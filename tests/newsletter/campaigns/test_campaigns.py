@@ -31,7 +31,7 @@ from newsletter.selectors.mailings import campaign_draft, mailing_audience_of
 from newsletter.services import digests
 from newsletter.services.digests import digest_cancel, digest_fan_out, mailing_start_due
 from newsletter.services.mailings import campaign_send
-from tests.articles.factories import ArticleFactory
+from tests.articles.factories import ArticleFactory, DraftArticleFactory
 from tests.newsletter.factories import NewsletterFactory, SubscriptionFactory
 
 pytestmark = pytest.mark.django_db
@@ -370,3 +370,21 @@ def test_a_skipped_digest_offers_no_preview_or_test(client, manager, newsletter)
     assert digest.state == DigestState.SKIPPED
     page = client.get(reverse("admin:newsletter_digest_progress", args=[digest.pk]))
     assert b"Vorschau \xc3\xb6ffnen" not in page.content and b"Test senden" not in page.content
+
+
+def test_only_a_published_article_can_be_quoted(client, manager, newsletter):
+    draft = DraftArticleFactory(title="Noch geheim")
+    response = client.post(
+        reverse("admin:newsletter_campaign_add"),
+        {
+            "newsletter": newsletter.pk,
+            "name": "Vorab",
+            "subject": "Vorab",
+            "body_markdown": "",
+            "article": draft.pk,
+        },
+    )
+    assert response.status_code == 200
+    assert list(response.context["adminform"].form.errors) == ["article"]
+    assert "Noch geheim" not in response.content.decode()
+    assert not Campaign.objects.exists()
