@@ -388,3 +388,39 @@ def test_only_a_published_article_can_be_quoted(client, manager, newsletter):
     assert list(response.context["adminform"].form.errors) == ["article"]
     assert "Noch geheim" not in response.content.decode()
     assert not Campaign.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("fields", "constraint"),
+    [
+        ({"kind": MailingKind.CAMPAIGN, "frequency": ""}, "mailing_kind_matches_source"),
+        ({"kind": MailingKind.DIGEST, "frequency": ""}, "mailing_kind_matches_source"),
+    ],
+)
+def test_the_database_keeps_a_mailings_kind_and_source_together(newsletter, fields, constraint):
+    from django.db import IntegrityError, transaction
+
+    now = timezone.now()
+    with pytest.raises(IntegrityError, match=constraint), transaction.atomic():
+        Digest.objects.create(
+            newsletter=newsletter,
+            slot=now,
+            state=DigestState.SENDING,
+            period_start=now,
+            period_end=now,
+            **fields,
+        )
+
+
+def test_campaign_segment_dates_must_be_in_order(newsletter):
+    from django.db import IntegrityError, transaction
+
+    with (
+        pytest.raises(IntegrityError, match="campaign_segment_dates_ordered"),
+        transaction.atomic(),
+    ):
+        campaign_for(
+            newsletter,
+            segment_confirmed_from=date(2026, 3, 1),
+            segment_confirmed_until=date(2026, 2, 1),
+        )
