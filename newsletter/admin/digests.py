@@ -22,24 +22,30 @@ from django.http import (
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
-from django.utils.translation import get_language_info
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
-from newsletter.emails.digest import digest_language, digest_preview_html
-from newsletter.models import Batch, Digest, Frequency, Newsletter, Subscription
+from newsletter.admin.workflow import (
+    SUBSCRIBERS_SHOWN,
+    TestSendForm,
+    can_preview_as_subscriber,
+    can_send_test,
+    preview_response,
+    test_send_handle,
+    workflow_context,
+)
+from newsletter.models import Batch, Digest, DigestState, Frequency, Newsletter, Subscription
 from newsletter.selectors.digests import digest_list_with_progress, digest_progress
+from newsletter.selectors.mailings import digest_draft
 from newsletter.services.digests import (
+    CANCELLABLE,
     digest_cancel,
     digest_pause,
     digest_resume,
     digest_start_now,
-    digest_test_send,
 )
-
-# Newest subscriptions offered for a preview as a subscriber.
-SUBSCRIBERS_SHOWN = 50
 
 
 class StartNowForm(forms.Form):
@@ -71,6 +77,7 @@ class BatchInline(admin.TabularInline):
 class DigestAdmin(admin.ModelAdmin):
     list_display = (
         "__str__",
+        "kind",
         "state",
         "recipients",
         "sent",
@@ -80,7 +87,7 @@ class DigestAdmin(admin.ModelAdmin):
         "skipped",
         "progress_link",
     )
-    list_filter = ("state", "frequency", "newsletter")
+    list_filter = ("kind", "state", "frequency", "newsletter")
     date_hierarchy = "slot"
     search_fields = ("subject", "newsletter__name")
     actions = ("pause_selected", "resume_selected", "cancel_selected")
@@ -154,11 +161,26 @@ class DigestAdmin(admin.ModelAdmin):
         wrap = self.admin_site.admin_view
         return [
             path("start/", wrap(self.start_view), name="newsletter_digest_start"),
+            path(
+                "start/preview/",
+                wrap(self.start_preview_view),
+                name="newsletter_digest_start_preview",
+            ),
+            path(
+                "start/test/",
+                wrap(require_POST(self.start_test_view)),
+                name="newsletter_digest_start_test",
+            ),
             path("<int:pk>/progress/", wrap(self.progress_view), name="newsletter_digest_progress"),
             path(
                 "<int:pk>/progress.json",
                 wrap(self.progress_json),
                 name="newsletter_digest_progress_json",
+            ),
+            path(
+                "<int:pk>/control/",
+                wrap(require_POST(self.control_view)),
+                name="newsletter_digest_control",
             ),
             path("<int:pk>/preview/", wrap(self.preview_view), name="newsletter_digest_preview"),
             path(
@@ -167,53 +189,102 @@ class DigestAdmin(admin.ModelAdmin):
             *super().get_urls(),
         ]
 
-    def has_send_test_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("newsletter.send_test_digest")
-
-    def has_preview_as_subscriber_permission(self, request: HttpRequest) -> bool:
-        # The choice of subscriber lists addresses: only for those who may read them anyway.
-        return request.user.has_perms(
-            ["newsletter.preview_as_subscriber", "newsletter.view_subscription"]
-        )
+    def changelist_view(self, request, extra_context=None):
+        # The start page is reachable from the list (object-tools button).
+        extra_context = {**(extra_context or {}), "can_start": self.has_change_permission(request)}
+        return super().changelist_view(request, extra_context)
 
     def _digest(self, pk: int, *, allowed: bool) -> Digest:
         """The digest of a custom page, once the page's own permission check has passed."""
         if not allowed:
             raise PermissionDenied
-        return get_object_or_404(Digest.objects.select_related("newsletter"), pk=pk)
+        return get_object_or_404(Digest.objects.select_related("newsletter", "campaign"), pk=pk)
+
+    def _draft(self, data) -> tuple[StartNowForm, Digest | None]:
+        form = StartNowForm(data or None)
+        if not data or not form.is_valid():
+            return form, None
+        now = timezone.now().replace(second=0, microsecond=0)
+        return form, digest_draft(
+            newsletter=form.cleaned_data["newsletter"],
+            frequency=form.cleaned_data["frequency"],
+            slot=now,
+        )
 
     def start_view(self, request: HttpRequest) -> HttpResponse:
+        """Choose a newsletter and frequency, then preview, test and check the digest that
+        would go out now; only the confirmation (POST) creates it."""
         if not self.has_change_permission(request):
             raise PermissionDenied
-        form = StartNowForm(request.POST or None)
-        if request.method == "POST" and form.is_valid():
-            try:
-                result = digest_start_now(
-                    newsletter=form.cleaned_data["newsletter"],
-                    frequency=form.cleaned_data["frequency"],
-                )
-            except ValidationError as exc:
-                form.add_error(None, exc)
-            else:
-                self.message_user(
-                    request,
-                    _("Digest %(id)s: %(state)s.")
-                    % {"id": result.digest.pk, "state": result.digest.get_state_display()},
-                )
-                return HttpResponseRedirect(
-                    reverse("admin:newsletter_digest_progress", args=[result.digest.pk])
-                )
+        if request.method == "POST":
+            form = StartNowForm(request.POST)
+            if form.is_valid():
+                try:
+                    result = digest_start_now(
+                        newsletter=form.cleaned_data["newsletter"],
+                        frequency=form.cleaned_data["frequency"],
+                    )
+                except ValidationError as exc:
+                    form.add_error(None, exc)
+                else:
+                    self.message_user(
+                        request,
+                        _("Digest %(id)s: %(state)s.")
+                        % {"id": result.digest.pk, "state": result.digest.get_state_display()},
+                    )
+                    return HttpResponseRedirect(
+                        reverse("admin:newsletter_digest_progress", args=[result.digest.pk])
+                    )
+            return self._start_page(request, form, None)
+        form, draft = self._draft(request.GET)
+        return self._start_page(request, form, draft)
+
+    def _start_page(self, request, form, draft, test_form=None) -> HttpResponse:
         context = {
             **self.admin_site.each_context(request),
             "form": form,
             "title": _("Digest jetzt senden"),
             "opts": self.model._meta,
         }
+        if draft is not None:
+            context.update(workflow_context(self, request, draft=draft, test_form=test_form))
+            context.update(
+                preview_url=reverse("admin:newsletter_digest_start_preview"),
+                test_url=reverse("admin:newsletter_digest_start_test"),
+                confirm_url=reverse("admin:newsletter_digest_start"),
+            )
         return TemplateResponse(request, "admin/newsletter/digest/start.html", context)
+
+    def start_preview_view(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        _form, draft = self._draft(request.GET)
+        if draft is None:
+            return HttpResponseBadRequest(
+                _("Newsletter und Häufigkeit fehlen oder sind ungültig."),
+                content_type="text/plain; charset=utf-8",
+            )
+        back = reverse("admin:newsletter_digest_start") + "?" + request.GET.urlencode()
+        return preview_response(self, request, draft=draft, back_url=back)
+
+    def start_test_view(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        form, draft = self._draft(request.POST)
+        if draft is None:
+            return HttpResponseBadRequest(
+                _("Newsletter und Häufigkeit fehlen oder sind ungültig."),
+                content_type="text/plain; charset=utf-8",
+            )
+        bound = test_send_handle(self, request, draft=draft)
+        if bound is not None:
+            return self._start_page(request, form, draft, test_form=bound)
+        query = f"?newsletter={draft.newsletter_id}&frequency={draft.frequency}"
+        return HttpResponseRedirect(reverse("admin:newsletter_digest_start") + query)
 
     def progress_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         digest = self._digest(pk, allowed=self.has_view_permission(request))
-        as_subscriber = self.has_preview_as_subscriber_permission(request)
+        as_subscriber = can_preview_as_subscriber(request)
         subscriptions = []
         if as_subscriber:
             newest = Subscription.objects.filter(newsletter=digest.newsletter).order_by("-id")
@@ -222,9 +293,14 @@ class DigestAdmin(admin.ModelAdmin):
             **self.admin_site.each_context(request),
             "digest": digest,
             "progress": digest_progress(digest=digest),
+            "can_control": self.has_change_permission(request),
+            "cancellable": CANCELLABLE,
+            # A skipped digest has nothing to show or test.
+            "has_content": digest.state != DigestState.SKIPPED,
             "can_preview_as_subscriber": as_subscriber,
-            "can_send_test": self.has_send_test_permission(request),
+            "can_send_test": can_send_test(request),
             "subscriptions": subscriptions,
+            "test_form": TestSendForm(initial={"addresses": request.user.email}),
             "title": str(digest),
             "opts": self.model._meta,
         }
@@ -234,48 +310,36 @@ class DigestAdmin(admin.ModelAdmin):
         digest = self._digest(pk, allowed=self.has_view_permission(request))
         return JsonResponse(digest_progress(digest=digest))
 
+    def control_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """Pause, resume or cancel one mailing from its progress page."""
+        digest = self._digest(pk, allowed=self.has_change_permission(request))
+        controls = {"pause": digest_pause, "resume": digest_resume, "cancel": digest_cancel}
+        control = controls.get(request.POST.get("control", ""))
+        if control is None:
+            return HttpResponseBadRequest(
+                _("Unbekannte Steuerung."), content_type="text/plain; charset=utf-8"
+            )
+        if control(digest_id=digest.pk):
+            self.message_user(request, _("Erledigt."))
+        else:
+            self.message_user(
+                request,
+                _("Nicht möglich im Zustand „%(state)s“.") % {"state": digest.get_state_display()},
+                messages.WARNING,
+            )
+        return HttpResponseRedirect(reverse("admin:newsletter_digest_progress", args=[digest.pk]))
+
     def preview_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         """The digest as a reader of a language, or as one subscriber, with inert links."""
         digest = self._digest(pk, allowed=self.has_view_permission(request))
-        raw = request.GET.get("subscription", "")
-        subscription = None
-        if raw:
-            if not self.has_preview_as_subscriber_permission(request):
-                raise PermissionDenied
-            if not raw.isdigit() or len(raw) > 18:
-                return HttpResponseBadRequest(
-                    _("Ungültige Abonnement-Nummer."), content_type="text/plain; charset=utf-8"
-                )
-            subscription = get_object_or_404(
-                Subscription, pk=int(raw), newsletter=digest.newsletter
-            )
-        language = digest_language(
-            subscription.language if subscription else request.GET.get("language")
-        )
-        context = {
-            **self.admin_site.each_context(request),
-            "digest": digest,
-            "subscription": subscription,
-            "language_name": get_language_info(language)["name_local"],
-            "preview_html": digest_preview_html(
-                digest=digest,
-                language=language,
-                confirmed_at=subscription.confirmed_at if subscription else None,
-            ),
-            "title": _("Vorschau: %(digest)s") % {"digest": digest},
-            "opts": self.model._meta,
-        }
-        return TemplateResponse(request, "admin/newsletter/digest/preview.html", context)
+        back = reverse("admin:newsletter_digest_progress", args=[digest.pk])
+        return preview_response(self, request, draft=digest, back_url=back)
 
     def test_view(self, request: HttpRequest, pk: int) -> HttpResponse:
-        digest = self._digest(pk, allowed=self.has_send_test_permission(request))
-        language = digest_language(request.POST.get("language"))
-        try:
-            digest_test_send(digest_id=digest.pk, email=request.user.email, language=language)
-        except ValidationError as exc:
-            self.message_user(request, " ".join(exc.messages), messages.ERROR)
-        else:
-            self.message_user(
-                request, _("Test an %(email)s gesendet.") % {"email": request.user.email}
-            )
+        digest = self._digest(pk, allowed=can_send_test(request))
+        data = request.POST.copy()
+        if not data.get("addresses"):
+            data["addresses"] = request.user.email or ""
+        request.POST = data
+        test_send_handle(self, request, draft=digest)
         return HttpResponseRedirect(reverse("admin:newsletter_digest_progress", args=[digest.pk]))

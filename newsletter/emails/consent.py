@@ -16,7 +16,11 @@ from django.urls import reverse
 from django.utils import translation
 
 from newsletter import tokens
+from newsletter.emails.layout import brand_context, html_inline
 from newsletter.models import ConsentEvent, ConsentEventKind, Newsletter, Subscription
+
+# Consent mails in the branded layout (the data and preference links stay plain and short).
+BRANDED = ("confirm", "welcome")
 
 
 def site_url(path: str) -> str:
@@ -80,11 +84,14 @@ def _build(
             "subscription": subscription,
             "newsletter": newsletter,
             **legal_links(newsletter),
+            **brand_context(newsletter),
             **context,
         }
         subject = render_to_string(f"newsletter/email/{template}_subject.txt", context)
         text = render_to_string(f"newsletter/email/{template}_body.txt", context)
         html = render_to_string(f"newsletter/email/{template}_body.html", context)
+    if template in BRANDED:
+        html = html_inline(html)
     domain = newsletter.sender_email.rpartition("@")[2] or "localhost"
     message = AnymailMessage(
         subject=" ".join(subject.split()),

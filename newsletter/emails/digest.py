@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from email.utils import make_msgid
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -21,11 +22,14 @@ from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
+from django.utils.translation import gettext_lazy as _
 
+from articles.markdown import render_markdown
 from articles.pictures import picture_file
 from articles.templatetags.article_tags import byline_time
 from newsletter.emails.consent import legal_links
-from newsletter.models import Digest, Newsletter
+from newsletter.emails.layout import brand_context, html_inline
+from newsletter.models import Digest, MailingKind, Newsletter
 from newsletter.selectors.digests import digest_articles
 from newsletter.tokens import (
     LinkSigners,
@@ -138,10 +142,18 @@ def _mail_image(article) -> dict | None:
 
 
 def digest_render(
-    *, digest: Digest, articles: list, language: str, personal: bool = True
+    *,
+    digest: Digest,
+    articles: list,
+    language: str,
+    personal: bool = True,
+    test_note: str = "",
 ) -> Rendered:
-    """Render subject, text and HTML once; personal parts are placeholders (or left out)."""
+    """Render subject, text and HTML once, CSS inlined; personal parts are placeholders (or
+    left out). A campaign's mailing shows the campaign's Markdown and its quoted article (with
+    the article's disclaimer); a digest its articles."""
     newsletter = digest.newsletter
+    campaign = digest.campaign if digest.kind == MailingKind.CAMPAIGN else None
     context = {
         "newsletter": newsletter,
         "digest": digest,
@@ -151,17 +163,27 @@ def digest_render(
         "preferences_url": placeholder("preferences_url"),
         "consent_date": placeholder("consent_date"),
         "slot_date": digest.slot.astimezone(BERLIN).strftime("%d.%m.%Y"),
+        "test_note": test_note,
+        **brand_context(newsletter),
     }
+    template = "digest"
+    if campaign is not None:
+        template = "campaign"
+        context.update(
+            body_html=render_markdown(campaign.body_markdown),
+            body_text=campaign.body_markdown,
+            preheader=campaign.preheader,
+        )
     with translation.override(language):
         context.update(legal_links(newsletter))
-        text = render_to_string("newsletter/email/digest_body.txt", context)
-        html = render_to_string("newsletter/email/digest_body.html", context)
-    return Rendered(subject=digest.subject, text=text, html=html)
+        text = render_to_string(f"newsletter/email/{template}_body.txt", context)
+        html = render_to_string(f"newsletter/email/{template}_body.html", context)
+    return Rendered(subject=digest.subject, text=text, html=html_inline(html))
 
 
 @lru_cache(maxsize=64)
 def _cached_render(digest_id: int, language: str) -> Rendered:
-    digest = Digest.objects.select_related("newsletter").get(pk=digest_id)
+    digest = Digest.objects.select_related("newsletter", "campaign").get(pk=digest_id)
     return digest_render(
         digest=digest, articles=digest_articles(digest=digest, live_only=False), language=language
     )
@@ -263,7 +285,7 @@ def digest_message_batch(
     message.merge_headers = merge_headers
     message.merge_metadata = merge_metadata
     message.metadata = {"digest_id": str(digest.pk), "batch_id": str(batch_id)}
-    message.tags = ["digest"]
+    message.tags = [digest.kind]
     _tracking_off(message)
     return message
 
@@ -299,17 +321,51 @@ def digest_message_single(
         "batch_id": str(batch_id),
         "delivery_ref": make_delivery_ref(recipient.delivery_id),
     }
-    message.tags = ["digest"]
+    message.tags = [digest.kind]
     _tracking_off(message)
     return message
 
 
-def digest_preview_html(*, digest: Digest, language: str, confirmed_at: datetime | None) -> str:
+def mailing_preview_html(*, digest: Digest, language: str, confirmed_at: datetime | None) -> str:
     """The HTML part as a reader of `language` gets it, but with inert links in place of the
     personal ones: whoever looks at a preview must never get a way into a reader's
-    subscription (unsubscribe, preferences, export, erasure)."""
-    rendered = digest_rendered(digest_id=digest.pk, language=language)
+    subscription (unsubscribe, preferences, export, erasure). `digest` may be a draft that
+    is not saved yet (nothing exists for sending before the manager confirms)."""
+    rendered = digest_render(
+        digest=digest, articles=digest_articles(digest=digest, live_only=False), language=language
+    )
     return substitute(rendered.html, preview_values(confirmed_at))
+
+
+def mailing_test_message(*, digest: Digest, email: str, language: str) -> AnymailMessage:
+    """A test of a mailing (saved or a draft) to one address: marked as a test in subject and
+    body, with the same inert links as the preview (a test address has no subscription whose
+    link could work), no List-Unsubscribe, and nothing recorded anywhere."""
+    with translation.override(language):
+        note = str(
+            _("Testversand: Die Links zum Abmelden und zu den Einstellungen sind ohne Funktion.")
+        )
+    rendered = digest_render(
+        digest=digest,
+        articles=digest_articles(digest=digest, live_only=False),
+        language=language,
+        test_note=note,
+    )
+    values = preview_values(None)
+    newsletter = digest.newsletter
+    message = AnymailMessage(
+        subject=f"[Test] {rendered.subject}",
+        body=substitute(rendered.text, values),
+        from_email=_sender(newsletter),
+        to=[email],
+        reply_to=[newsletter.reply_to] if newsletter.reply_to else None,
+        headers={"Message-ID": make_msgid(domain="mailing-test.invalid")},
+    )
+    message.attach_alternative(substitute(rendered.html, values), "text/html")
+    message.metadata = {"test": "1"}
+    message.tags = ["test"]
+    _tracking_off(message)
+    return message
 
 
 def preview_values(confirmed_at: datetime | None) -> dict[str, str]:

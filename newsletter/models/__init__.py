@@ -1,3 +1,4 @@
+from .campaign import Campaign, SegmentLanguage
 from .consent import (
     SUPPRESSION_ERASURE,
     ConsentEvent,
@@ -18,6 +19,7 @@ from .delivery import (
     DeliveryState,
     Digest,
     DigestState,
+    MailingKind,
     ProviderEvent,
 )
 from .ledger import CHAIN_HEAD_ID, ChainCheckpoint, ChainHead, ChainPrune
@@ -29,6 +31,7 @@ __all__ = [
     "ChainHead",
     "ChainPrune",
     "BatchState",
+    "Campaign",
     "ConsentEvent",
     "ConsentEventKind",
     "ConsentText",
@@ -37,9 +40,11 @@ __all__ = [
     "Digest",
     "DigestState",
     "Frequency",
+    "MailingKind",
     "Newsletter",
     "ProviderEvent",
     "RevocationChannel",
+    "SegmentLanguage",
     "SUPPRESSION_ERASURE",
     "SignupRequest",
     "Subscription",

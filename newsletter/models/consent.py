@@ -1,6 +1,7 @@
 """The consent ledger: newsletters, their consent texts, subscriptions and their evidence."""
 
 from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -35,6 +36,27 @@ class Newsletter(models.Model):
     imprint_url = models.URLField(_("Impressum-URL"), blank=True)
     privacy_url = models.URLField(_("Datenschutz-URL"), blank=True)
     imprint_text = models.TextField(_("Impressum (Kurzfassung für Mails)"), blank=True)
+    # Branding of every mail (digests, campaigns, consent mails).
+    brand_logo_url = models.URLField(
+        _("Logo-URL"),
+        blank=True,
+        help_text=_("HTTPS-Adresse eines Bildes, höchstens 200 px breit."),
+    )
+    brand_color = models.CharField(
+        _("Akzentfarbe"),
+        max_length=7,
+        default="#1f4e79",
+        validators=[
+            RegexValidator(
+                r"^#[0-9a-fA-F]{6}$",
+                _("Eine Farbe wie #1f4e79 (Raute und sechs Hex-Ziffern)."),
+                code="color",
+            )
+        ],
+    )
+    brand_footer = models.TextField(
+        _("Fußzeile der Mails"), blank=True, max_length=1000, help_text=_("Reiner Text.")
+    )
     welcome_mail = models.BooleanField(_("Willkommensmail nach Bestätigung"), default=False)
     is_active = models.BooleanField(_("aktiv"), default=True)
     # Schedule, in Europe/Berlin wall-clock time.
@@ -66,6 +88,10 @@ class Newsletter(models.Model):
             models.CheckConstraint(
                 condition=Q(offers_daily=True) | Q(offers_weekly=True),
                 name="newsletter_offers_a_frequency",
+            ),
+            models.CheckConstraint(
+                condition=Q(brand_color__regex=r"^#[0-9a-fA-F]{6}$"),
+                name="newsletter_brand_color_hex",
             ),
             models.CheckConstraint(
                 condition=~Q(sender_name__contains="\r") & ~Q(sender_name__contains="\n"),

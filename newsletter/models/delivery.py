@@ -2,12 +2,14 @@
 
 from django.db import models
 from django.db.models import F, Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from .consent import Frequency, Newsletter, Subscription
 
 
 class DigestState(models.TextChoices):
+    SCHEDULED = "scheduled", _("geplant")
     SKIPPED = "skipped", _("übersprungen (keine neuen Artikel)")
     FANNING_OUT = "fanning_out", _("wird vorbereitet")
     SENDING = "sending", _("wird versandt")
@@ -16,11 +18,33 @@ class DigestState(models.TextChoices):
     DONE = "done", _("fertig")
 
 
+class MailingKind(models.TextChoices):
+    DIGEST = "digest", _("Digest")
+    CAMPAIGN = "campaign", _("Kampagne")
+
+
 class Digest(models.Model):
+    """One mass mailing: a scheduled digest, or a confirmed campaign. Its kind decides only
+    who gets it (the audience) and what it says (the render); sending is the same for both."""
+
+    kind = models.CharField(
+        _("Art"), max_length=10, choices=MailingKind.choices, default=MailingKind.DIGEST
+    )
+    campaign = models.OneToOneField(
+        "newsletter.Campaign",
+        verbose_name=_("Kampagne"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="mailing",
+    )
     newsletter = models.ForeignKey(
         Newsletter, verbose_name=_("Newsletter"), on_delete=models.PROTECT, related_name="digests"
     )
-    frequency = models.CharField(_("Häufigkeit"), max_length=10, choices=Frequency.choices)
+    # Empty for a campaign: it goes to every frequency's readers.
+    frequency = models.CharField(
+        _("Häufigkeit"), max_length=10, choices=Frequency.choices, blank=True
+    )
     slot = models.DateTimeField(_("geplanter Zeitpunkt"))
     state = models.CharField(_("Status"), max_length=20, choices=DigestState.choices)
     period_start = models.DateTimeField(_("Artikel ab"))
@@ -47,12 +71,25 @@ class Digest(models.Model):
         ]
         constraints = [
             models.UniqueConstraint(
-                fields=["newsletter", "frequency", "slot"], name="digest_once_per_slot"
-            )
+                fields=["newsletter", "frequency", "slot"],
+                condition=Q(kind="digest"),
+                name="digest_once_per_slot",
+            ),
+            # A campaign's mailing names its campaign (sent once: the one-to-one); a digest
+            # names none and has a frequency.
+            models.CheckConstraint(
+                condition=(Q(kind="digest") & Q(campaign__isnull=True) & ~Q(frequency=""))
+                | (Q(kind="campaign") & Q(campaign__isnull=False)),
+                name="mailing_kind_matches_source",
+            ),
         ]
 
     def __str__(self) -> str:
-        return f"{self.newsletter} {self.get_frequency_display()} {self.slot:%d.%m.%Y %H:%M}"
+        # Europe/Berlin, as every other time in the admin.
+        when = timezone.localtime(self.slot).strftime("%d.%m.%Y %H:%M")
+        if self.kind == MailingKind.CAMPAIGN:
+            return f"{self.newsletter} {_('Kampagne')} {when}"
+        return f"{self.newsletter} {self.get_frequency_display()} {when}"
 
 
 class BatchState(models.TextChoices):

@@ -13,12 +13,9 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Max
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from articles.selectors import article_list_published_between
-from newsletter.emails.digest import digest_subject
 from newsletter.models import (
     Batch,
     BatchState,
@@ -27,13 +24,24 @@ from newsletter.models import (
     Digest,
     DigestState,
     Frequency,
+    MailingKind,
     Newsletter,
-    Subscription,
-    SubscriptionState,
 )
 from newsletter.schedule import newsletter_due_slots, newsletter_frequencies
+from newsletter.selectors.mailings import (
+    digest_draft,
+    mailing_audience_of,
+    mailing_audience_rows,
+)
 
 ACTIVE_BATCH_STATES = (BatchState.SENDING, BatchState.RETRY, BatchState.UNCERTAIN)
+# A mailing can be cancelled until it is final.
+CANCELLABLE = (
+    DigestState.SCHEDULED,
+    DigestState.FANNING_OUT,
+    DigestState.SENDING,
+    DigestState.PAUSED,
+)
 
 
 @dataclass(frozen=True)
@@ -48,6 +56,11 @@ def _enqueue_fan_out(digest_id: int) -> None:
     digest_fan_out_task.delay_on_commit(digest_id)
 
 
+def mailing_fan_out_enqueue(digest_id: int) -> None:
+    """Fan the mailing out once the current transaction commits (a campaign's confirmation)."""
+    _enqueue_fan_out(digest_id)
+
+
 def _enqueue_drains(digest_id: int, count: int | None = None) -> None:
     from newsletter.tasks.digests import digest_drain_task
 
@@ -58,34 +71,27 @@ def _enqueue_drains(digest_id: int, count: int | None = None) -> None:
 def digest_create(*, newsletter: Newsletter, frequency: str, slot: datetime) -> DigestCreated:
     """Create the digest of one slot once (DB constraint); without new articles it is recorded
     as skipped, otherwise its fan-out is enqueued after commit."""
-    existing = Digest.objects.filter(newsletter=newsletter, frequency=frequency, slot=slot).first()
+    existing = Digest.objects.filter(
+        newsletter=newsletter, kind=MailingKind.DIGEST, frequency=frequency, slot=slot
+    ).first()
     if existing is not None:
         return DigestCreated(existing, False)
-    previous_end = Digest.objects.filter(
-        newsletter=newsletter, frequency=frequency, slot__lt=slot
-    ).aggregate(end=Max("period_end"))["end"]
-    period_start = previous_end or newsletter.starts_at
-    articles = article_list_published_between(start=period_start, end=slot)
-    state = DigestState.FANNING_OUT if articles else DigestState.SKIPPED
+    digest = digest_draft(newsletter=newsletter, frequency=frequency, slot=slot)
+    articles = digest.article_ids
+    digest.state = DigestState.FANNING_OUT if articles else DigestState.SKIPPED
+    digest.finished_at = timezone.now() if not articles else None
     try:
         with transaction.atomic():
-            digest = Digest.objects.create(
-                newsletter=newsletter,
-                frequency=frequency,
-                slot=slot,
-                state=state,
-                period_start=period_start,
-                period_end=slot,
-                article_ids=[a.pk for a in articles],
-                subject=digest_subject(newsletter=newsletter, articles=articles, slot=slot),
-                finished_at=timezone.now() if not articles else None,
-            )
+            digest.save(force_insert=True)
             if articles:
                 _enqueue_fan_out(digest.pk)
     except IntegrityError:
         # A second beat (or a repeated tick) got there first: the slot already has its digest.
         return DigestCreated(
-            Digest.objects.get(newsletter=newsletter, frequency=frequency, slot=slot), False
+            Digest.objects.get(
+                newsletter=newsletter, kind=MailingKind.DIGEST, frequency=frequency, slot=slot
+            ),
+            False,
         )
     return DigestCreated(digest, True)
 
@@ -118,46 +124,31 @@ def digest_start_now(
     return digest_create(newsletter=newsletter, frequency=frequency, slot=slot)
 
 
-def _audience_sql(digest: Digest) -> tuple[str, list]:
-    newsletter = digest.newsletter
-    offered = newsletter_frequencies(newsletter)
-    where = "s.newsletter_id = %s AND s.state = %s"
-    params: list = [newsletter.pk, SubscriptionState.CONFIRMED]
-    # Where a newsletter offers both, the subscriber's choice decides; otherwise everyone
-    # confirmed gets the one frequency there is.
-    if len(offered) > 1:
-        where += " AND s.frequency = %s"
-        params.append(digest.frequency)
-    return where, params
-
-
 def digest_fan_out(*, digest_id: int) -> int:
-    """Write one delivery per confirmed subscription in one INSERT … SELECT (repeatable), then
-    move the digest to sending and enqueue its drains; returns the number of recipients."""
+    """Write one delivery per subscription of the mailing's audience (a digest's readers or a
+    campaign's segment, selectors.mailings) in one INSERT … SELECT (repeatable), then move the
+    mailing to sending and enqueue its drains; returns the number of recipients."""
     delivery_table = Delivery._meta.db_table
-    subscription_table = Subscription._meta.db_table
     with transaction.atomic():
         digest = (
-            Digest.objects.select_for_update(skip_locked=True)
-            .select_related("newsletter")
+            Digest.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("newsletter", "campaign")
             .filter(pk=digest_id, state=DigestState.FANNING_OUT)
             .first()
         )
         if digest is None:
             # Already fanned out, cancelled, or another worker is fanning out right now.
             return 0
-        where, params = _audience_sql(digest)
+        audience, params = (
+            mailing_audience_rows(mailing_audience_of(digest)).order_by().query.sql_with_params()
+        )
         with connection.cursor() as cursor:
             cursor.execute(
                 f"""
                 INSERT INTO {delivery_table} (digest_id, subscription_id, language, state, reason)
-                SELECT %s, s.id,
-                       -- emails.digest.digest_language, in SQL
-                       CASE WHEN substr(s.language, 1, 2) = 'en' THEN 'en' ELSE 'de' END,
-                       NULL, ''
-                FROM {subscription_table} s
-                WHERE {where}
-                ORDER BY 3, s.id
+                SELECT %s, a.id, a.mail_language, NULL, ''
+                FROM ({audience}) a
+                ORDER BY 3, 2
                 ON CONFLICT (digest_id, subscription_id) DO NOTHING
                 """,
                 [digest.pk, *params],
@@ -244,7 +235,7 @@ def digest_cancel(*, digest_id: int) -> bool:
     with transaction.atomic():
         cancelled = _transition(
             digest_id=digest_id,
-            from_states=(DigestState.FANNING_OUT, DigestState.SENDING, DigestState.PAUSED),
+            from_states=CANCELLABLE,
             to_state=DigestState.CANCELLED,
         )
         if cancelled:
@@ -255,6 +246,25 @@ def digest_cancel(*, digest_id: int) -> bool:
     return cancelled
 
 
+def mailing_start_due(*, now: datetime | None = None) -> list[int]:
+    """Start every scheduled mailing whose time has come (a conditional update per mailing:
+    two reconcile ticks start each one once) and enqueue its fan-out."""
+    now = now or timezone.now()
+    started = []
+    for digest_id in Digest.objects.filter(state=DigestState.SCHEDULED, slot__lte=now).values_list(
+        "pk", flat=True
+    ):
+        with transaction.atomic():
+            if _transition(
+                digest_id=digest_id,
+                from_states=(DigestState.SCHEDULED,),
+                to_state=DigestState.FANNING_OUT,
+            ):
+                _enqueue_fan_out(digest_id)
+                started.append(digest_id)
+    return started
+
+
 def digest_kick_stalled(*, now: datetime | None = None) -> list[int]:
     """Periodic safety net: re-enqueue lost fan-outs, reconcile, and wake drains of every
     digest with claimable work (lost messages, killed workers, a worker that just started):
@@ -262,7 +272,7 @@ def digest_kick_stalled(*, now: datetime | None = None) -> list[int]:
     from newsletter.services.digest_sending import digest_reconcile
 
     now = now or timezone.now()
-    kicked = []
+    kicked = mailing_start_due(now=now)
     for digest_id in Digest.objects.filter(
         state=DigestState.FANNING_OUT, created_at__lte=now - timedelta(seconds=5)
     ).values_list("pk", flat=True):
@@ -295,33 +305,3 @@ def delivery_mark_failed(*, delivery_ids: list[int], reason: str) -> int:
     return Delivery.objects.filter(pk__in=delivery_ids, state__isnull=True).update(
         state=DeliveryState.FAILED, reason=reason[:200]
     )
-
-
-def digest_test_send(*, digest_id: int, email: str, language: str = "de") -> None:
-    """Send the digest once to an editor's own address, marked as a test; records nothing."""
-    from email.utils import make_msgid
-
-    from django.core.mail import get_connection
-
-    from newsletter.addresses import address_hmac
-    from newsletter.emails.digest import Recipient, digest_message_single
-
-    if not email:
-        raise ValidationError(_("Ihr Benutzerkonto hat keine E-Mail-Adresse."), code="no_email")
-    digest = Digest.objects.select_related("newsletter").get(pk=digest_id)
-    message = digest_message_single(
-        digest=digest,
-        batch_id=0,
-        language=language,
-        recipient=Recipient(
-            delivery_id=0,
-            subscription_id=0,
-            email=email,
-            address_hmac=address_hmac(email),
-            confirmed_at=timezone.now(),
-        ),
-    )
-    message.subject = f"[Test] {message.subject}"
-    message.extra_headers["Message-ID"] = make_msgid(domain="digest-test.invalid")
-    message.metadata = {"digest_id": str(digest.pk), "test": "1"}
-    get_connection(fail_silently=False).send_messages([message])

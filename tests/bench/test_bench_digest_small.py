@@ -86,3 +86,27 @@ def test_small_kill_scenario_is_exact_and_reports_recovery():
     for key in ("cpu_model", "cores", "python", "django", "postgresql", "redis"):
         assert machine[key], key
     assert len(machine["load_before"]) == 3 and len(machine["load_after"]) == 3
+
+
+def test_small_campaign_bench_is_exact_and_reports_the_fan_out_rate():
+    redis_db = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15").rsplit("/", 1)[1]
+    result = run_bench(
+        "bench/digest.py",
+        "--campaign",
+        "--n",
+        "2000",
+        "--naive-n",
+        "0",
+        "--raw-n",
+        "0",
+        "--redis-db",
+        redis_db,
+        "--timeout",
+        "240",
+        db_suffix="_bench_campaign",
+    )
+    run = result["per_run"][0]
+    assert run["kind"] == "campaign" and run["state"] == "done"
+    assert result["accepted"] == run["entitled"] == 2000
+    assert (result["duplicates"], result["missing"], result["unconfirmed"]) == (0, 0, 0)
+    assert result["fanout_rows_per_s"] > 0

@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from articles.models import Article, ArticleStatus
 from newsletter.models import (
+    Campaign,
     ConsentEvent,
     ConsentText,
     Digest,
@@ -73,6 +74,7 @@ MODELS: dict[str, dict[str, str]] = {
     "newsletter.consentevent": {"manager": "v", "viewer": "v", "superuser": "v"},
     "newsletter.suppression": {"manager": "v", "viewer": "v", "superuser": "v"},
     "newsletter.digest": {"manager": "v", "viewer": "v", "digest_viewer": "v", "superuser": "v"},
+    "newsletter.campaign": {"manager": "vad", "viewer": "v", "superuser": "vad"},
 }
 
 # The standard pages of a model: route below the model's prefix, and the letter it needs.
@@ -191,6 +193,45 @@ CUSTOM_PAGES = [
         (302, 403, 403, 302, 403, 403, 302),
         method="post",
     ),
+    # The shared send workflow: a digest draft is previewed and tested before it exists.
+    Page(
+        "newsletter/digest/start/preview/",
+        "newsletter/digest/start/preview/?newsletter={newsletter_newsletter}&frequency=daily",
+        (302, 403, 403, 200, 403, 403, 200),
+    ),
+    Page(
+        "newsletter/digest/start/test/",
+        "newsletter/digest/start/test/",
+        (302, 403, 403, 400, 403, 403, 400),
+        method="post",
+    ),
+    Page(
+        "newsletter/digest/<int:pk>/control/",
+        "newsletter/digest/{digest}/control/",
+        (302, 403, 403, 400, 403, 403, 400),
+        method="post",
+    ),
+    Page(
+        "newsletter/campaign/<int:pk>/send/",
+        "newsletter/campaign/{campaign}/send/",
+        (302, 403, 403, 200, 403, 403, 200),
+    ),
+    Page(
+        "newsletter/campaign/<int:pk>/preview/",
+        "newsletter/campaign/{campaign}/preview/?language=en",
+        (302, 403, 403, 200, 200, 403, 200),
+    ),
+    Page(
+        "newsletter/campaign/<int:pk>/preview/",
+        "newsletter/campaign/{campaign}/preview/?subscription={subscription}",
+        (302, 403, 403, 200, 403, 403, 200),
+    ),
+    Page(
+        "newsletter/campaign/<int:pk>/test/",
+        "newsletter/campaign/{campaign}/test/",
+        (302, 403, 403, 200, 403, 403, 200),
+        method="post",
+    ),
 ]
 # Not in the admin, but the editors' page of it: drafts, read in the site's own layout.
 OUTSIDE_PAGES = [
@@ -285,6 +326,9 @@ def world(db) -> dict[str, object]:
         subject="Meinung am Morgen: 2 neue Artikel",
         recipients=1,
     )
+    campaign = Campaign.objects.create(
+        newsletter=newsletter, name="Herbstangebot", subject="Ein Angebot", body_markdown="**Neu**"
+    )
     draft = DraftArticleFactory(title="Noch geheim")
     published = ArticleFactory(title="Schon draußen")
     disclaimer = DisclaimerFactory()
@@ -307,10 +351,12 @@ def world(db) -> dict[str, object]:
         .pk,
         "newsletter_suppression": Suppression.objects.get().pk,
         "newsletter_digest": digest.pk,
+        "newsletter_campaign": campaign.pk,
         # Short names for the hand-written rows.
         "user": target_user.pk,
         "subscription": subscription.pk,
         "digest": digest.pk,
+        "campaign": campaign.pk,
         "article": draft.pk,
         "published": published.pk,
         "article_type": ContentType.objects.get_for_model(Article).pk,
@@ -405,6 +451,14 @@ def _digest_started(ids: dict, response) -> bool:
     return Digest.objects.exclude(pk=ids["digest"]).exists()
 
 
+def _campaign_sent(ids: dict, response) -> bool:
+    return Digest.objects.filter(campaign_id=ids["campaign"]).exists()
+
+
+def _digest_paused(ids: dict, response) -> bool:
+    return Digest.objects.get(pk=ids["digest"]).state == DigestState.PAUSED
+
+
 @dataclass(frozen=True)
 class Post:
     path: str
@@ -425,6 +479,34 @@ POSTS = [
         {"newsletter": "{newsletter_newsletter}", "frequency": "daily"},
         frozenset({"manager", "superuser"}),
         _digest_started,
+    ),
+    Post(
+        "newsletter/digest/start/test/",
+        {
+            "newsletter": "{newsletter_newsletter}",
+            "frequency": "daily",
+            "addresses": "a@example.org, b@example.org",
+        },
+        frozenset({"manager", "superuser"}),
+        _test_mail_sent,
+    ),
+    Post(
+        "newsletter/digest/{digest}/control/",
+        {"control": "pause"},
+        frozenset({"manager", "superuser"}),
+        _digest_paused,
+    ),
+    Post(
+        "newsletter/campaign/{campaign}/test/",
+        {"addresses": "a@example.org\nb@example.org", "language": "en"},
+        frozenset({"manager", "superuser"}),
+        _test_mail_sent,
+    ),
+    Post(
+        "newsletter/campaign/{campaign}/send/",
+        {"send_at": ""},
+        frozenset({"manager", "superuser"}),
+        _campaign_sent,
     ),
 ]
 
@@ -530,6 +612,7 @@ ACTIONS = [
     delete_selected("newsletter.consentevent", NOBODY),
     delete_selected("newsletter.suppression", NOBODY),
     delete_selected("newsletter.digest", NOBODY),
+    delete_selected("newsletter.campaign", MANAGING),
     Action(
         "newsletter.subscription",
         "revoke_with_note",

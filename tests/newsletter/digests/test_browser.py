@@ -50,7 +50,7 @@ def test_manager_previews_as_a_subscriber_with_inert_links(browser_page, live_se
         f"{live_server.url}/admin/newsletter/digest/{digest.pk}/preview/?subscription={english.pk}"
     )
     assert english.email in page.locator("#content").inner_text()
-    mail = page.frame_locator("iframe.digest-preview")
+    mail = page.frame_locator("iframe.preview-desktop")
     assert "opinion of our editors" in mail.locator("body").inner_text()
     hrefs = mail.locator("a").evaluate_all("links => links.map(a => a.getAttribute('href'))")
     assert "#vorschau-abmelden" in hrefs and "#vorschau-einstellungen" in hrefs
@@ -78,6 +78,6 @@ def test_digest_viewer_sees_counts_but_no_address(browser_page, live_server, dig
         page.get_by_role("button", name="Vorschau öffnen").click()
     preview = popup.value
     preview.wait_for_load_state()
-    mail = preview.frame_locator("iframe.digest-preview")
+    mail = preview.frame_locator("iframe.preview-desktop")
     assert "Meinungsäußerung unserer Redaktion" in mail.locator("body").inner_text()
     assert "@example.org" not in preview.locator("#content").inner_text()

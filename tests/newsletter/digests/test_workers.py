@@ -23,15 +23,19 @@ from django.utils import timezone
 from newsletter.models import (
     Batch,
     BatchState,
+    Campaign,
     Delivery,
     DeliveryState,
     Digest,
     DigestState,
+    MailingKind,
+    SegmentLanguage,
     SubscriptionState,
 )
 from newsletter.ratelimit_send import send_slot_wait
 from newsletter.services.consent import subscription_revoke
 from newsletter.services.digests import digest_start_now, digest_tick
+from newsletter.services.mailings import campaign_send
 from tests.fakes.smtp import SmtpSink
 
 from .conftest import run_until_final, seed_subscribers, worker_env
@@ -80,10 +84,31 @@ def _emails(subs) -> set[str]:
     return {s.email for s in subs}
 
 
-def test_two_workers_share_one_digest(newsletter_with_articles, fake_mailgun, workers):
+@pytest.fixture(params=[MailingKind.DIGEST, MailingKind.CAMPAIGN])
+def start_mailing(request):
+    """Start a digest, or confirm a campaign to the same readers: one delivery protocol, so
+    the same fault tests must hold for both."""
+
+    def start(newsletter) -> Digest:
+        if request.param == MailingKind.DIGEST:
+            return digest_start_now(newsletter=newsletter).digest
+        campaign = Campaign.objects.create(
+            newsletter=newsletter,
+            name="Sonderangebot",
+            subject="Nur diese Woche",
+            body_markdown="## Ein Angebot\n\nFür **alle** Leser.",
+        )
+        return campaign_send(campaign_id=campaign.pk)
+
+    return start
+
+
+def test_two_workers_share_one_digest(
+    newsletter_with_articles, fake_mailgun, workers, start_mailing
+):
     subs = seed_subscribers(newsletter_with_articles, 800, language_every=5)
     workers(count=2)
-    digest = digest_start_now(newsletter=newsletter_with_articles).digest
+    digest = start_mailing(newsletter_with_articles)
     digest = run_until_final(digest.pk)
     assert_exactly_once(fake_mailgun, digest, _emails(subs))
     assert Batch.objects.filter(digest=digest).count() >= 16
@@ -111,7 +136,7 @@ def test_second_beat_tick_for_the_same_slot_sends_once(
 
 
 def test_workers_killed_at_random_points_then_restarted(
-    newsletter_with_articles, fake_mailgun, workers
+    newsletter_with_articles, fake_mailgun, workers, start_mailing
 ):
     subs = seed_subscribers(newsletter_with_articles, 1200)
     fake_mailgun.latency = 0.25
@@ -121,7 +146,7 @@ def test_workers_killed_at_random_points_then_restarted(
         "ANYMAIL_REQUESTS_TIMEOUT": "3",
     }
     (worker,) = workers(**extra)
-    digest = digest_start_now(newsletter=newsletter_with_articles).digest
+    digest = start_mailing(newsletter_with_articles)
     rng = random.Random(4)
     killed_mid_digest = 0
     for _round in range(3):
@@ -136,13 +161,13 @@ def test_workers_killed_at_random_points_then_restarted(
 
 
 def test_provider_errors_for_a_while_then_recovering(
-    newsletter_with_articles, fake_mailgun, workers
+    newsletter_with_articles, fake_mailgun, workers, start_mailing
 ):
     subs = seed_subscribers(newsletter_with_articles, 600)
     fake_mailgun.fail_every = 7
     fake_mailgun.status_until(500, 1.5)
     workers(count=2)
-    digest = digest_start_now(newsletter=newsletter_with_articles).digest
+    digest = start_mailing(newsletter_with_articles)
     time.sleep(2)
     fake_mailgun.status_until(429, 1.5)
     digest = run_until_final(digest.pk)
@@ -164,6 +189,25 @@ def test_provider_refusing_some_addresses_permanently(
     failed = Delivery.objects.filter(digest=digest, state=DeliveryState.FAILED)
     assert {d.subscription.email for d in failed} == refused
     assert {d.subscription.state for d in failed} == {SubscriptionState.SUPPRESSED}
+
+
+def test_campaign_to_a_segment_reaches_exactly_that_segment_once(
+    newsletter_with_articles, fake_mailgun, workers
+):
+    subs = seed_subscribers(newsletter_with_articles, 900, language_every=3)
+    campaign = Campaign.objects.create(
+        newsletter=newsletter_with_articles,
+        name="Announcement",
+        subject="For our English readers",
+        body_markdown="Hello.",
+        segment_language=SegmentLanguage.EN,
+    )
+    workers(count=2)
+    mailing = campaign_send(campaign_id=campaign.pk)
+    mailing = run_until_final(mailing.pk)
+    english = {s.email for s in subs if s.language == "en"}
+    assert len(english) == 300
+    assert_exactly_once(fake_mailgun, mailing, english)
 
 
 def _flush_broker() -> None:

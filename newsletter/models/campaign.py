@@ -1,0 +1,95 @@
+"""Campaigns: one-off mailings (product news, offers, an announcement, one article) written in
+Markdown, for one newsletter's confirmed subscribers or a segment of them.
+
+A campaign holds only what is said and to whom. Once a manager confirms it, its sending is a
+Digest row of kind "campaign" (docs/design.md, "Campaigns and digests share one pipeline"):
+the same fan-out, batches, re-check, webhooks and reconcile as every digest.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
+
+from .consent import Newsletter
+
+
+class SegmentLanguage(models.TextChoices):
+    ALL = "", _("alle Sprachen")
+    DE = "de", _("Deutsch")
+    EN = "en", _("Englisch")
+
+
+class Campaign(models.Model):
+    newsletter = models.ForeignKey(
+        Newsletter, verbose_name=_("Newsletter"), on_delete=models.PROTECT, related_name="campaigns"
+    )
+    name = models.CharField(
+        _("interner Name"), max_length=120, help_text=_("Nur in der Verwaltung sichtbar.")
+    )
+    subject = models.CharField(_("Betreff"), max_length=200)
+    preheader = models.CharField(
+        _("Vorschauzeile"),
+        max_length=200,
+        blank=True,
+        help_text=_("Erscheint in vielen Postfächern neben dem Betreff."),
+    )
+    body_markdown = models.TextField(_("Text (Markdown)"), max_length=100_000, blank=True)
+    # "One article sent as a mail": quoted with its lead, link and disclaimer.
+    article = models.ForeignKey(
+        "articles.Article",
+        verbose_name=_("Artikel"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text=_("Optional: ein veröffentlichter Artikel, mit seinem Hinweis zitiert."),
+    )
+    # The segment; empty fields narrow nothing. Subscriptions record no topics, so there is
+    # no topic segment (README, "Campaigns").
+    segment_language = models.CharField(
+        _("Sprache der Leser"), max_length=2, choices=SegmentLanguage.choices, blank=True
+    )
+    segment_confirmed_from = models.DateField(
+        _("bestätigt ab"), null=True, blank=True, help_text=_("Tag der Bestätigung, Europa/Berlin.")
+    )
+    segment_confirmed_until = models.DateField(
+        _("bestätigt bis"), null=True, blank=True, help_text=_("einschließlich")
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("angelegt von"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        editable=False,
+    )
+    created_at = models.DateTimeField(_("angelegt am"), auto_now_add=True)
+    modified_at = models.DateTimeField(_("geändert am"), auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("Kampagne")
+        verbose_name_plural = _("Kampagnen")
+        # Confirming sends mail to a whole audience: granted on its own, beyond change.
+        permissions = [("send_campaign", _("Kann eine Kampagne versenden"))]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(segment_confirmed_from__isnull=True)
+                | Q(segment_confirmed_until__isnull=True)
+                | Q(segment_confirmed_from__lte=F("segment_confirmed_until")),
+                name="campaign_segment_dates_ordered",
+                violation_error_message=_("„bestätigt ab“ liegt nach „bestätigt bis“."),
+                violation_error_code="segment_dates",
+            ),
+            models.CheckConstraint(
+                condition=~Q(body_markdown="") | Q(article__isnull=False),
+                name="campaign_has_content",
+                violation_error_message=_("Eine Kampagne braucht einen Text oder einen Artikel."),
+                violation_error_code="no_content",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
