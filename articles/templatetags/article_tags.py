@@ -28,9 +28,10 @@ def byline_time(value: datetime | None) -> str:
 def language_links(context) -> list[dict[str, object]]:
     """The current page in every language, as plain links (cache-safe, no form needed). A
     layout rendered for many pages passes `language_urls` (slots) instead of a request."""
-    urls = context.get("language_urls")
+    request = context.get("request")
+    # A view whose pages choose their language otherwise than by the path prefix says so.
+    urls = context.get("language_urls") or getattr(request, "language_urls", None)
     if urls is None:
-        request = context.get("request")
         urls = language_urls(request.get_full_path() if request else "/")
     current = get_language() or settings.LANGUAGE_CODE
     return [

@@ -29,6 +29,7 @@ from django.utils import timezone, translation
 
 from articles.templatetags.article_tags import byline_time
 from newsletter.emails.consent import legal_links
+from newsletter.languages import LANGUAGE_PARAM
 from newsletter.models import Digest, Newsletter
 from newsletter.selectors.digests import digest_articles
 from newsletter.tokens import (
@@ -156,10 +157,12 @@ def digest_rendered(*, digest_id: int, language: str) -> Rendered:
     return _cached_render(digest_id, language)
 
 
-@lru_cache(maxsize=1)
-def _url_prefixes(site_url: str) -> tuple[str, str]:
-    unsubscribe = site_url + reverse("newsletter_unsubscribe", args=[_TOKEN])
-    preferences = site_url + reverse("newsletter_preferences", args=[_TOKEN])
+@lru_cache(maxsize=8)
+def _url_prefixes(site_url: str, language: str) -> tuple[str, str]:
+    # The page opens in the language the mail was written in.
+    query = f"?{LANGUAGE_PARAM}={language}"
+    unsubscribe = site_url + reverse("newsletter_unsubscribe", args=[_TOKEN]) + query
+    preferences = site_url + reverse("newsletter_preferences", args=[_TOKEN]) + query
     return unsubscribe, preferences
 
 
@@ -194,8 +197,10 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).strip(b"=").decode()
 
 
-def personal_values(recipient: Recipient, signer: BatchSigner | None = None) -> dict[str, str]:
-    unsubscribe, preferences = _url_prefixes(settings.SITE_URL)
+def personal_values(
+    recipient: Recipient, signer: BatchSigner | None = None, *, language: str = "de"
+) -> dict[str, str]:
+    unsubscribe, preferences = _url_prefixes(settings.SITE_URL, digest_language(language))
     confirmed = recipient.confirmed_at
     if signer is None:
         unsubscribe_token = make_unsubscribe_token(recipient.subscription_id)
@@ -263,7 +268,7 @@ def digest_message_batch(
     signer = BatchSigner()
     ref_signer = delivery_ref_signer()
     for recipient in recipients:
-        values = personal_values(recipient, signer)
+        values = personal_values(recipient, signer, language=language)
         merge_data[recipient.email] = values
         merge_headers[recipient.email] = personal_headers(
             digest=digest, recipient=recipient, values=values
@@ -302,7 +307,7 @@ def digest_message_single(
     """One message for one recipient (SMTP and providers without batch sending)."""
     rendered = digest_rendered(digest_id=digest.pk, language=language)
     newsletter = digest.newsletter
-    values = personal_values(recipient)
+    values = personal_values(recipient, language=language)
     headers = {
         **common_headers(digest),
         **personal_headers(digest=digest, recipient=recipient, values=values),
