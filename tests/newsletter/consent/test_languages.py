@@ -174,3 +174,36 @@ def test_erasure_page_says_in_plain_words_what_is_kept(client, english_sub):
     german = client.get(_paths(english_sub)["erase"] + "?lang=de").content.decode()
     assert "verschlüsselter Prüfwert" not in german
     assert "Sperrliste" in german
+
+
+def test_english_signup_box_has_an_english_button_named_by_the_english_text(client, newsletter):
+    html = client.get("/en/newsletter/anmelden/").content.decode()
+    assert ">Submit</button>" in html
+    assert "clicking the “Submit” button" in html
+    assert "Abschicken" not in html
+    german = client.get("/newsletter/anmelden/").content.decode()
+    assert ">Abschicken</button>" in german
+    assert "Anklicken des Buttons „Abschicken“" in german
+
+
+def test_migration_gives_the_old_english_default_a_version_naming_the_english_button(db):
+    """Evidence keeps pointing at the old version; new signups get the new one."""
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module(
+        "newsletter.migrations.0008_english_consent_text_names_submit"
+    )
+    newsletter = NewsletterFactory(slug="alt", name="Alt")
+    old_text = migration.OLD.format(name="Alt") + "the following declaration of consent: …"
+    ConsentText.objects.create(
+        newsletter=newsletter, language="en", version=1, text=old_text, sha256="x" * 64
+    )
+    migration.forwards(apps, None)
+    migration.forwards(apps, None)
+    texts = list(ConsentText.objects.filter(newsletter=newsletter).order_by("version"))
+    assert [t.version for t in texts] == [1, 2]
+    assert texts[0].text == old_text
+    assert "clicking the “Submit” button" in texts[1].text
+    assert texts[1].text.endswith("the following declaration of consent: …")

@@ -1,0 +1,41 @@
+"""The English signup box's button now reads "Submit": an English consent text that still is
+the old default (which named the German "Abschicken" button) gets a new version naming the
+button the reader sees. Earlier versions stay as they were, since evidence points at them."""
+
+import hashlib
+
+from django.db import migrations
+
+OLD = (
+    "Sign up here for the free newsletter “{name}”.\n\n"
+    "By entering your e-mail address and clicking the “Abschicken” (submit) button you give "
+)
+NEW = "Sign up here for the free newsletter “{name}”.\n\nBy entering your e-mail address and clicking the “Submit” button you give "
+
+
+def forwards(apps, schema_editor):
+    ConsentText = apps.get_model("newsletter", "ConsentText")
+    Newsletter = apps.get_model("newsletter", "Newsletter")
+    for newsletter in Newsletter.objects.all():
+        current = (
+            ConsentText.objects.filter(newsletter=newsletter, language="en")
+            .order_by("-version")
+            .first()
+        )
+        old_start = OLD.format(name=newsletter.name)
+        if current is None or not current.text.startswith(old_start):
+            continue
+        text = NEW.format(name=newsletter.name) + current.text[len(old_start) :]
+        ConsentText.objects.create(
+            newsletter=newsletter,
+            language="en",
+            version=current.version + 1,
+            text=text,
+            sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+        )
+
+
+class Migration(migrations.Migration):
+    dependencies = [("newsletter", "0007_privacy_sender_name_and_signup_requests")]
+
+    operations = [migrations.RunPython(forwards, migrations.RunPython.noop)]
