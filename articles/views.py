@@ -108,6 +108,7 @@ def article_list(request: HttpRequest) -> HttpResponse:
         request,
         lambda: cached_fragment("list", get_language(), number, build=build),
         query=page_query(number),
+        with_signup=True,
     )
 
 
@@ -126,6 +127,7 @@ def topic_detail(request: HttpRequest, slug: str) -> HttpResponse:
         request,
         lambda: cached_fragment("topic", get_language(), slug, number, build=build),
         query=page_query(number),
+        with_signup=True,
     )
 
 

@@ -55,6 +55,8 @@ ACTIVE_STATES = (SubscriptionState.PENDING, SubscriptionState.CONFIRMED)
 READ_METHODS = ("GET", "HEAD")
 # Preference-centre buttons that only mail a link; the link does the rest.
 DATA_ACTIONS = {"export": tokens.DATA_EXPORT, "erase": tokens.DATA_ERASE}
+# Sent by the signup box's script: answer a refused try with the box, not the whole page.
+BOX_HEADER = "X-Signup-Box"
 
 
 def _client_ip(request: HttpRequest) -> str:
@@ -82,8 +84,11 @@ def _rate_limited(request: HttpRequest, *, scope: str, key: str, kind: str) -> H
 
 
 def _refresh_started(form) -> None:
-    """A re-shown form gets a new start time, so the reader's second try is not "too fast"
-    forever; the errors of the first try stay."""
+    """A re-shown form whose start time was expired or forged gets a new one. A try that
+    was only too fast keeps its start: the clock runs on from when the form was first shown,
+    so pressing again after the minimum time succeeds. The errors of the first try stay."""
+    if form.has_error("started", code="too_fast"):
+        return
     data = form.data.copy()
     data["started"] = form_started_token()
     form.data = data
@@ -154,7 +159,10 @@ def signup(request: HttpRequest) -> HttpResponse:
     _refresh_started(form)
     newsletter = form.cleaned_data.get("newsletter")
     context = signup_box_context(request, slug=newsletter.slug if newsletter else "", form=form)
-    return render(request, "newsletter/signup.html", context, status=400)
+    # The box on a page (static/newsletter/signup.js) asks for the box alone and shows it in
+    # place, so the reader stays where they were with their address filled in.
+    template = "newsletter/_signup_box.html" if request.headers.get(BOX_HEADER) else None
+    return render(request, template or "newsletter/signup.html", context, status=400)
 
 
 def signup_done(request: HttpRequest) -> HttpResponse:

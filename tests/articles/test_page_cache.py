@@ -137,8 +137,10 @@ def test_a_page_from_the_shared_layout_equals_the_page_rendered_whole(
 def test_only_pages_with_the_signup_form_set_a_csrf_cookie(article_with_signup_box):
     article_page = Client().get(article_with_signup_box.get_absolute_url())
     list_page = Client().get("/")
+    imprint = Client().get("/impressum/")
     assert "csrftoken" in article_page.cookies
-    assert "csrftoken" not in list_page.cookies
+    assert "csrftoken" in list_page.cookies
+    assert "csrftoken" not in imprint.cookies
     assert "__slot_" not in list_page.content.decode()
 
 
