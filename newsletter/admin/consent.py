@@ -82,6 +82,7 @@ class NewsletterForm(forms.ModelForm):
             "name",
             "slug",
             "description",
+            "description_en",
             "sender_name",
             "sender_email",
             "reply_to",
@@ -97,6 +98,7 @@ class NewsletterForm(forms.ModelForm):
             "offers_weekly",
             "weekly_days",
             "subject_template",
+            "subject_template_en",
         ]
 
     def __init__(self, *args, **kwargs):

@@ -25,7 +25,8 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import timezone, translation
+from django.utils import dateformat, timezone, translation
+from django.utils.translation import pgettext
 
 from articles.templatetags.article_tags import byline_time
 from newsletter.emails.consent import legal_links
@@ -86,16 +87,27 @@ class Recipient:
     confirmed_at: datetime | None
 
 
-def digest_subject(*, newsletter: Newsletter, articles: list, slot: datetime) -> str:
-    """The editor's template filled in; an unusable template falls back to a plain subject."""
+def mail_date(value: datetime, language: str) -> str:
+    """A day as readers of the language write it: '30.11.2026', '30 November 2026'."""
+    with translation.override(digest_language(language)):
+        # Translators: a PHP-style date format (Django's `date` filter) for dates in mails.
+        fmt = pgettext("mail date format", "d.m.Y")
+        return dateformat.format(value.astimezone(BERLIN), fmt)
+
+
+def digest_subject(
+    *, newsletter: Newsletter, articles: list, slot: datetime, language: str = "de"
+) -> str:
+    """The editor's template of the language filled in; an unusable template falls back to a
+    plain subject."""
     values = {
         "newsletter": newsletter.name,
         "count": len(articles),
-        "date": slot.astimezone(BERLIN).strftime("%d.%m.%Y"),
+        "date": mail_date(slot, language),
         "first_title": articles[0].title if articles else "",
     }
     try:
-        subject = newsletter.subject_template.format_map(values)
+        subject = newsletter.subject_template_for(language).format_map(values)
     except (KeyError, ValueError, IndexError, AttributeError):
         subject = f"{newsletter.name}: {values['date']}"
     return header_safe(subject)[:300]
@@ -127,7 +139,16 @@ def digest_render(
 ) -> Rendered:
     """Render subject, text and HTML once; personal parts are placeholders (or left out)."""
     newsletter = digest.newsletter
+    # The stored subject is the German one (the digest's name in the admin and archive).
+    subject = (
+        digest.subject
+        if digest_language(language) == "de"
+        else digest_subject(
+            newsletter=newsletter, articles=articles, slot=digest.slot, language=language
+        )
+    )
     context = {
+        "subject": subject,
         "newsletter": newsletter,
         "digest": digest,
         "items": article_items(articles, language),
@@ -135,13 +156,14 @@ def digest_render(
         "unsubscribe_url": placeholder("unsubscribe_url"),
         "preferences_url": placeholder("preferences_url"),
         "consent_date": placeholder("consent_date"),
-        "slot_date": digest.slot.astimezone(BERLIN).strftime("%d.%m.%Y"),
+        "slot_date": mail_date(digest.slot, language),
+        "language": digest_language(language),
     }
     with translation.override(language):
         context.update(legal_links(newsletter))
         text = render_to_string("newsletter/email/digest_body.txt", context)
         html = render_to_string("newsletter/email/digest_body.html", context)
-    return Rendered(subject=digest.subject, text=text, html=html)
+    return Rendered(subject=subject, text=text, html=html)
 
 
 @lru_cache(maxsize=64)
@@ -216,7 +238,7 @@ def personal_values(
     return {
         "unsubscribe_url": unsubscribe.replace(_TOKEN, unsubscribe_token),
         "preferences_url": preferences.replace(_TOKEN, preferences_token),
-        "consent_date": confirmed.astimezone(BERLIN).strftime("%d.%m.%Y") if confirmed else "",
+        "consent_date": mail_date(confirmed, language) if confirmed else "",
     }
 
 

@@ -120,7 +120,13 @@ def signup_box_context(
                 "started": started or form_started_token(),
             }
         )
-    return {"newsletter": newsletter, "consent_text": text, "form": form, "request": request}
+    return {
+        "newsletter": newsletter,
+        "description": newsletter.description_for(translation.get_language() or "de"),
+        "consent_text": text,
+        "form": form,
+        "request": request,
+    }
 
 
 @require_http_methods(["GET", "HEAD", "POST"])

@@ -192,9 +192,7 @@ def test_migration_gives_the_old_english_default_a_version_naming_the_english_bu
 
     from django.apps import apps
 
-    migration = importlib.import_module(
-        "newsletter.migrations.0008_english_consent_text_names_submit"
-    )
+    migration = importlib.import_module("newsletter.migrations.0008_newsletter_english_texts")
     newsletter = NewsletterFactory(slug="alt", name="Alt")
     old_text = migration.OLD.format(name="Alt") + "the following declaration of consent: …"
     ConsentText.objects.create(
@@ -207,3 +205,14 @@ def test_migration_gives_the_old_english_default_a_version_naming_the_english_bu
     assert texts[0].text == old_text
     assert "clicking the “Submit” button" in texts[1].text
     assert texts[1].text.endswith("the following declaration of consent: …")
+
+
+def test_signup_box_shows_the_newsletters_description_in_the_page_language(client, newsletter):
+    newsletter.description = "Die neuen Meinungsbeiträge."
+    newsletter.description_en = "The new opinion pieces."
+    newsletter.save()
+    assert "The new opinion pieces." in client.get("/en/newsletter/anmelden/").content.decode()
+    assert "Die neuen Meinungsbeiträge." in client.get("/newsletter/anmelden/").content.decode()
+    newsletter.description_en = ""
+    newsletter.save()
+    assert "Die neuen Meinungsbeiträge." in client.get("/en/newsletter/anmelden/").content.decode()

@@ -1,10 +1,12 @@
-"""The English signup box's button now reads "Submit": an English consent text that still is
+"""Newsletters in English: a description and a subject template of their own.
+
+The English signup box's button now reads "Submit": an English consent text that still is
 the old default (which named the German "Abschicken" button) gets a new version naming the
 button the reader sees. Earlier versions stay as they were, since evidence points at them."""
 
 import hashlib
 
-from django.db import migrations
+from django.db import migrations, models
 
 OLD = (
     "Sign up here for the free newsletter “{name}”.\n\n"
@@ -38,4 +40,25 @@ def forwards(apps, schema_editor):
 class Migration(migrations.Migration):
     dependencies = [("newsletter", "0007_privacy_sender_name_and_signup_requests")]
 
-    operations = [migrations.RunPython(forwards, migrations.RunPython.noop)]
+    operations = [
+        migrations.AddField(
+            model_name="newsletter",
+            name="description_en",
+            field=models.TextField(
+                blank=True,
+                help_text="Leer lassen, um auch englischen Lesern die deutsche Beschreibung zu zeigen.",
+                verbose_name="Beschreibung (Englisch)",
+            ),
+        ),
+        migrations.AddField(
+            model_name="newsletter",
+            name="subject_template_en",
+            field=models.CharField(
+                default="{newsletter}: {count} new articles, {date}",
+                help_text="Für Leser, die ihre Mails auf Englisch erhalten; dieselben Platzhalter.",
+                max_length=200,
+                verbose_name="Betreffvorlage (Englisch)",
+            ),
+        ),
+        migrations.RunPython(forwards, migrations.RunPython.noop),
+    ]
