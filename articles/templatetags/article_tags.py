@@ -49,10 +49,27 @@ def language_links(context) -> list[dict[str, object]]:
 def navigation_topics() -> list[dict[str, str]]:
     """Topics with live articles, cached per content generation."""
 
-    def build():
-        return [{"name": topic.name, "slug": topic.slug} for topic in topic_list_navigation()]
+    language = get_language() or settings.LANGUAGE_CODE
 
-    return cached_fragment("nav", build=build)
+    def build():
+        return [
+            {"name": topic.name_for(language), "slug": topic.slug}
+            for topic in topic_list_navigation()
+        ]
+
+    return cached_fragment("nav", language, build=build)
+
+
+@register.filter
+def localized_name(topic) -> str:
+    """A topic's name in the active language (German where it has no translation)."""
+    return topic.name_for(get_language() or settings.LANGUAGE_CODE)
+
+
+@register.filter
+def localized_description(obj) -> str:
+    """A topic's (or newsletter's) description in the active language."""
+    return obj.description_for(get_language() or settings.LANGUAGE_CODE)
 
 
 @register.filter

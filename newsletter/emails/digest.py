@@ -10,6 +10,7 @@ costly template render happens once per (digest, language) and process.
 from __future__ import annotations
 
 import base64
+import copy
 import hashlib
 import hmac
 import json
@@ -28,6 +29,7 @@ from django.urls import reverse
 from django.utils import dateformat, timezone, translation
 from django.utils.translation import pgettext
 
+from articles.selectors import articles_localize
 from articles.templatetags.article_tags import byline_time
 from newsletter.emails.consent import legal_links
 from newsletter.languages import LANGUAGE_PARAM
@@ -104,7 +106,11 @@ def digest_subject(
         "newsletter": newsletter.name,
         "count": len(articles),
         "date": mail_date(slot, language),
-        "first_title": articles[0].title if articles else "",
+        "first_title": (
+            articles_localize([copy.copy(articles[0])], language=digest_language(language))[0].title
+            if articles
+            else ""
+        ),
     }
     try:
         subject = newsletter.subject_template_for(language).format_map(values)
@@ -117,7 +123,9 @@ def article_items(articles: list, language: str) -> list[dict]:
     base = settings.SITE_URL
     items = []
     with translation.override(language):
-        for article in articles:
+        for article in articles_localize(
+            [copy.copy(article) for article in articles], language=digest_language(language)
+        ):
             disclaimer = ""
             if article.disclaimer_version_id:
                 disclaimer = article.disclaimer_version.text_for(language)
@@ -129,6 +137,8 @@ def article_items(articles: list, language: str) -> list[dict]:
                     "url": base + article.get_absolute_url(),
                     "disclaimer": disclaimer,
                     "kind": article.kind,
+                    # Untranslated articles keep their German words, marked as German.
+                    "language": article.text_language,
                 }
             )
     return items

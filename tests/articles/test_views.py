@@ -154,7 +154,7 @@ def test_preview_is_for_staff_only_and_never_cached(client, admin_client):
     assert "no-cache" in response["Cache-Control"] and "private" in response["Cache-Control"]
     assert '<meta name="robots" content="noindex, nofollow">' in html
     # Same template as the public page: the article markup is identical.
-    assert '<article class="article">' in html
+    assert '<article class="article" lang="de">' in html
 
     draft.title = "Geändert"
     draft.save()

@@ -73,3 +73,30 @@ def test_digest_subject_lang_dates_and_links_follow_the_readers_language(
 
 def test_the_german_subject_stays_the_digests_stored_one(digest):
     assert digest.subject == "Meinung am Morgen: 2 neue Artikel vom 30.11.2026"
+
+
+def test_the_english_digest_uses_english_translations_and_marks_the_rest_german(digest):
+    from articles.models import Article, ArticleTranslation
+    from articles.services import article_translation_save
+
+    translated = Article.objects.get(title="Zinsen steigen")
+    article_translation_save(
+        translation=ArticleTranslation(
+            article=translated,
+            language="en",
+            title="Rates are rising",
+            slug="rates-are-rising",
+            lead="Why that is good.",
+            body_markdown="Text",
+        )
+    )
+    from newsletter.emails import digest as digest_emails
+
+    digest_emails._cached_render.cache_clear()
+    english = _message(digest, "en")
+    html = english.alternatives[0][0]
+    assert '<h2 lang="en"><a href="http://testserver/en/artikel/rates-are-rising/">' in html
+    assert "Why that is good." in english.body
+    assert '<h2 lang="de">' in html and "Energie im Wandel" in html
+    german = _message(digest, "de").alternatives[0][0]
+    assert "Zinsen steigen" in german and "Rates are rising" not in german
