@@ -16,6 +16,7 @@ from urllib.parse import urlparse
 
 import pytest
 from django.db import connections
+from django.utils import translation
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = shutil.which("chromium")
@@ -283,3 +284,11 @@ def browser_pages(chromium_path, live_server) -> Iterator:
 def browser_page(browser_pages) -> Iterator:
     """A Playwright page in Chromium with a German browser."""
     return browser_pages(locale="de-DE")
+
+
+@pytest.fixture(autouse=True)
+def _german_after_each_test() -> Iterator[None]:
+    """A request to an /en/ page leaves English active in this thread (the locale middleware
+    activates a language per request and never resets it): the next test starts in German."""
+    yield
+    translation.activate("de")
