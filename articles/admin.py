@@ -11,12 +11,22 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from .image_admin import UPLOAD_URL_NAME, ImageAdmin
-from .models import Article, ArticleStatus, Author, Disclaimer, DisclaimerVersion, Topic
+from .models import (
+    Article,
+    ArticleStatus,
+    ArticleTranslation,
+    Author,
+    Disclaimer,
+    DisclaimerVersion,
+    Topic,
+)
 from .selectors import disclaimer_latest_version
 from .services import (
     article_apply_publishing_defaults,
     article_publish,
     article_save,
+    article_translation_delete,
+    article_translation_save,
     article_withdraw,
     author_save,
     disclaimer_save,
@@ -26,9 +36,18 @@ from .services import (
 __all__ = ["ArticleAdmin", "ImageAdmin"]
 
 
+class ArticleTranslationInline(admin.StackedInline):
+    """The English text beside the German original, edited on the article's page."""
+
+    model = ArticleTranslation
+    extra = 0
+    fields = ["language", "title", "slug", "lead", "body_markdown", "meta_description"]
+    prepopulated_fields = {"slug": ["title"]}
+
+
 @admin.register(Topic)
 class TopicAdmin(admin.ModelAdmin):
-    list_display = ["name", "slug"]
+    list_display = ["name", "name_en", "slug"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
 
@@ -110,6 +129,7 @@ class ArticleAdminForm(forms.ModelForm):
 @admin.register(Article)
 class ArticleAdmin(admin.ModelAdmin):
     form = ArticleAdminForm
+    inlines = [ArticleTranslationInline]
     list_display = [
         "title",
         "status",
@@ -197,6 +217,16 @@ class ArticleAdmin(admin.ModelAdmin):
             and any(name in form.changed_data for name in ("title", "lead", "body_markdown"))
         )
         article_save(article=obj, mark_corrected=corrected)
+
+    def save_formset(self, request, form, formset, change):
+        if formset.model is not ArticleTranslation:
+            return super().save_formset(request, form, formset, change)
+        # Translations are stored through their service (body rendered, pages refreshed).
+        for translation in formset.save(commit=False):
+            article_translation_save(translation=translation)
+        for translation in formset.deleted_objects:
+            article_translation_delete(translation=translation)
+        return None
 
     @admin.action(description=_("Jetzt veröffentlichen"), permissions=["change"])
     def publish_now(self, request: HttpRequest, queryset: QuerySet[Article]) -> None:

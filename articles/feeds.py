@@ -11,7 +11,7 @@ from django.utils.translation import gettext_lazy as _
 
 from .models import Article, Topic
 from .pictures import picture_file
-from .selectors import article_list_for_page, article_list_for_topic, topic_get
+from .selectors import article_list_for_page, article_list_for_topic, articles_localize, topic_get
 
 FEED_SIZE = 20
 # Feed readers show the enclosure as the item's picture; 960 px is sharp in every reader.
@@ -59,7 +59,7 @@ class _ArticleItems:
         return ", ".join(author.name for author in item.authors.all())
 
     def item_categories(self, item: Article) -> list[str]:
-        return [topic.name for topic in item.topics.all()]
+        return [topic.name_for(get_language()) for topic in item.topics.all()]
 
 
 class LatestArticlesRss(_ArticleItems, Feed):
@@ -70,7 +70,8 @@ class LatestArticlesRss(_ArticleItems, Feed):
         return reverse("articles:list")
 
     def items(self):
-        return article_list_for_page()[:FEED_SIZE]
+        # Each language's feed carries its translations, else the originals.
+        return articles_localize(article_list_for_page()[:FEED_SIZE], language=get_language())
 
 
 class LatestArticlesAtom(LatestArticlesRss):
@@ -86,16 +87,18 @@ class TopicArticlesRss(_ArticleItems, Feed):
         return topic
 
     def title(self, obj: Topic) -> str:
-        return _("Meinung & Märkte – Thema %(topic)s") % {"topic": obj.name}
+        return _("Meinung & Märkte – Thema %(topic)s") % {"topic": obj.name_for(get_language())}
 
     def description(self, obj: Topic) -> str:
-        return obj.description or self.title(obj)
+        return obj.description_for(get_language()) or self.title(obj)
 
     def link(self, obj: Topic) -> str:
         return obj.get_absolute_url()
 
     def items(self, obj: Topic):
-        return article_list_for_topic(topic=obj)[:FEED_SIZE]
+        return articles_localize(
+            article_list_for_topic(topic=obj)[:FEED_SIZE], language=get_language()
+        )
 
 
 class TopicArticlesAtom(TopicArticlesRss):

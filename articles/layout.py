@@ -75,13 +75,25 @@ def language_urls(path: str) -> dict[str, str]:
     return {code: translate_url(path, code) for code, _name in settings.LANGUAGES}
 
 
-def page(parts: Mapping[str, str], *, path: str, with_signup: bool) -> Pieces:
-    """A page's parts in the layout; the reader's slots stay open."""
+def alternate_urls(parts: Mapping, path: str) -> dict[str, str]:
+    """The page in every language: the `alternates` its parts name (an article's slug differs
+    per language) with the reader's query, else the path translated."""
+    alternates = parts.get("alternates")
+    if not alternates:
+        return language_urls(path)
+    # The reader's query (tracking parameters and the like) goes along, as for any page.
+    query = path.partition("?")[2]
+    return {code: f"{url}?{query}" if query else url for code, url in alternates.items()}
+
+
+def page(parts: Mapping, *, path: str, with_signup: bool) -> Pieces:
+    """A page's parts in the layout; the reader's slots stay open. Parts may name the page's
+    `alternates` (an article's slug differs per language); else the path is translated."""
     values = {
         "title": parts["title"],
         "head": parts["head"],
         "main": parts["main"],
         "path": escape(path),
-        **{f"url_{code}": escape(url) for code, url in language_urls(path).items()},
+        **{f"url_{code}": escape(url) for code, url in alternate_urls(parts, path).items()},
     }
     return fill(layout(with_signup=with_signup), values)

@@ -5,11 +5,17 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
+# The language articles are written in; translations exist beside the original.
+ORIGINAL_LANGUAGE = "de"
+TRANSLATION_LANGUAGES = [("en", "English")]
+
 
 class Topic(models.Model):
     name = models.CharField(_("Name"), max_length=100, unique=True)
     slug = models.SlugField(_("Kurzname"), max_length=100, unique=True)
     description = models.TextField(_("Beschreibung"), blank=True)
+    name_en = models.CharField(_("Name (Englisch)"), max_length=100, blank=True)
+    description_en = models.TextField(_("Beschreibung (Englisch)"), blank=True)
 
     class Meta:
         ordering = ["name"]
@@ -22,11 +28,21 @@ class Topic(models.Model):
     def get_absolute_url(self) -> str:
         return reverse("articles:topic", kwargs={"slug": self.slug})
 
+    def name_for(self, language: str) -> str:
+        """The name in a language, the German one where no translation exists."""
+        return (self.name_en or self.name) if (language or "").startswith("en") else self.name
+
+    def description_for(self, language: str) -> str:
+        if (language or "").startswith("en"):
+            return self.description_en or self.description
+        return self.description
+
 
 class Author(models.Model):
     name = models.CharField(_("Name"), max_length=120)
     slug = models.SlugField(_("Kurzname"), max_length=120, unique=True)
     bio = models.TextField(_("Kurzbiografie"), blank=True)
+    bio_en = models.TextField(_("Kurzbiografie (Englisch)"), blank=True)
 
     class Meta:
         ordering = ["name"]
@@ -255,3 +271,44 @@ class Article(models.Model):
     def display_time(self):
         """The time the byline shows: the correction if there was one, else going live."""
         return self.corrected_at or self.published_at
+
+
+class ArticleTranslation(models.Model):
+    """An article's words in another language, maintained beside the German original; the
+    article's status, dates, authors and topics are the original's."""
+
+    article = models.ForeignKey(Article, on_delete=models.CASCADE, related_name="translations")
+    language = models.CharField(_("Sprache"), max_length=8, choices=TRANSLATION_LANGUAGES)
+    title = models.CharField(_("Titel"), max_length=200)
+    slug = models.SlugField(_("Kurzname"), max_length=200)
+    lead = models.TextField(_("Vorspann"), max_length=1000, blank=True)
+    body_markdown = models.TextField(_("Text (Markdown)"), max_length=200_000)
+    body_html = models.TextField(_("Text (HTML, bereinigt)"), editable=False, blank=True)
+    meta_description = models.CharField(_("Meta-Beschreibung"), max_length=300, blank=True)
+    modified_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["article", "language"]
+        verbose_name = _("Übersetzung")
+        verbose_name_plural = _("Übersetzungen")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["article", "language"],
+                name="article_translation_one_per_language",
+                violation_error_message=_(
+                    "Dieser Artikel hat schon eine Übersetzung in dieser Sprache."
+                ),
+            ),
+            models.UniqueConstraint(
+                fields=["language", "slug"],
+                name="article_translation_slug_unique",
+                violation_error_message=_("Diesen Kurznamen hat schon eine andere Übersetzung."),
+            ),
+            models.CheckConstraint(
+                condition=~Q(language=ORIGINAL_LANGUAGE),
+                name="article_translation_not_original_language",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.article} ({self.language})"

@@ -1,5 +1,6 @@
 """Reads that carry the publishing rule: what counts as live at a given time."""
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -8,7 +9,19 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from .caching import cached_fragment
-from .models import Article, ArticleStatus, Author, Disclaimer, DisclaimerVersion, Topic
+from .models import (
+    ORIGINAL_LANGUAGE,
+    Article,
+    ArticleStatus,
+    ArticleTranslation,
+    Author,
+    Disclaimer,
+    DisclaimerVersion,
+    Topic,
+)
+
+# What a translation puts in place of the original's words on a page.
+TRANSLATED_FIELDS = ("title", "slug", "lead", "body_html", "meta_description")
 
 
 def live_article_filter(*, now: datetime | None = None) -> Q:
@@ -59,6 +72,38 @@ def article_get_live(*, slug: str, now: datetime | None = None) -> Article | Non
     return _for_page(article_list_live(now=now)).filter(slug=slug).first()
 
 
+def articles_localize(articles: Iterable[Article], *, language: str | None) -> list[Article]:
+    """The articles as readers of `language` see them, in one query: a translation's words
+    in place of the original's where one exists. Each gets `text_language` (the language its
+    words are in, for `lang` attributes) and `original_slug`. For display only: never saved."""
+    articles = list(articles)
+    for article in articles:
+        article.text_language = ORIGINAL_LANGUAGE
+        article.original_slug = article.slug
+    if not articles or not language or language == ORIGINAL_LANGUAGE:
+        return articles
+    translations = {
+        t.article_id: t
+        for t in ArticleTranslation.objects.filter(
+            language=language, article_id__in=[article.pk for article in articles]
+        ).only("article_id", *TRANSLATED_FIELDS)
+    }
+    for article in articles:
+        translation = translations.get(article.pk)
+        if translation is not None:
+            for field in TRANSLATED_FIELDS:
+                setattr(article, field, getattr(translation, field))
+            article.text_language = language
+    return articles
+
+
+def article_slugs(*, article: Article) -> dict[str, str]:
+    """The article's slug in every language it has a page in (the original's as fallback)."""
+    slugs = {ORIGINAL_LANGUAGE: getattr(article, "original_slug", article.slug)}
+    slugs.update(ArticleTranslation.objects.filter(article=article).values_list("language", "slug"))
+    return slugs
+
+
 @dataclass(frozen=True)
 class ArticlePage:
     """What an article's page shows of it: the article, its topics and its authors."""
@@ -68,15 +113,36 @@ class ArticlePage:
     authors: list[Author]
 
 
-def article_page_get_live(*, slug: str, now: datetime | None = None) -> ArticlePage | None:
-    article = article_get_live(slug=slug, now=now)
-    return _with_topics_and_authors(article) if article else None
+def article_page_get_live(
+    *, slug: str, language: str = ORIGINAL_LANGUAGE, now: datetime | None = None
+) -> ArticlePage | None:
+    """The live article a page in `language` shows under `slug`: its translation's slug in
+    that language, else the original's slug (then the translation, if any, or the original)."""
+    article = None
+    if language != ORIGINAL_LANGUAGE:
+        article_id = (
+            ArticleTranslation.objects.filter(language=language, slug=slug)
+            .values_list("article_id", flat=True)
+            .first()
+        )
+        if article_id is not None:
+            article = _for_page(article_list_live(now=now)).filter(pk=article_id).first()
+    article = article or article_get_live(slug=slug, now=now)
+    if article is None:
+        return None
+    articles_localize([article], language=language)
+    return _with_topics_and_authors(article)
 
 
-def article_page_get_for_preview(*, pk: int) -> ArticlePage | None:
+def article_page_get_for_preview(
+    *, pk: int, language: str = ORIGINAL_LANGUAGE
+) -> ArticlePage | None:
     """Any article, whatever its status, for the staff preview."""
     article = _for_page(Article.objects.all()).filter(pk=pk).first()
-    return _with_topics_and_authors(article) if article else None
+    if article is None:
+        return None
+    articles_localize([article], language=language)
+    return _with_topics_and_authors(article)
 
 
 def _with_topics_and_authors(article: Article) -> ArticlePage:
@@ -87,9 +153,9 @@ def _with_topics_and_authors(article: Article) -> ArticlePage:
     authors: list[Author] = []
     with connection.cursor() as cursor:
         cursor.execute(_TOPICS_AND_AUTHORS_SQL, [article.pk, article.pk])
-        for kind, pk, name, slug in cursor.fetchall():
+        for kind, pk, name, slug, name_en in cursor.fetchall():
             if kind == "topic":
-                topics.append(Topic(pk=pk, name=name, slug=slug))
+                topics.append(Topic(pk=pk, name=name, slug=slug, name_en=name_en))
             else:
                 authors.append(Author(pk=pk, name=name, slug=slug))
     return ArticlePage(article=article, topics=topics, authors=authors)
@@ -98,11 +164,16 @@ def _with_topics_and_authors(article: Article) -> ArticlePage:
 def _topics_and_authors_sql() -> str:
     """Both lists in their models' own order (by name), from the models' own tables."""
     parts = []
-    for kind, field in (("topic", Article.topics.field), ("author", Article.authors.field)):
+    # Topics bring their English name; authors' names are not translated.
+    for kind, field, name_en in (
+        ("topic", Article.topics.field, "x.name_en"),
+        ("author", Article.authors.field, "''"),
+    ):
         through = field.remote_field.through._meta
         label = field.related_model._meta
         parts.append(
-            f"SELECT '{kind}' AS kind, x.id, x.name, x.slug FROM {label.db_table} x "
+            f"SELECT '{kind}' AS kind, x.id, x.name, x.slug, {name_en} AS name_en "
+            f"FROM {label.db_table} x "
             f"JOIN {through.db_table} m ON m.{field.m2m_reverse_name()} = x.id "
             f"WHERE m.{field.m2m_column_name()} = %s"
         )
@@ -145,7 +216,9 @@ def topic_list_navigation() -> list[Topic]:
     one live article per topic instead of joining every live article of the archive."""
     has_live_article = article_list_live().filter(topics=OuterRef("pk"))
     return list(
-        Topic.objects.filter(Exists(has_live_article)).only("id", "name", "slug").order_by("name")
+        Topic.objects.filter(Exists(has_live_article))
+        .only("id", "name", "name_en", "slug")
+        .order_by("name")
     )
 
 

@@ -23,6 +23,7 @@ from .models import (
     Article,
     ArticleKind,
     ArticleStatus,
+    ArticleTranslation,
     Author,
     Disclaimer,
     DisclaimerVersion,
@@ -95,6 +96,23 @@ def article_save(
         article.topics.set(topics)
     _invalidate_on_commit()
     return article
+
+
+@transaction.atomic
+def article_translation_save(*, translation: ArticleTranslation) -> ArticleTranslation:
+    """Validate and store a translation with its body rendered once; readers see it at once."""
+    translation.body_html = render_markdown(translation.body_markdown)
+    translation.full_clean()
+    translation.save()
+    _invalidate_on_commit()
+    return translation
+
+
+@transaction.atomic
+def article_translation_delete(*, translation: ArticleTranslation) -> None:
+    """Remove a translation; its pages show the original again at once."""
+    translation.delete()
+    _invalidate_on_commit()
 
 
 def article_create(

@@ -1,7 +1,9 @@
 from django.contrib.sitemaps import Sitemap
+from django.db.models import Prefetch
 from django.urls import reverse
+from django.utils.translation import get_language
 
-from .models import Article, Topic
+from .models import Article, ArticleTranslation, Topic
 from .selectors import article_list_live, topic_list_navigation
 
 
@@ -13,7 +15,23 @@ class ArticleSitemap(Sitemap):
     x_default = True
 
     def items(self):
-        return article_list_live().only("slug", "published_at", "corrected_at")
+        return (
+            article_list_live()
+            .only("slug", "published_at", "corrected_at")
+            .prefetch_related(
+                Prefetch(
+                    "translations",
+                    queryset=ArticleTranslation.objects.only("article_id", "language", "slug"),
+                )
+            )
+        )
+
+    def location(self, item: Article) -> str:
+        """Each language's URL under the slug of its text (the original's where untranslated);
+        Django calls this with the language of the entry or alternate active."""
+        language = get_language()
+        slug = next((t.slug for t in item.translations.all() if t.language == language), item.slug)
+        return reverse("articles:detail", kwargs={"slug": slug})
 
     def lastmod(self, item: Article):
         return item.display_time

@@ -15,6 +15,8 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import render
 from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import translation
 from django.utils.safestring import mark_safe
 from django.utils.translation import get_language
 from django.views.decorators.cache import never_cache
@@ -24,7 +26,7 @@ from newsletter.forms import form_started_token
 
 from . import layout
 from .caching import cached_fragment
-from .models import Article
+from .models import ORIGINAL_LANGUAGE, Article
 from .pagination import page_get, page_number_get, page_query
 from .selectors import (
     ArticlePage,
@@ -33,6 +35,8 @@ from .selectors import (
     article_list_related,
     article_page_get_for_preview,
     article_page_get_live,
+    article_slugs,
+    articles_localize,
     topic_get,
 )
 
@@ -41,7 +45,10 @@ PAGE_SIZE = 10
 
 def _page_slice(queryset, number: int) -> dict[str, Any]:
     page = page_get(queryset, number=number, per_page=PAGE_SIZE)
-    return {"page_obj": page, "articles": list(page.object_list)}
+    return {
+        "page_obj": page,
+        "articles": articles_localize(page.object_list, language=get_language()),
+    }
 
 
 def _render_parts(template: str, context: dict[str, Any]) -> dict[str, str]:
@@ -80,7 +87,13 @@ def _show(
     (tracking parameters, `?page=1`, made-up values) is filled into the cached parts on the
     fly and never gets a key of its own. Parts that raise Http404 are never stored."""
     if request.user.is_authenticated:
-        context = _page_context(parts(), with_signup=with_signup, preview=preview)
+        own = parts()
+        context = _page_context(
+            own,
+            with_signup=with_signup,
+            preview=preview,
+            language_urls=layout.alternate_urls(own, request.get_full_path()),
+        )
         return render(request, "articles/page.html", context)
 
     path = request.get_full_path()
@@ -108,6 +121,7 @@ def article_list(request: HttpRequest) -> HttpResponse:
         request,
         lambda: cached_fragment("list", get_language(), number, build=build),
         query=page_query(number),
+        with_signup=True,
     )
 
 
@@ -126,10 +140,11 @@ def topic_detail(request: HttpRequest, slug: str) -> HttpResponse:
         request,
         lambda: cached_fragment("topic", get_language(), slug, number, build=build),
         query=page_query(number),
+        with_signup=True,
     )
 
 
-def _article_parts(page: ArticlePage) -> dict[str, str]:
+def _article_parts(page: ArticlePage) -> dict[str, Any]:
     related = article_list_related(
         article_id=page.article.pk, topic_ids=[topic.pk for topic in page.topics]
     )
@@ -137,15 +152,22 @@ def _article_parts(page: ArticlePage) -> dict[str, str]:
         "article": page.article,
         "topics": page.topics,
         "authors": page.authors,
-        "related": related,
+        "related": articles_localize(related, language=get_language()),
     }
-    return _render_parts("article", context)
+    # The page in the other languages is under the slug of that language's text.
+    slugs = article_slugs(article=page.article)
+    alternates = {}
+    for code, _name in settings.LANGUAGES:
+        with translation.override(code):
+            slug = slugs.get(code, slugs[ORIGINAL_LANGUAGE])
+            alternates[code] = reverse("articles:detail", kwargs={"slug": slug})
+    return {**_render_parts("article", context), "alternates": alternates}
 
 
 @require_safe
 def article_detail(request: HttpRequest, slug: str) -> HttpResponse:
     def build() -> dict[str, str]:
-        page = article_page_get_live(slug=slug)
+        page = article_page_get_live(slug=slug, language=get_language())
         if page is None:
             raise Http404("no such article")
         return _article_parts(page)
@@ -166,7 +188,7 @@ def article_preview(request: HttpRequest, pk: int) -> HttpResponse:
     Drafts are unpublished words: being staff is not enough, the reader needs the right to
     see articles in the admin (anonymous readers go to the login, other staff get a 403).
     """
-    page = article_page_get_for_preview(pk=pk)
+    page = article_page_get_for_preview(pk=pk, language=get_language())
     if page is None:
         raise Http404("not found")
     parts = _article_parts(page)

@@ -19,6 +19,7 @@ def newsletter_demo_seed() -> Newsletter:
         defaults={
             "name": "Meinung am Morgen",
             "description": "Die neuen Meinungsbeiträge der Redaktion, morgens in Ihrem Postfach.",
+            "description_en": "The editors' new opinion pieces, in your inbox every morning.",
             "sender_name": "Redaktion Meinung am Morgen",
             "sender_email": settings.DEFAULT_FROM_EMAIL,
             "language": "de",

@@ -61,7 +61,11 @@ class BotCheckForm(forms.Form):
             ) from exc
         if time.time() - started < settings.NEWSLETTER_SIGNUP_MIN_SECONDS:
             raise ValidationError(
-                _("Das ging sehr schnell. Bitte senden Sie das Formular noch einmal ab."),
+                _(
+                    "Das ging sehr schnell – so schnell sind sonst nur Programme. Ihre Angaben "
+                    "sind noch da: Bitte senden Sie das Formular in ein paar Sekunden noch "
+                    "einmal ab."
+                ),
                 code="too_fast",
             )
         return started

@@ -16,6 +16,7 @@ from urllib.parse import urlparse
 
 import pytest
 from django.db import connections
+from django.utils import translation
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = shutil.which("chromium")
@@ -51,7 +52,14 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 # Tests that start real processes (Celery workers, gunicorn, a browser, a live server, the local
 # run, a container build) or run a benchmark: the slow lane, left out by `make test-fast`.
-SLOW_FIXTURES = {"celery_workers", "browser_page", "csp_page", "gunicorn_server", "live_server"}
+SLOW_FIXTURES = {
+    "celery_workers",
+    "browser_page",
+    "browser_pages",
+    "csp_page",
+    "gunicorn_server",
+    "live_server",
+}
 SLOW_PATHS = (
     "tests/bench/",
     "tests/site/test_local_run.py",
@@ -228,8 +236,9 @@ def chromium_path() -> str:
 
 
 @pytest.fixture
-def browser_page(chromium_path, live_server) -> Iterator:
-    """A Playwright page in Debian's Chromium (never a downloaded browser)."""
+def browser_pages(chromium_path, live_server) -> Iterator:
+    """Opens Playwright pages in Debian's Chromium (never a downloaded browser), each in a
+    context of its own: `browser_pages(locale="en-GB", width=390)`."""
     from playwright.sync_api import sync_playwright
 
     os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
@@ -246,15 +255,40 @@ def browser_page(chromium_path, live_server) -> Iterator:
                 "--disable-sync",
             ],
         )
-        context = browser.new_context(locale="de-DE", timezone_id="Europe/Berlin")
-        page = context.new_page()
-        page.set_default_timeout(15_000)
+        contexts = []
+
+        def open_page(*, locale: str = "de-DE", width: int = 1280, height: int = 800):
+            context = browser.new_context(
+                locale=locale,
+                timezone_id="Europe/Berlin",
+                viewport={"width": width, "height": height},
+            )
+            contexts.append(context)
+            page = context.new_page()
+            page.set_default_timeout(15_000)
+            return page
+
         try:
-            yield page
+            yield open_page
         finally:
-            context.close()
+            for context in contexts:
+                context.close()
             browser.close()
             # Playwright's sync API runs an event loop in this thread, so Django keeps the
             # test's database connections per context here: close them while that context
             # lasts, or they outlive the test and hold the test database open.
             connections.close_all()
+
+
+@pytest.fixture
+def browser_page(browser_pages) -> Iterator:
+    """A Playwright page in Chromium with a German browser."""
+    return browser_pages(locale="de-DE")
+
+
+@pytest.fixture(autouse=True)
+def _german_after_each_test() -> Iterator[None]:
+    """A request to an /en/ page leaves English active in this thread (the locale middleware
+    activates a language per request and never resets it): the next test starts in German."""
+    yield
+    translation.activate("de")

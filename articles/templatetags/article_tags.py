@@ -29,9 +29,10 @@ def byline_time(value: datetime | None) -> str:
 def language_links(context) -> list[dict[str, object]]:
     """The current page in every language, as plain links (cache-safe, no form needed). A
     layout rendered for many pages passes `language_urls` (slots) instead of a request."""
-    urls = context.get("language_urls")
+    request = context.get("request")
+    # A view whose pages choose their language otherwise than by the path prefix says so.
+    urls = context.get("language_urls") or getattr(request, "language_urls", None)
     if urls is None:
-        request = context.get("request")
         urls = language_urls(request.get_full_path() if request else "/")
     current = get_language() or settings.LANGUAGE_CODE
     return [
@@ -49,10 +50,27 @@ def language_links(context) -> list[dict[str, object]]:
 def navigation_topics() -> list[dict[str, str]]:
     """Topics with live articles, cached per content generation."""
 
-    def build():
-        return [{"name": topic.name, "slug": topic.slug} for topic in topic_list_navigation()]
+    language = get_language() or settings.LANGUAGE_CODE
 
-    return cached_fragment("nav", build=build)
+    def build():
+        return [
+            {"name": topic.name_for(language), "slug": topic.slug}
+            for topic in topic_list_navigation()
+        ]
+
+    return cached_fragment("nav", language, build=build)
+
+
+@register.filter
+def localized_name(topic) -> str:
+    """A topic's name in the active language (German where it has no translation)."""
+    return topic.name_for(get_language() or settings.LANGUAGE_CODE)
+
+
+@register.filter
+def localized_description(obj) -> str:
+    """A topic's (or newsletter's) description in the active language."""
+    return obj.description_for(get_language() or settings.LANGUAGE_CODE)
 
 
 @register.filter

@@ -83,6 +83,7 @@ class NewsletterForm(forms.ModelForm):
             "name",
             "slug",
             "description",
+            "description_en",
             "sender_name",
             "sender_email",
             "reply_to",
@@ -101,6 +102,7 @@ class NewsletterForm(forms.ModelForm):
             "offers_weekly",
             "weekly_days",
             "subject_template",
+            "subject_template_en",
         ]
 
     def __init__(self, *args, **kwargs):

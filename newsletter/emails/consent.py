@@ -17,6 +17,7 @@ from django.utils import translation
 
 from newsletter import tokens
 from newsletter.emails.layout import brand_context, html_inline
+from newsletter.languages import LANGUAGE_PARAM, language_supported
 from newsletter.models import ConsentEvent, ConsentEventKind, Newsletter, Subscription
 
 # Consent mails in the branded layout (the data and preference links stay plain and short).
@@ -36,19 +37,25 @@ def legal_links(newsletter: Newsletter) -> dict[str, str]:
     }
 
 
+def reader_link(route: str, token: str, *, language: str) -> str:
+    """An absolute link to a page reached from mail, opening in the reader's language."""
+    path = reverse(route, kwargs={"token": token})
+    return site_url(f"{path}?{LANGUAGE_PARAM}={language_supported(language) or 'de'}")
+
+
 def confirm_url(subscription: Subscription) -> str:
     token = tokens.make_confirm_token(subscription.id, subscription.confirm_round)
-    return site_url(reverse("newsletter_confirm", kwargs={"token": token}))
+    return reader_link("newsletter_confirm", token, language=subscription.language)
 
 
 def unsubscribe_url(subscription: Subscription) -> str:
     token = tokens.make_unsubscribe_token(subscription.id)
-    return site_url(reverse("newsletter_unsubscribe", kwargs={"token": token}))
+    return reader_link("newsletter_unsubscribe", token, language=subscription.language)
 
 
 def preferences_url(subscription: Subscription) -> str:
     token = tokens.make_preferences_token(subscription.id, subscription.address_hmac)
-    return site_url(reverse("newsletter_preferences", kwargs={"token": token}))
+    return reader_link("newsletter_preferences", token, language=subscription.language)
 
 
 DATA_LINK_ROUTES = {
@@ -59,7 +66,7 @@ DATA_LINK_ROUTES = {
 
 def data_url(subscription: Subscription, purpose: str) -> str:
     token = tokens.make_data_token(purpose, subscription.id, subscription.address_hmac)
-    return site_url(reverse(DATA_LINK_ROUTES[purpose], kwargs={"token": token}))
+    return reader_link(DATA_LINK_ROUTES[purpose], token, language=subscription.language)
 
 
 def message_id_of(message: AnymailMessage) -> str:
@@ -83,6 +90,7 @@ def _build(
         context = {
             "subscription": subscription,
             "newsletter": newsletter,
+            "language": subscription.language,
             **legal_links(newsletter),
             **brand_context(newsletter),
             **context,

@@ -9,6 +9,7 @@ costly template render happens once per (digest, language) and process.
 
 from __future__ import annotations
 
+import copy
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,14 +22,17 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import timezone, translation
+from django.utils import dateformat, timezone, translation
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext
 
 from articles.markdown import render_markdown
 from articles.pictures import picture_file
+from articles.selectors import articles_localize
 from articles.templatetags.article_tags import byline_time
 from newsletter.emails.consent import legal_links
 from newsletter.emails.layout import brand_context, html_inline
+from newsletter.languages import LANGUAGE_PARAM
 from newsletter.models import Digest, MailingKind, Newsletter
 from newsletter.selectors.digests import digest_articles
 from newsletter.tokens import (
@@ -83,16 +87,31 @@ class Recipient:
     confirmed_at: datetime | None
 
 
-def digest_subject(*, newsletter: Newsletter, articles: list, slot: datetime) -> str:
-    """The editor's template filled in; an unusable template falls back to a plain subject."""
+def mail_date(value: datetime, language: str) -> str:
+    """A day as readers of the language write it: '30.11.2026', '30 November 2026'."""
+    with translation.override(digest_language(language)):
+        # Translators: a PHP-style date format (Django's `date` filter) for dates in mails.
+        fmt = pgettext("mail date format", "d.m.Y")
+        return dateformat.format(value.astimezone(BERLIN), fmt)
+
+
+def digest_subject(
+    *, newsletter: Newsletter, articles: list, slot: datetime, language: str = "de"
+) -> str:
+    """The editor's template of the language filled in; an unusable template falls back to a
+    plain subject."""
     values = {
         "newsletter": newsletter.name,
         "count": len(articles),
-        "date": slot.astimezone(BERLIN).strftime("%d.%m.%Y"),
-        "first_title": articles[0].title if articles else "",
+        "date": mail_date(slot, language),
+        "first_title": (
+            articles_localize([copy.copy(articles[0])], language=digest_language(language))[0].title
+            if articles
+            else ""
+        ),
     }
     try:
-        subject = newsletter.subject_template.format_map(values)
+        subject = newsletter.subject_template_for(language).format_map(values)
     except (KeyError, ValueError, IndexError, AttributeError):
         subject = f"{newsletter.name}: {values['date']}"
     return header_safe(subject)[:300]
@@ -102,7 +121,9 @@ def article_items(articles: list, language: str) -> list[dict]:
     base = settings.SITE_URL
     items = []
     with translation.override(language):
-        for article in articles:
+        for article in articles_localize(
+            [copy.copy(article) for article in articles], language=digest_language(language)
+        ):
             disclaimer = ""
             if article.disclaimer_version_id:
                 disclaimer = article.disclaimer_version.text_for(language)
@@ -115,6 +136,8 @@ def article_items(articles: list, language: str) -> list[dict]:
                     "disclaimer": disclaimer,
                     "kind": article.kind,
                     "image": _mail_image(article),
+                    # Untranslated articles keep their German words, marked as German.
+                    "language": article.text_language,
                 }
             )
     return items
@@ -154,7 +177,16 @@ def digest_render(
     the article's disclaimer); a digest its articles."""
     newsletter = digest.newsletter
     campaign = digest.campaign if digest.kind == MailingKind.CAMPAIGN else None
+    # The stored subject is the German one (the digest's name in the admin and archive).
+    subject = (
+        digest.subject
+        if digest_language(language) == "de"
+        else digest_subject(
+            newsletter=newsletter, articles=articles, slot=digest.slot, language=language
+        )
+    )
     context = {
+        "subject": subject,
         "newsletter": newsletter,
         "digest": digest,
         "items": article_items(articles, language),
@@ -162,7 +194,8 @@ def digest_render(
         "unsubscribe_url": placeholder("unsubscribe_url"),
         "preferences_url": placeholder("preferences_url"),
         "consent_date": placeholder("consent_date"),
-        "slot_date": digest.slot.astimezone(BERLIN).strftime("%d.%m.%Y"),
+        "slot_date": mail_date(digest.slot, language),
+        "language": digest_language(language),
         "test_note": test_note,
         **brand_context(newsletter),
     }
@@ -178,7 +211,7 @@ def digest_render(
         context.update(legal_links(newsletter))
         text = render_to_string(f"newsletter/email/{template}_body.txt", context)
         html = render_to_string(f"newsletter/email/{template}_body.html", context)
-    return Rendered(subject=digest.subject, text=text, html=html_inline(html))
+    return Rendered(subject=subject, text=text, html=html_inline(html))
 
 
 @lru_cache(maxsize=64)
@@ -194,15 +227,19 @@ def digest_rendered(*, digest_id: int, language: str) -> Rendered:
     return _cached_render(digest_id, language)
 
 
-@lru_cache(maxsize=1)
-def _url_prefixes(site_url: str) -> tuple[str, str]:
-    unsubscribe = site_url + reverse("newsletter_unsubscribe", args=[_TOKEN])
-    preferences = site_url + reverse("newsletter_preferences", args=[_TOKEN])
+@lru_cache(maxsize=8)
+def _url_prefixes(site_url: str, language: str) -> tuple[str, str]:
+    # The page opens in the language the mail was written in.
+    query = f"?{LANGUAGE_PARAM}={language}"
+    unsubscribe = site_url + reverse("newsletter_unsubscribe", args=[_TOKEN]) + query
+    preferences = site_url + reverse("newsletter_preferences", args=[_TOKEN]) + query
     return unsubscribe, preferences
 
 
-def personal_values(recipient: Recipient, signers: LinkSigners | None = None) -> dict[str, str]:
-    unsubscribe, preferences = _url_prefixes(settings.SITE_URL)
+def personal_values(
+    recipient: Recipient, signers: LinkSigners | None = None, *, language: str = "de"
+) -> dict[str, str]:
+    unsubscribe, preferences = _url_prefixes(settings.SITE_URL, digest_language(language))
     confirmed = recipient.confirmed_at
     unsubscribe_token = make_unsubscribe_token(recipient.subscription_id, signers)
     preferences_token = make_preferences_token(
@@ -211,7 +248,7 @@ def personal_values(recipient: Recipient, signers: LinkSigners | None = None) ->
     return {
         "unsubscribe_url": unsubscribe.replace(_TOKEN, unsubscribe_token),
         "preferences_url": preferences.replace(_TOKEN, preferences_token),
-        "consent_date": confirmed.astimezone(BERLIN).strftime("%d.%m.%Y") if confirmed else "",
+        "consent_date": mail_date(confirmed, language) if confirmed else "",
     }
 
 
@@ -263,7 +300,7 @@ def digest_message_batch(
     signers = LinkSigners()
     ref_signer = delivery_ref_signer()
     for recipient in recipients:
-        values = personal_values(recipient, signers)
+        values = personal_values(recipient, signers, language=language)
         merge_data[recipient.email] = values
         merge_headers[recipient.email] = personal_headers(
             digest=digest, recipient=recipient, values=values
@@ -302,7 +339,7 @@ def digest_message_single(
     """One message for one recipient (SMTP and providers without batch sending)."""
     rendered = digest_rendered(digest_id=digest.pk, language=language)
     newsletter = digest.newsletter
-    values = personal_values(recipient)
+    values = personal_values(recipient, language=language)
     headers = {
         **common_headers(digest),
         **personal_headers(digest=digest, recipient=recipient, values=values),

@@ -25,6 +25,11 @@ class Newsletter(models.Model):
     name = models.CharField(_("Name"), max_length=120)
     slug = models.SlugField(_("Kurzname"), max_length=80, unique=True)
     description = models.TextField(_("Beschreibung"), blank=True)
+    description_en = models.TextField(
+        _("Beschreibung (Englisch)"),
+        blank=True,
+        help_text=_("Leer lassen, um auch englischen Lesern die deutsche Beschreibung zu zeigen."),
+    )
     sender_name = models.CharField(
         _("Absendername"), max_length=120, validators=[header_line_validate]
     )
@@ -78,6 +83,12 @@ class Newsletter(models.Model):
         default="{newsletter}: {count} neue Artikel vom {date}",
         help_text=_("Platzhalter: {newsletter}, {count}, {date}, {first_title}"),
     )
+    subject_template_en = models.CharField(
+        _("Betreffvorlage (Englisch)"),
+        max_length=200,
+        default="{newsletter}: {count} new articles, {date}",
+        help_text=_("Für Leser, die ihre Mails auf Englisch erhalten; dieselben Platzhalter."),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -103,6 +114,17 @@ class Newsletter(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def description_for(self, language: str) -> str:
+        """The description in a language, the German one where no translation exists."""
+        if (language or "").startswith("en") and self.description_en:
+            return self.description_en
+        return self.description
+
+    def subject_template_for(self, language: str) -> str:
+        if (language or "").startswith("en") and self.subject_template_en:
+            return self.subject_template_en
+        return self.subject_template
 
 
 class ConsentText(models.Model):

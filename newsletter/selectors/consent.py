@@ -95,3 +95,10 @@ def subscription_list_confirmed(*, newsletter: Newsletter | None = None) -> Quer
     if newsletter is not None:
         qs = qs.filter(newsletter=newsletter)
     return qs.select_related("newsletter").order_by("newsletter_id", "id")
+
+
+def subscription_language_get(*, subscription_id: int) -> str | None:
+    """The language a subscription's mails and pages are in; None once it is gone."""
+    return (
+        Subscription.objects.filter(id=subscription_id).values_list("language", flat=True).first()
+    )

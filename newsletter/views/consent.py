@@ -27,6 +27,7 @@ from newsletter.forms import (
     SignupForm,
     form_started_token,
 )
+from newsletter.languages import LANGUAGE_PARAM
 from newsletter.models import RevocationChannel, Subscription, SubscriptionState
 from newsletter.ratelimit import ratelimit_hit, ratelimit_limit
 from newsletter.selectors.consent import (
@@ -46,6 +47,7 @@ from newsletter.services.consent import (
     subscription_revoke,
 )
 from newsletter.tasks.consent import data_link_send_task, preferences_link_send_task
+from newsletter.views.reader_language import speaks_reader_language
 
 ACTIVE_STATES = (SubscriptionState.PENDING, SubscriptionState.CONFIRMED)
 # HEAD is answered like GET (the body is dropped on the way out): monitors and link checkers
@@ -53,6 +55,8 @@ ACTIVE_STATES = (SubscriptionState.PENDING, SubscriptionState.CONFIRMED)
 READ_METHODS = ("GET", "HEAD")
 # Preference-centre buttons that only mail a link; the link does the rest.
 DATA_ACTIONS = {"export": tokens.DATA_EXPORT, "erase": tokens.DATA_ERASE}
+# Sent by the signup box's script: answer a refused try with the box, not the whole page.
+BOX_HEADER = "X-Signup-Box"
 
 
 def _client_ip(request: HttpRequest) -> str:
@@ -80,8 +84,11 @@ def _rate_limited(request: HttpRequest, *, scope: str, key: str, kind: str) -> H
 
 
 def _refresh_started(form) -> None:
-    """A re-shown form gets a new start time, so the reader's second try is not "too fast"
-    forever; the errors of the first try stay."""
+    """A re-shown form whose start time was expired or forged gets a new one. A try that
+    was only too fast keeps its start: the clock runs on from when the form was first shown,
+    so pressing again after the minimum time succeeds. The errors of the first try stay."""
+    if form.has_error("started", code="too_fast"):
+        return
     data = form.data.copy()
     data["started"] = form_started_token()
     form.data = data
@@ -113,7 +120,13 @@ def signup_box_context(
                 "started": started or form_started_token(),
             }
         )
-    return {"newsletter": newsletter, "consent_text": text, "form": form, "request": request}
+    return {
+        "newsletter": newsletter,
+        "description": newsletter.description_for(translation.get_language() or "de"),
+        "consent_text": text,
+        "form": form,
+        "request": request,
+    }
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
@@ -152,7 +165,10 @@ def signup(request: HttpRequest) -> HttpResponse:
     _refresh_started(form)
     newsletter = form.cleaned_data.get("newsletter")
     context = signup_box_context(request, slug=newsletter.slug if newsletter else "", form=form)
-    return render(request, "newsletter/signup.html", context, status=400)
+    # The box on a page (static/newsletter/signup.js) asks for the box alone and shows it in
+    # place, so the reader stays where they were with their address filled in.
+    template = "newsletter/_signup_box.html" if request.headers.get(BOX_HEADER) else None
+    return render(request, template or "newsletter/signup.html", context, status=400)
 
 
 def signup_done(request: HttpRequest) -> HttpResponse:
@@ -187,6 +203,7 @@ def _token_problem(request: HttpRequest, exc: Exception, *, purpose: str) -> Htt
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
+@speaks_reader_language(lambda token: tokens.read_confirm_token(token)[0])
 def confirm(request: HttpRequest, token: str) -> HttpResponse:
     """GET shows a page that confirms by POST, so link-following scanners confirm nobody."""
     try:
@@ -223,6 +240,7 @@ def confirm(request: HttpRequest, token: str) -> HttpResponse:
 
 @csrf_exempt
 @require_http_methods(["GET", "HEAD", "POST"])
+@speaks_reader_language(tokens.read_unsubscribe_token)
 def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     """One button, no login; POST revokes. RFC 8058 one-click POSTs arrive here without cookie
     or CSRF token, so the view is csrf-exempt and the signed token is the only authority."""
@@ -276,6 +294,7 @@ def _preferences_context(key: str, token: str, form: PreferencesForm | None = No
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
+@speaks_reader_language(lambda token: tokens.read_preferences_token(token)[0])
 def preferences(request: HttpRequest, token: str) -> HttpResponse:
     """The reader's preference centre: switches, language, leave all, export, erase."""
     try:
@@ -288,6 +307,7 @@ def preferences(request: HttpRequest, token: str) -> HttpResponse:
         return render(request, "newsletter/preferences.html", _preferences_context(key, token))
     action = request.POST.get("action", "")
     here = reverse("newsletter_preferences", kwargs={"token": token})
+    saved = f"{here}?gespeichert=1&{LANGUAGE_PARAM}={translation.get_language()}"
     if action in DATA_ACTIONS:
         # A preference link travels in every newsletter (forwarded, read by link scanners):
         # it may change settings, but the data itself goes out or away only after a fresh
@@ -313,12 +333,12 @@ def preferences(request: HttpRequest, token: str) -> HttpResponse:
                 ip=_client_ip(request),
                 user_agent=_user_agent(request),
             )
-        return HttpResponseRedirect(f"{here}?gespeichert=1", status=303)
+        return HttpResponseRedirect(saved, status=303)
     if action != "save":
         return render(
             request, "newsletter/preferences.html", _preferences_context(key, token), status=400
         )
-    return _preferences_save(request, key=key, token=token, here=here)
+    return _preferences_save(request, key=key, token=token, saved=saved)
 
 
 def _data_link(
@@ -335,6 +355,7 @@ def _data_link(
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
+@speaks_reader_language(lambda token: tokens.read_data_token(tokens.DATA_EXPORT, token)[0])
 def data_export(request: HttpRequest, token: str) -> HttpResponse:
     """The mailed export link: GET shows a button (scanners fetch links), POST downloads."""
     key, problem = _data_link(request, token, purpose=tokens.DATA_EXPORT)
@@ -353,6 +374,7 @@ def data_export(request: HttpRequest, token: str) -> HttpResponse:
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
+@speaks_reader_language(lambda token: tokens.read_data_token(tokens.DATA_ERASE, token)[0])
 def data_erase(request: HttpRequest, token: str) -> HttpResponse:
     """The mailed erasure link: GET asks once more, POST erases everything of the address."""
     key, problem = _data_link(request, token, purpose=tokens.DATA_ERASE)
@@ -364,7 +386,7 @@ def data_erase(request: HttpRequest, token: str) -> HttpResponse:
     return render(request, "newsletter/preferences_erased.html")
 
 
-def _preferences_save(request: HttpRequest, *, key: str, token: str, here: str) -> HttpResponse:
+def _preferences_save(request: HttpRequest, *, key: str, token: str, saved: str) -> HttpResponse:
     subscriptions = list(subscription_list_for_address(address_hmac=key))
     form = PreferencesForm(
         request.POST, newsletters=newsletter_list_active(), subscriptions=subscriptions
@@ -414,7 +436,7 @@ def _preferences_save(request: HttpRequest, *, key: str, token: str, here: str) 
             _preferences_context(key, token, form),
             status=400,
         )
-    return HttpResponseRedirect(f"{here}?gespeichert=1", status=303)
+    return HttpResponseRedirect(saved, status=303)
 
 
 @require_http_methods(["GET", "HEAD", "POST"])

@@ -36,6 +36,11 @@ def _form_data(**overrides):
         "meta_description": "",
         "authors": [],
         "topics": [],
+        # The translations inline, empty.
+        "translations-TOTAL_FORMS": "0",
+        "translations-INITIAL_FORMS": "0",
+        "translations-MIN_NUM_FORMS": "0",
+        "translations-MAX_NUM_FORMS": "1000",
     }
     data.update(overrides)
     return data
@@ -345,3 +350,25 @@ def test_a_second_default_for_a_kind_is_a_form_error(admin_client, default_discl
     assert response.status_code == 200
     assert response.context["adminform"].form.errors
     assert not Disclaimer.objects.filter(name="Zweiter Meinungshinweis").exists()
+
+
+def test_an_english_translation_is_added_beside_the_original_in_the_article_form(admin_client):
+    from articles.models import ArticleTranslation
+
+    data = _form_data(
+        **{
+            "translations-TOTAL_FORMS": "1",
+            "translations-0-language": "en",
+            "translations-0-title": "New comment",
+            "translations-0-slug": "new-comment",
+            "translations-0-lead": "Lead",
+            "translations-0-body_markdown": "## Part\n\nText <script>alert(1)</script>",
+            "translations-0-meta_description": "",
+        }
+    )
+    response = admin_client.post(reverse("admin:articles_article_add"), data)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    translation = ArticleTranslation.objects.get()
+    assert translation.article.slug == "neuer-kommentar"
+    assert "<h2>Part</h2>" in translation.body_html
+    assert "<script" not in translation.body_html

@@ -112,7 +112,7 @@ def test_article_text_that_looks_like_a_slot_stays_as_written(article_with_signu
     page = Client().get(article.get_absolute_url()).content.decode()
     assert f"<h1>{title}</h1>" in page
     assert "Auch hier nicht: __slot_title__" in page
-    assert page.count('<article class="article">') == 1
+    assert page.count('<article class="article" lang="de">') == 1
 
 
 def test_a_page_from_the_shared_layout_equals_the_page_rendered_whole(
@@ -137,8 +137,10 @@ def test_a_page_from_the_shared_layout_equals_the_page_rendered_whole(
 def test_only_pages_with_the_signup_form_set_a_csrf_cookie(article_with_signup_box):
     article_page = Client().get(article_with_signup_box.get_absolute_url())
     list_page = Client().get("/")
+    imprint = Client().get("/impressum/")
     assert "csrftoken" in article_page.cookies
-    assert "csrftoken" not in list_page.cookies
+    assert "csrftoken" in list_page.cookies
+    assert "csrftoken" not in imprint.cookies
     assert "__slot_" not in list_page.content.decode()
 
 

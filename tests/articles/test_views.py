@@ -1,5 +1,6 @@
 """The public pages: what readers see, odd input, fixed query counts and cache invalidation."""
 
+import re
 from datetime import datetime, timedelta
 
 import pytest
@@ -153,7 +154,7 @@ def test_preview_is_for_staff_only_and_never_cached(client, admin_client):
     assert "no-cache" in response["Cache-Control"] and "private" in response["Cache-Control"]
     assert '<meta name="robots" content="noindex, nofollow">' in html
     # Same template as the public page: the article markup is identical.
-    assert '<article class="article">' in html
+    assert '<article class="article" lang="de">' in html
 
     draft.title = "Geändert"
     draft.save()
@@ -178,7 +179,8 @@ def test_no_inline_styles_or_scripts(client):
     for url in (reverse("articles:list"), article.get_absolute_url()):
         html = client.get(url).content.decode()
         assert "style=" not in html and "<style" not in html
-        assert "<script" not in html
+        # Scripts only as files (CSP script-src 'self'), never inline.
+        assert not re.search(r"<script(?![^>]*\ssrc=)", html)
 
 
 # --- Query counts ---------------------------------------------------------------------------

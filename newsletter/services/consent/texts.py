@@ -17,7 +17,8 @@ from newsletter.services.consent._ledger import (
     language_or_default,
 )
 
-# The seed's declaration, verbatim; only the sentence around it names the newsletter.
+# The seed's declaration, verbatim; only the sentence around it names the newsletter. Each
+# text names the button as the signup box labels it in that language.
 DEFAULT_CONSENT_TEXTS = {
     "de": (
         "Melden Sie sich hier für den kostenfreien Newsletter „{name}“ an.\n\n"
@@ -31,7 +32,7 @@ DEFAULT_CONSENT_TEXTS = {
     ),
     "en": (
         "Sign up here for the free newsletter “{name}”.\n\n"
-        "By entering your e-mail address and clicking the “Abschicken” (submit) button you give "
+        "By entering your e-mail address and clicking the “Submit” button you give "
         "the following declaration of consent: “I agree to be informed by e-mail about new "
         "products, exciting financial news and exclusive special offers and therefore consent "
         "to the processing of my e-mail address for the purpose of sending the newsletter. I "

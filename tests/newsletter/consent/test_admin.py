@@ -210,3 +210,23 @@ def test_a_sender_name_with_a_line_break_is_refused_with_a_clear_message(
         transaction.atomic(),
     ):
         type(newsletter).objects.filter(pk=newsletter.pk).update(sender_name=name)
+
+
+def test_proof_shows_each_text_in_the_language_it_was_agreed_in(manager_client, newsletter):
+    from newsletter.models import ConsentText
+
+    english = ConsentText.objects.get(newsletter=newsletter, language="en")
+    sub = subscription_request(
+        address="english@example.org",
+        newsletter=newsletter,
+        ip="203.0.113.5",
+        user_agent="Browser",
+        url="http://testserver/en/artikel/x/",
+        form="signup_box",
+        language="en",
+        consent_text=english,
+    )
+    page = manager_client.get(reverse("admin:newsletter_subscription_proof", args=[sub.id]))
+    html = page.content.decode()
+    assert '<pre lang="en">Sign up here for the free newsletter' in html
+    assert '<html lang="de">' in html

@@ -551,7 +551,8 @@ def test_a_preference_link_from_before_an_erasure_does_not_open_the_new_subscrip
             subscription_id=sub.id, confirm_round=sub.confirm_round, ip=None, user_agent=""
         )
         page = client.post(confirm_path(sub))
-        link = re.search(r'href="(/n/einstellungen/[^"]+/)"', page.content.decode()).group(1)
+        found = re.search(r'href="(/n/einstellungen/[^"?]+/)\?lang=de"', page.content.decode())
+        link = found.group(1)
         return sub, link
 
     old_sub, old_link = signed_up_and_confirmed()
