@@ -28,6 +28,7 @@ from newsletter.models import (
     Subscription,
     SubscriptionState,
     Suppression,
+    Weekday,
 )
 from newsletter.selectors.consent import consent_text_current
 from newsletter.services.consent import (
@@ -64,6 +65,13 @@ class ConsentTextInline(ReadOnlyMixin, admin.TabularInline):
 
 
 class NewsletterForm(forms.ModelForm):
+    weekly_days = forms.MultipleChoiceField(
+        label=_("Wochentage (wöchentlich)"),
+        choices=Weekday.choices,
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        help_text=_("An diesen Tagen geht der wöchentliche Digest hinaus."),
+    )
     consent_text_de = forms.CharField(
         label=TEXT_LANGUAGES[0][1],
         required=False,
@@ -101,11 +109,21 @@ class NewsletterForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        self.initial["weekly_days"] = list(self.instance.weekly_days or Weekday.MONDAY)
         if self.instance.pk:
             for language, _label in TEXT_LANGUAGES:
                 current = consent_text_current(newsletter=self.instance, language=language)
                 if current is not None and current.language == language:
                     self.fields[f"consent_text_{language}"].initial = current.text
+
+    def clean_weekly_days(self) -> str:
+        days = "".join(sorted(set(self.cleaned_data["weekly_days"])))
+        if not days and self.data.get("offers_weekly"):
+            raise forms.ValidationError(
+                _("Bitte wählen Sie mindestens einen Wochentag."), code="invalid_weekdays"
+            )
+        # Without a weekly digest the days do not matter; the stored value stays valid.
+        return days or self.instance.weekly_days or Weekday.MONDAY
 
 
 @admin.register(Newsletter)

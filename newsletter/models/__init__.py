@@ -10,6 +10,7 @@ from .consent import (
     Subscription,
     SubscriptionState,
     Suppression,
+    Weekday,
 )
 from .delivery import (
     Batch,
@@ -40,4 +41,5 @@ __all__ = [
     "Subscription",
     "SubscriptionState",
     "Suppression",
+    "Weekday",
 ]

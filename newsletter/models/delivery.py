@@ -28,8 +28,8 @@ class Digest(models.Model):
     article_ids = models.JSONField(_("Artikel"), default=list)
     subject = models.CharField(_("Betreff"), max_length=300, blank=True)
     # Keyset claim cursor: every delivery with id <= cursor belongs to a claimed batch.
-    cursor = models.BigIntegerField(default=0)
-    last_delivery_id = models.BigIntegerField(null=True, blank=True)
+    cursor = models.BigIntegerField(_("Fortschrittszeiger"), default=0)
+    last_delivery_id = models.BigIntegerField(_("letzte Zustellung"), null=True, blank=True)
     recipients = models.PositiveIntegerField(_("Empfänger"), default=0)
     created_at = models.DateTimeField(_("angelegt am"), auto_now_add=True)
     fanned_out_at = models.DateTimeField(_("vorbereitet am"), null=True, blank=True)
@@ -67,21 +67,21 @@ class Batch(models.Model):
     """One provider API call for the deliveries first_delivery_id..last_delivery_id."""
 
     digest = models.ForeignKey(Digest, on_delete=models.CASCADE, related_name="batches")
-    first_delivery_id = models.BigIntegerField()
-    last_delivery_id = models.BigIntegerField()
-    size = models.PositiveIntegerField()
+    first_delivery_id = models.BigIntegerField(_("erste Zustellung"))
+    last_delivery_id = models.BigIntegerField(_("letzte Zustellung"))
+    size = models.PositiveIntegerField(_("Größe"))
     # One language per batch: one rendered body per provider call.
     language = models.CharField(max_length=8, default="de")
     # Recipients actually handed to the provider (size minus skipped and refused rows).
-    sent_count = models.PositiveIntegerField(default=0)
-    state = models.CharField(max_length=20, choices=BatchState.choices)
+    sent_count = models.PositiveIntegerField(_("übergeben"), default=0)
+    state = models.CharField(_("Status"), max_length=20, choices=BatchState.choices)
     # The provider the claiming worker sends through ("mailgun", ..., "smtp"): only that
     # provider's webhooks may speak about this batch's deliveries.
     esp = models.CharField(max_length=40, blank=True, default="")
     lease_until = models.DateTimeField(null=True, blank=True)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    error = models.TextField(blank=True)
+    attempts = models.PositiveSmallIntegerField(_("Versuche"), default=0)
+    error = models.TextField(_("Fehler"), blank=True)
     provider_message_ids = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True)
@@ -160,7 +160,11 @@ class ProviderEvent(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["esp", "event_id"], name="provider_event_once")
         ]
-        indexes = [models.Index(fields=["delivery"], name="provider_event_delivery_idx")]
+        indexes = [
+            models.Index(fields=["delivery"], name="provider_event_delivery_idx"),
+            # Bounces and complaints per day on the dashboard.
+            models.Index(fields=["event_type", "received_at"], name="provider_event_type_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.esp}:{self.event_type}:{self.event_id}"
