@@ -1,3 +1,3 @@
 """Admin registrations, one module per flow."""
 
-from . import consent, digests  # noqa: F401
+from . import consent, dashboard, digests  # noqa: F401

@@ -23,13 +23,16 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 from django.utils.translation import get_language_info
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
+from newsletter.charts import figure_csv, figure_svg
 from newsletter.emails.digest import digest_language, digest_preview_html
-from newsletter.models import Batch, Digest, Frequency, Newsletter, Subscription
+from newsletter.models import Batch, Digest, DigestState, Frequency, Newsletter, Subscription
 from newsletter.selectors.digests import digest_list_with_progress, digest_progress
+from newsletter.selectors.reports import mailing_of_digest, mailing_report
 from newsletter.services.digests import (
     digest_cancel,
     digest_pause,
@@ -118,8 +121,13 @@ class DigestAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("Fortschritt"))
     def progress_link(self, obj):
-        url = reverse("admin:newsletter_digest_progress", args=[obj.pk])
-        return format_html('<a href="{}">{}</a>', url, _("verfolgen"))
+        return format_html(
+            '<a href="{}">{}</a> · <a href="{}">{}</a>',
+            reverse("admin:newsletter_digest_progress", args=[obj.pk]),
+            _("verfolgen"),
+            reverse("admin:newsletter_digest_report", args=[obj.pk]),
+            _("Bericht"),
+        )
 
     def _report(self, request, done: int, total: int, verb: str) -> None:
         self.message_user(
@@ -161,6 +169,10 @@ class DigestAdmin(admin.ModelAdmin):
                 name="newsletter_digest_progress_json",
             ),
             path("<int:pk>/preview/", wrap(self.preview_view), name="newsletter_digest_preview"),
+            path("<int:pk>/bericht/", wrap(self.report_view), name="newsletter_digest_report"),
+            path(
+                "<int:pk>/bericht.csv", wrap(self.report_csv), name="newsletter_digest_report_csv"
+            ),
             path(
                 "<int:pk>/test/", wrap(require_POST(self.test_view)), name="newsletter_digest_test"
             ),
@@ -195,11 +207,9 @@ class DigestAdmin(admin.ModelAdmin):
             except ValidationError as exc:
                 form.add_error(None, exc)
             else:
-                self.message_user(
-                    request,
-                    _("Digest %(id)s: %(state)s.")
-                    % {"id": result.digest.pk, "state": result.digest.get_state_display()},
-                )
+                # The state changes while workers run; the progress page shows it live, so
+                # the banner names none that could contradict the table below it.
+                self.message_user(request, _("Digest %(id)s angelegt.") % {"id": result.digest.pk})
                 return HttpResponseRedirect(
                     reverse("admin:newsletter_digest_progress", args=[result.digest.pk])
                 )
@@ -222,6 +232,8 @@ class DigestAdmin(admin.ModelAdmin):
             **self.admin_site.each_context(request),
             "digest": digest,
             "progress": digest_progress(digest=digest),
+            # A skipped digest has no articles: nothing to preview or to test.
+            "has_content": digest.state != DigestState.SKIPPED and bool(digest.article_ids),
             "can_preview_as_subscriber": as_subscriber,
             "can_send_test": self.has_send_test_permission(request),
             "subscriptions": subscriptions,
@@ -234,9 +246,34 @@ class DigestAdmin(admin.ModelAdmin):
         digest = self._digest(pk, allowed=self.has_view_permission(request))
         return JsonResponse(digest_progress(digest=digest))
 
+    def report_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        digest = self._digest(pk, allowed=self.has_view_permission(request))
+        report = mailing_report(mailing=mailing_of_digest(digest=digest))
+        context = {
+            **self.admin_site.each_context(request),
+            "digest": digest,
+            "report": report,
+            "svg": mark_safe(figure_svg(report.figure, height=260)),  # noqa: S308
+            "title": _("Bericht: %(digest)s") % {"digest": digest},
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/newsletter/digest/report.html", context)
+
+    def report_csv(self, request: HttpRequest, pk: int) -> HttpResponse:
+        digest = self._digest(pk, allowed=self.has_view_permission(request))
+        report = mailing_report(mailing=mailing_of_digest(digest=digest))
+        response = HttpResponse(figure_csv(report.figure), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="bericht-digest-{digest.pk}.csv"'
+        return response
+
     def preview_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         """The digest as a reader of a language, or as one subscriber, with inert links."""
         digest = self._digest(pk, allowed=self.has_view_permission(request))
+        if digest.state == DigestState.SKIPPED:
+            return HttpResponseBadRequest(
+                _("Ein übersprungener Digest hat keinen Inhalt."),
+                content_type="text/plain; charset=utf-8",
+            )
         raw = request.GET.get("subscription", "")
         subscription = None
         if raw:
@@ -269,6 +306,11 @@ class DigestAdmin(admin.ModelAdmin):
 
     def test_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         digest = self._digest(pk, allowed=self.has_send_test_permission(request))
+        if digest.state == DigestState.SKIPPED:
+            return HttpResponseBadRequest(
+                _("Ein übersprungener Digest hat keinen Inhalt."),
+                content_type="text/plain; charset=utf-8",
+            )
         language = digest_language(request.POST.get("language"))
         try:
             digest_test_send(digest_id=digest.pk, email=request.user.email, language=language)

@@ -15,10 +15,10 @@ NEWSLETTER_MANAGERS = "Newsletter-Verwaltung"
 
 def weekly_days_normalise(apps, schema_editor):
     Newsletter = apps.get_model("newsletter", "Newsletter")
-    for newsletter in Newsletter.objects.all():
-        digits = "".join(sorted({ch for ch in newsletter.weekly_days if ch in "0123456"})) or "0"
-        if digits != newsletter.weekly_days:
-            Newsletter.objects.filter(pk=newsletter.pk).update(weekly_days=digits)
+    for item in Newsletter.objects.all():
+        digits = "".join(sorted({ch for ch in item.weekly_days if ch in "0123456"})) or "0"
+        if digits != item.weekly_days:
+            Newsletter.objects.filter(pk=item.pk).update(weekly_days=digits)
 
 
 def grant_import_to_managers(apps, schema_editor):
@@ -36,214 +36,307 @@ def grant_import_to_managers(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('newsletter', '0007_privacy_sender_name_and_signup_requests'),
+        ("newsletter", "0007_privacy_sender_name_and_signup_requests"),
     ]
 
     operations = [
         migrations.AlterModelOptions(
-            name='subscription',
-            options={'ordering': ['-created_at'], 'permissions': [('import_subscriptions', 'Kann Abonnements aus CSV importieren')], 'verbose_name': 'Abonnement', 'verbose_name_plural': 'Abonnements'},
+            name="subscription",
+            options={
+                "ordering": ["-created_at"],
+                "permissions": [("import_subscriptions", "Kann Abonnements aus CSV importieren")],
+                "verbose_name": "Abonnement",
+                "verbose_name_plural": "Abonnements",
+            },
         ),
         migrations.AlterField(
-            model_name='batch',
-            name='attempts',
-            field=models.PositiveSmallIntegerField(default=0, verbose_name='Versuche'),
+            model_name="batch",
+            name="attempts",
+            field=models.PositiveSmallIntegerField(default=0, verbose_name="Versuche"),
         ),
         migrations.AlterField(
-            model_name='batch',
-            name='error',
-            field=models.TextField(blank=True, verbose_name='Fehler'),
+            model_name="batch",
+            name="error",
+            field=models.TextField(blank=True, verbose_name="Fehler"),
         ),
         migrations.AlterField(
-            model_name='batch',
-            name='first_delivery_id',
-            field=models.BigIntegerField(verbose_name='erste Zustellung'),
+            model_name="batch",
+            name="first_delivery_id",
+            field=models.BigIntegerField(verbose_name="erste Zustellung"),
         ),
         migrations.AlterField(
-            model_name='batch',
-            name='last_delivery_id',
-            field=models.BigIntegerField(verbose_name='letzte Zustellung'),
+            model_name="batch",
+            name="last_delivery_id",
+            field=models.BigIntegerField(verbose_name="letzte Zustellung"),
         ),
         migrations.AlterField(
-            model_name='batch',
-            name='sent_count',
-            field=models.PositiveIntegerField(default=0, verbose_name='übergeben'),
+            model_name="batch",
+            name="sent_count",
+            field=models.PositiveIntegerField(default=0, verbose_name="übergeben"),
         ),
         migrations.AlterField(
-            model_name='batch',
-            name='size',
-            field=models.PositiveIntegerField(verbose_name='Größe'),
+            model_name="batch",
+            name="size",
+            field=models.PositiveIntegerField(verbose_name="Größe"),
         ),
         migrations.AlterField(
-            model_name='batch',
-            name='state',
-            field=models.CharField(choices=[('sending', 'wird gesendet'), ('sent', 'gesendet'), ('retry', 'wird wiederholt'), ('uncertain', 'ungewiss'), ('failed', 'fehlgeschlagen')], max_length=20, verbose_name='Status'),
+            model_name="batch",
+            name="state",
+            field=models.CharField(
+                choices=[
+                    ("sending", "wird gesendet"),
+                    ("sent", "gesendet"),
+                    ("retry", "wird wiederholt"),
+                    ("uncertain", "ungewiss"),
+                    ("failed", "fehlgeschlagen"),
+                ],
+                max_length=20,
+                verbose_name="Status",
+            ),
         ),
         migrations.AlterField(
-            model_name='consentevent',
-            name='address_hmac',
-            field=models.CharField(db_index=True, max_length=64, verbose_name='Adress-Hash'),
+            model_name="consentevent",
+            name="address_hmac",
+            field=models.CharField(db_index=True, max_length=64, verbose_name="Adress-Hash"),
         ),
         migrations.AlterField(
-            model_name='consentevent',
-            name='at',
-            field=models.DateTimeField(db_index=True, verbose_name='Zeitpunkt'),
+            model_name="consentevent",
+            name="at",
+            field=models.DateTimeField(db_index=True, verbose_name="Zeitpunkt"),
         ),
         migrations.AlterField(
-            model_name='consentevent',
-            name='channel',
-            field=models.CharField(blank=True, choices=[('link', 'Abmeldelink'), ('one_click', 'One-Click-Header'), ('preferences', 'Einstellungsseite'), ('admin', 'Verwaltung'), ('webhook', 'Versanddienstleister'), ('form', 'Formular')], max_length=20, verbose_name='Weg'),
+            model_name="consentevent",
+            name="channel",
+            field=models.CharField(
+                blank=True,
+                choices=[
+                    ("link", "Abmeldelink"),
+                    ("one_click", "One-Click-Header"),
+                    ("preferences", "Einstellungsseite"),
+                    ("admin", "Verwaltung"),
+                    ("webhook", "Versanddienstleister"),
+                    ("form", "Formular"),
+                ],
+                max_length=20,
+                verbose_name="Weg",
+            ),
         ),
         migrations.AlterField(
-            model_name='consentevent',
-            name='consent_text',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='newsletter.consenttext', verbose_name='Einwilligungstext'),
+            model_name="consentevent",
+            name="consent_text",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to="newsletter.consenttext",
+                verbose_name="Einwilligungstext",
+            ),
         ),
         migrations.AlterField(
-            model_name='consentevent',
-            name='form',
-            field=models.CharField(blank=True, max_length=80, verbose_name='Formular/Quelle'),
+            model_name="consentevent",
+            name="form",
+            field=models.CharField(blank=True, max_length=80, verbose_name="Formular/Quelle"),
         ),
         migrations.AlterField(
-            model_name='consentevent',
-            name='ip',
-            field=models.GenericIPAddressField(blank=True, null=True, verbose_name='IP-Adresse'),
+            model_name="consentevent",
+            name="ip",
+            field=models.GenericIPAddressField(blank=True, null=True, verbose_name="IP-Adresse"),
         ),
         migrations.AlterField(
-            model_name='consentevent',
-            name='kind',
-            field=models.CharField(choices=[('requested', 'angefragt'), ('confirmation_sent', 'Bestätigungsmail versandt'), ('confirmed', 'bestätigt'), ('revoked', 'widerrufen'), ('suppressed', 'gesperrt'), ('erased', 'gelöscht'), ('exported', 'exportiert'), ('preferences_changed', 'Einstellungen geändert'), ('imported', 'importiert')], max_length=32, verbose_name='Art'),
+            model_name="consentevent",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("requested", "angefragt"),
+                    ("confirmation_sent", "Bestätigungsmail versandt"),
+                    ("confirmed", "bestätigt"),
+                    ("revoked", "widerrufen"),
+                    ("suppressed", "gesperrt"),
+                    ("erased", "gelöscht"),
+                    ("exported", "exportiert"),
+                    ("preferences_changed", "Einstellungen geändert"),
+                    ("imported", "importiert"),
+                ],
+                max_length=32,
+                verbose_name="Art",
+            ),
         ),
         migrations.AlterField(
-            model_name='consentevent',
-            name='message_id',
-            field=models.CharField(blank=True, max_length=255, verbose_name='Message-ID'),
+            model_name="consentevent",
+            name="message_id",
+            field=models.CharField(blank=True, max_length=255, verbose_name="Message-ID"),
         ),
         migrations.AlterField(
-            model_name='consentevent',
-            name='newsletter',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='newsletter.newsletter', verbose_name='Newsletter'),
+            model_name="consentevent",
+            name="newsletter",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to="newsletter.newsletter",
+                verbose_name="Newsletter",
+            ),
         ),
         migrations.AlterField(
-            model_name='consentevent',
-            name='note',
-            field=models.TextField(blank=True, verbose_name='Vermerk'),
+            model_name="consentevent",
+            name="note",
+            field=models.TextField(blank=True, verbose_name="Vermerk"),
         ),
         migrations.AlterField(
-            model_name='consentevent',
-            name='subscription',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='events', to='newsletter.subscription', verbose_name='Abonnement'),
+            model_name="consentevent",
+            name="subscription",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="events",
+                to="newsletter.subscription",
+                verbose_name="Abonnement",
+            ),
         ),
         migrations.AlterField(
-            model_name='consentevent',
-            name='text_sha256',
-            field=models.CharField(blank=True, max_length=64, verbose_name='SHA-256 des Texts'),
+            model_name="consentevent",
+            name="text_sha256",
+            field=models.CharField(blank=True, max_length=64, verbose_name="SHA-256 des Texts"),
         ),
         migrations.AlterField(
-            model_name='consentevent',
-            name='url',
-            field=models.CharField(blank=True, max_length=500, verbose_name='Seite'),
+            model_name="consentevent",
+            name="url",
+            field=models.CharField(blank=True, max_length=500, verbose_name="Seite"),
         ),
         migrations.AlterField(
-            model_name='consentevent',
-            name='user_agent',
-            field=models.CharField(blank=True, max_length=500, verbose_name='Browser'),
+            model_name="consentevent",
+            name="user_agent",
+            field=models.CharField(blank=True, max_length=500, verbose_name="Browser"),
         ),
         migrations.AlterField(
-            model_name='digest',
-            name='cursor',
-            field=models.BigIntegerField(default=0, verbose_name='Fortschrittszeiger'),
+            model_name="digest",
+            name="cursor",
+            field=models.BigIntegerField(default=0, verbose_name="Fortschrittszeiger"),
         ),
         migrations.AlterField(
-            model_name='digest',
-            name='last_delivery_id',
-            field=models.BigIntegerField(blank=True, null=True, verbose_name='letzte Zustellung'),
+            model_name="digest",
+            name="last_delivery_id",
+            field=models.BigIntegerField(blank=True, null=True, verbose_name="letzte Zustellung"),
         ),
         migrations.AlterField(
-            model_name='newsletter',
-            name='created_at',
-            field=models.DateTimeField(auto_now_add=True, verbose_name='angelegt am'),
+            model_name="newsletter",
+            name="created_at",
+            field=models.DateTimeField(auto_now_add=True, verbose_name="angelegt am"),
         ),
         migrations.AlterField(
-            model_name='newsletter',
-            name='weekly_days',
-            field=models.CharField(default='0', help_text='An diesen Tagen geht der wöchentliche Digest hinaus.', max_length=7, validators=[newsletter.models.consent.weekly_days_validate], verbose_name='Wochentage (wöchentlich)'),
+            model_name="newsletter",
+            name="weekly_days",
+            field=models.CharField(
+                default="0",
+                help_text="An diesen Tagen geht der wöchentliche Digest hinaus.",
+                max_length=7,
+                validators=[newsletter.models.consent.weekly_days_validate],
+                verbose_name="Wochentage (wöchentlich)",
+            ),
         ),
         migrations.AlterField(
-            model_name='subscription',
-            name='address_hmac',
-            field=models.CharField(blank=True, default='', editable=False, max_length=64, verbose_name='Adress-Hash'),
+            model_name="subscription",
+            name="address_hmac",
+            field=models.CharField(
+                blank=True, default="", editable=False, max_length=64, verbose_name="Adress-Hash"
+            ),
         ),
         migrations.AlterField(
-            model_name='subscription',
-            name='confirmation_sends',
-            field=models.PositiveSmallIntegerField(default=0, verbose_name='versandte Bestätigungsmails'),
+            model_name="subscription",
+            name="confirmation_sends",
+            field=models.PositiveSmallIntegerField(
+                default=0, verbose_name="versandte Bestätigungsmails"
+            ),
         ),
         migrations.AlterField(
-            model_name='subscription',
-            name='last_confirmation_sent_at',
-            field=models.DateTimeField(blank=True, null=True, verbose_name='letzte Bestätigungsmail am'),
+            model_name="subscription",
+            name="last_confirmation_sent_at",
+            field=models.DateTimeField(
+                blank=True, null=True, verbose_name="letzte Bestätigungsmail am"
+            ),
         ),
         migrations.AlterField(
-            model_name='subscription',
-            name='last_mailed_at',
-            field=models.DateTimeField(blank=True, null=True, verbose_name='zuletzt angeschrieben am'),
+            model_name="subscription",
+            name="last_mailed_at",
+            field=models.DateTimeField(
+                blank=True, null=True, verbose_name="zuletzt angeschrieben am"
+            ),
         ),
         migrations.AlterField(
-            model_name='subscription',
-            name='newsletter',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='subscriptions', to='newsletter.newsletter', verbose_name='Newsletter'),
+            model_name="subscription",
+            name="newsletter",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="subscriptions",
+                to="newsletter.newsletter",
+                verbose_name="Newsletter",
+            ),
         ),
         migrations.AlterField(
-            model_name='subscription',
-            name='soft_bounces',
-            field=models.PositiveSmallIntegerField(default=0, verbose_name='vorübergehende Zustellfehler'),
+            model_name="subscription",
+            name="soft_bounces",
+            field=models.PositiveSmallIntegerField(
+                default=0, verbose_name="vorübergehende Zustellfehler"
+            ),
         ),
         migrations.AlterField(
-            model_name='suppression',
-            name='address_hmac',
-            field=models.CharField(max_length=64, unique=True, verbose_name='Adress-Hash'),
+            model_name="suppression",
+            name="address_hmac",
+            field=models.CharField(max_length=64, unique=True, verbose_name="Adress-Hash"),
         ),
         migrations.AlterField(
-            model_name='suppression',
-            name='created_at',
-            field=models.DateTimeField(auto_now_add=True, verbose_name='gesperrt am'),
+            model_name="suppression",
+            name="created_at",
+            field=models.DateTimeField(auto_now_add=True, verbose_name="gesperrt am"),
         ),
         migrations.AlterField(
-            model_name='suppression',
-            name='reason',
-            field=models.CharField(max_length=40, verbose_name='Grund'),
+            model_name="suppression",
+            name="reason",
+            field=models.CharField(max_length=40, verbose_name="Grund"),
         ),
         migrations.AddIndex(
-            model_name='consentevent',
-            index=models.Index(fields=['kind', 'at', 'channel'], name='event_kind_at_idx'),
+            model_name="consentevent",
+            index=models.Index(fields=["kind", "at", "channel"], name="event_kind_at_idx"),
         ),
         migrations.AddIndex(
-            model_name='providerevent',
-            index=models.Index(fields=['event_type', 'received_at'], name='provider_event_type_idx'),
+            model_name="providerevent",
+            index=models.Index(
+                fields=["event_type", "received_at"], name="provider_event_type_idx"
+            ),
         ),
         migrations.AddIndex(
-            model_name='subscription',
-            index=models.Index(fields=['email'], name='sub_email_prefix_idx', opclasses=['varchar_pattern_ops']),
+            model_name="subscription",
+            index=models.Index(
+                fields=["email"], name="sub_email_prefix_idx", opclasses=["varchar_pattern_ops"]
+            ),
         ),
         migrations.AddIndex(
-            model_name='subscription',
-            index=models.Index(fields=['-created_at', '-id'], name='sub_created_idx'),
+            model_name="subscription",
+            index=models.Index(fields=["-created_at", "-id"], name="sub_created_idx"),
         ),
         migrations.AddIndex(
-            model_name='subscription',
-            index=models.Index(fields=['newsletter', '-created_at', '-id'], name='sub_newsletter_created_idx'),
+            model_name="subscription",
+            index=models.Index(
+                fields=["newsletter", "-created_at", "-id"], name="sub_newsletter_created_idx"
+            ),
         ),
         migrations.AddIndex(
-            model_name='subscription',
-            index=models.Index(fields=['state', '-created_at', '-id'], name='sub_state_created_idx'),
+            model_name="subscription",
+            index=models.Index(
+                fields=["state", "-created_at", "-id"], name="sub_state_created_idx"
+            ),
         ),
         migrations.RunPython(weekly_days_normalise, migrations.RunPython.noop),
         migrations.AddConstraint(
-            model_name='newsletter',
-            constraint=models.CheckConstraint(condition=models.Q(('weekly_days__regex', '^[0-6]{1,7}$')), name='newsletter_weekly_days_digits', violation_error_code='invalid_weekdays', violation_error_message='Bitte wählen Sie mindestens einen Wochentag.'),
+            model_name="newsletter",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("weekly_days__regex", "^[0-6]{1,7}$")),
+                name="newsletter_weekly_days_digits",
+                violation_error_code="invalid_weekdays",
+                violation_error_message="Bitte wählen Sie mindestens einen Wochentag.",
+            ),
         ),
         migrations.RunPython(grant_import_to_managers, migrations.RunPython.noop),
     ]

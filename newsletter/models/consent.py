@@ -173,7 +173,9 @@ class Subscription(models.Model):
     confirm_round = models.PositiveIntegerField(default=1, editable=False)
     confirmed_at = models.DateTimeField(_("bestätigt am"), null=True, blank=True)
     unsubscribed_at = models.DateTimeField(_("abgemeldet am"), null=True, blank=True)
-    confirmation_sends = models.PositiveSmallIntegerField(_("versandte Bestätigungsmails"), default=0)
+    confirmation_sends = models.PositiveSmallIntegerField(
+        _("versandte Bestätigungsmails"), default=0
+    )
     last_confirmation_sent_at = models.DateTimeField(
         _("letzte Bestätigungsmail am"), null=True, blank=True
     )

@@ -1,0 +1,78 @@
+"""The newsletter section's first page in the admin: the dashboard, and its CSV downloads.
+
+Registered with the project's admin site (config.admin_site) for /admin/newsletter/; only
+those who may read subscriptions see figures, everyone else the plain list of models.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.urls import path
+from django.utils import timezone
+from django.utils.safestring import mark_safe
+
+from newsletter.charts import figure_csv, figure_svg
+from newsletter.models import Newsletter
+from newsletter.selectors.reports import DASHBOARD_DAYS, Dashboard, dashboard_build
+
+PERMISSION = "newsletter.view_subscription"
+
+
+def _newsletter(request: HttpRequest) -> Newsletter | None:
+    raw = request.GET.get("newsletter", "")
+    if not raw:
+        return None
+    if not raw.isdigit() or len(raw) > 18:
+        raise Http404("no such newsletter")
+    newsletter = Newsletter.objects.filter(pk=int(raw)).first()
+    if newsletter is None:
+        raise Http404("no such newsletter")
+    return newsletter
+
+
+def figures_with_charts(dashboard: Dashboard) -> list[dict]:
+    return [{"figure": f, "svg": mark_safe(figure_svg(f))} for f in dashboard.figures]  # noqa: S308
+
+
+def dashboard_context(request: HttpRequest) -> dict:
+    if not request.user.has_perm(PERMISSION):
+        return {}
+    newsletter = _newsletter(request)
+    dashboard = dashboard_build(newsletter=newsletter)
+    return {
+        "dashboard": dashboard,
+        "dashboard_days": DASHBOARD_DAYS,
+        "dashboard_charts": figures_with_charts(dashboard),
+        "dashboard_newsletter": newsletter,
+        "dashboard_newsletters": Newsletter.objects.order_by("name", "id"),
+        "dashboard_query": f"?newsletter={newsletter.pk}" if newsletter else "",
+    }
+
+
+def dashboard_csv(request: HttpRequest, key: str) -> HttpResponse:
+    if not request.user.has_perm(PERMISSION):
+        raise PermissionDenied
+    figure = dashboard_build(newsletter=_newsletter(request)).figure(key)
+    if figure is None:
+        raise Http404("no such figure")
+    response = HttpResponse(figure_csv(figure), content_type="text/csv; charset=utf-8")
+    stamp = timezone.localtime().strftime("%Y%m%d")
+    response["Content-Disposition"] = f'attachment; filename="{key}-{stamp}.csv"'
+    return response
+
+
+def dashboard_urls() -> list:
+    return [
+        path(
+            "statistik/<slug:key>.csv",
+            admin.site.admin_view(dashboard_csv),
+            name="newsletter_dashboard_csv",
+        )
+    ]
+
+
+admin.site.app_dashboard_register(
+    app_label="newsletter", context=dashboard_context, urls=dashboard_urls
+)
