@@ -7,14 +7,12 @@ the numbers are in the table beside it instead.
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Iterable
 from xml.etree import ElementTree
 
 import pygal
 from pygal.style import Style
 
+from newsletter.csvcells import csv_text
 from newsletter.selectors.reports import Figure
 
 SVG_NS = "http://www.w3.org/2000/svg"
@@ -31,7 +29,6 @@ STYLE = Style(
     legend_font_size=12,
     title_font_size=14,
 )
-# Formula prefixes a spreadsheet would evaluate (OWASP "CSV injection").
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -72,21 +69,6 @@ def figure_svg(figure: Figure, *, width: int = 900, height: int = 320) -> str:
     tree.set("role", "img")
     tree.set("aria-hidden", "true")
     return ElementTree.tostring(tree, encoding="unicode")
-
-
-def cell_safe(value: object) -> str:
-    """A CSV cell that a spreadsheet shows as text: a leading formula character is quoted."""
-    text = "" if value is None else str(value)
-    return f"'{text}" if text.startswith(FORMULA_PREFIXES) else text
-
-
-def csv_text(header: Iterable[object], rows: Iterable[Iterable[object]]) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow([cell_safe(cell) for cell in header])
-    for row in rows:
-        writer.writerow([cell_safe(cell) for cell in row])
-    return buffer.getvalue()
 
 
 def figure_csv(figure: Figure) -> str:

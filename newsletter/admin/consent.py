@@ -6,10 +6,10 @@ consent texts are read-only here. Editors have no newsletter permissions and see
 
 from __future__ import annotations
 
-import csv
 import json
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -20,28 +20,72 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from newsletter.addresses import address_hmac
+from newsletter.admin.paging import EstimatedCountPaginator
 from newsletter.models import (
     ConsentEvent,
     ConsentText,
     Newsletter,
     RevocationChannel,
     Subscription,
-    SubscriptionState,
     Suppression,
     Weekday,
 )
-from newsletter.selectors.consent import consent_text_current
+from newsletter.selectors.consent import consent_text_current, subscription_export_csv
 from newsletter.services.consent import (
+    IMPORT_MAX_ROWS,
     newsletter_texts_save,
     subscriber_erase,
+    subscription_import,
     subscription_proof,
     subscription_revoke,
 )
+from newsletter.services.consent.importing import IMPORT_MAX_BYTES
 
 TEXT_LANGUAGES = (
     ("de", _("Einwilligungstext (Deutsch)")),
     ("en", _("Einwilligungstext (Englisch)")),
 )
+
+
+class LanguageFilter(admin.SimpleListFilter):
+    """The configured languages (Django's default filter would SELECT DISTINCT over the table)."""
+
+    title = _("Sprache")
+    parameter_name = "language"
+
+    def lookups(self, request, model_admin):
+        return [(code, _(name)) for code, name in settings.LANGUAGES]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(language=self.value()) if self.value() else queryset
+
+
+class AddressSearchMixin:
+    """Search by address through its keyed hash, the only identity the suppression list and
+    erased evidence keep (and an indexed lookup at any table size). A term without "@" is
+    matched against the start of the stored address where the model has one."""
+
+    address_hmac_field = "address_hmac"
+    address_prefix_field: str | None = None
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        if "@" in term:
+            return queryset.filter(**{self.address_hmac_field: address_hmac(term)}), False
+        if self.address_prefix_field:
+            return queryset.filter(**{f"{self.address_prefix_field}__startswith": term}), False
+        return queryset.filter(**{self.address_hmac_field: term.lower()}), False
+
+
+class LargeListMixin:
+    """Change lists of tables that grow to millions of rows: no full COUNT(*), no facets."""
+
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
+    paginator = EstimatedCountPaginator
 
 
 class ReadOnlyMixin:
@@ -178,6 +222,18 @@ class ConsentEventInline(ReadOnlyMixin, admin.TabularInline):
     ordering = ["at", "id"]
 
 
+class ImportForm(forms.Form):
+    newsletter = forms.ModelChoiceField(Newsletter.objects.all(), label=_("Newsletter"))
+    file = forms.FileField(
+        label=_("CSV-Datei (UTF-8)"),
+        help_text=_(
+            "Spalten: email, optional language; als Nachweis einer Einwilligung alle vier: "
+            "consent_at, ip, source, text_version. Zeilen ohne Nachweis erhalten eine "
+            "Bestätigungsmail."
+        ),
+    )
+
+
 class RevokeForm(forms.Form):
     note = forms.CharField(
         label=_("Vermerk"),
@@ -188,7 +244,7 @@ class RevokeForm(forms.Form):
 
 
 @admin.register(Subscription)
-class SubscriptionAdmin(admin.ModelAdmin):
+class SubscriptionAdmin(AddressSearchMixin, LargeListMixin, admin.ModelAdmin):
     list_display = [
         "email",
         "newsletter",
@@ -197,18 +253,14 @@ class SubscriptionAdmin(admin.ModelAdmin):
         "frequency",
         "created_at",
         "confirmed_at",
-        "unsubscribed_at",
     ]
-    list_filter = [
-        "newsletter",
-        "state",
-        "language",
-        "created_at",
-        "confirmed_at",
-        "unsubscribed_at",
-    ]
+    list_filter = ["newsletter", "state", LanguageFilter, "created_at", "confirmed_at"]
+    # Searched through AddressSearchMixin (hash or start of the address), never LIKE '%…%'.
     search_fields = ["email"]
-    date_hierarchy = "created_at"
+    search_help_text = _(
+        "Ganze Adresse (über ihren Schlüssel-Hash) oder den Anfang einer Adresse eingeben."
+    )
+    address_prefix_field = "email"
     list_select_related = ["newsletter"]
     readonly_fields = [
         "email",
@@ -222,6 +274,7 @@ class SubscriptionAdmin(admin.ModelAdmin):
         "unsubscribed_at",
         "confirmation_sends",
         "last_confirmation_sent_at",
+        "soft_bounces",
         "last_mailed_at",
         "proof_links",
     ]
@@ -239,6 +292,7 @@ class SubscriptionAdmin(admin.ModelAdmin):
     def get_urls(self):
         wrap = self.admin_site.admin_view
         return [
+            path("import/", wrap(self.import_view), name="newsletter_subscription_import"),
             path(
                 "<int:pk>/nachweis.json",
                 wrap(self.proof_json_view),
@@ -319,25 +373,52 @@ class SubscriptionAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("CSV-Export der bestätigten Abonnements"), permissions=["view"])
     def export_confirmed_csv(self, request: HttpRequest, queryset):
-        response = HttpResponse(content_type="text/csv; charset=utf-8")
         stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
+        response = HttpResponse(
+            "".join(subscription_export_csv(queryset=queryset)),
+            content_type="text/csv; charset=utf-8",
+        )
         response["Content-Disposition"] = f'attachment; filename="abonnenten-{stamp}.csv"'
-        writer = csv.writer(response)
-        writer.writerow(["email", "newsletter", "language", "frequency", "confirmed_at"])
-        confirmed = queryset.filter(state=SubscriptionState.CONFIRMED).select_related("newsletter")
-        for sub in confirmed.order_by("newsletter_id", "id").iterator():
-            # A leading =, +, - or @ would be a formula to a spreadsheet.
-            email = f"'{sub.email}" if sub.email[:1] in "=+-@" else sub.email
-            writer.writerow(
-                [
-                    email,
-                    sub.newsletter.slug,
-                    sub.language,
-                    sub.frequency,
-                    sub.confirmed_at.isoformat(),
-                ]
-            )
         return response
+
+    def has_import_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("newsletter.import_subscriptions")
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {
+            **(extra_context or {}),
+            "can_import": self.has_import_permission(request),
+        }
+        return super().changelist_view(request, extra_context)
+
+    def import_view(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_import_permission(request):
+            raise PermissionDenied
+        form = ImportForm(request.POST or None, request.FILES or None)
+        report = None
+        status = 200
+        if request.method == "POST" and form.is_valid():
+            upload = form.cleaned_data["file"]
+            report = subscription_import(
+                newsletter=form.cleaned_data["newsletter"],
+                file_name=upload.name,
+                data=upload.read(IMPORT_MAX_BYTES + 1),
+                user_name=request.user.get_username(),
+            )
+            status = 200 if report.imported else 400
+        elif request.method == "POST":
+            status = 400
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Abonnements aus CSV importieren"),
+            "opts": self.model._meta,
+            "form": form,
+            "report": report,
+            "max_rows": IMPORT_MAX_ROWS,
+        }
+        return TemplateResponse(
+            request, "admin/newsletter/subscription/import.html", context, status=status
+        )
 
     @admin.action(description=_("Daten löschen (Art. 17 DSGVO)"), permissions=["change"])
     def erase_subscribers(self, request: HttpRequest, queryset):
@@ -356,16 +437,17 @@ class SubscriptionAdmin(admin.ModelAdmin):
 
 
 @admin.register(ConsentEvent)
-class ConsentEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class ConsentEventAdmin(AddressSearchMixin, LargeListMixin, ReadOnlyMixin, admin.ModelAdmin):
     list_display = ["at", "kind", "newsletter", "subscription", "channel", "ip", "form"]
     list_filter = ["kind", "channel", "newsletter", "at"]
-    search_fields = ["address_hmac", "subscription__email", "message_id"]
-    date_hierarchy = "at"
+    search_fields = ["address_hmac"]
+    search_help_text = _("Ganze Adresse (über ihren Schlüssel-Hash) oder den Hash selbst.")
     list_select_related = ["newsletter", "subscription"]
 
 
 @admin.register(Suppression)
-class SuppressionAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class SuppressionAdmin(AddressSearchMixin, LargeListMixin, ReadOnlyMixin, admin.ModelAdmin):
     list_display = ["address_hmac", "reason", "created_at"]
     list_filter = ["reason"]
     search_fields = ["address_hmac"]
+    search_help_text = _("Ganze Adresse (über ihren Schlüssel-Hash) oder den Hash selbst.")

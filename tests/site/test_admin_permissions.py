@@ -177,6 +177,27 @@ CUSTOM_PAGES = [
         (302, 403, 403, 200, 403, 403, 200),
     ),
     Page(
+        "newsletter/digest/<int:pk>/bericht/",
+        "newsletter/digest/{digest}/bericht/",
+        (302, 403, 403, 200, 200, 200, 200),
+    ),
+    Page(
+        "newsletter/digest/<int:pk>/bericht.csv",
+        "newsletter/digest/{digest}/bericht.csv",
+        (302, 403, 403, 200, 200, 200, 200),
+    ),
+    # The dashboard's figures need the right to read subscriptions.
+    Page(
+        "newsletter/statistik/<slug:key>.csv",
+        "newsletter/statistik/abonnenten.csv",
+        (302, 403, 403, 200, 200, 403, 200),
+    ),
+    Page(
+        "newsletter/subscription/import/",
+        "newsletter/subscription/import/",
+        (302, 403, 403, 200, 403, 403, 200),
+    ),
+    Page(
         "newsletter/digest/<int:pk>/test/",
         "newsletter/digest/{digest}/test/",
         (302, 403, 403, 302, 403, 403, 302),
