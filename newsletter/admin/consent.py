@@ -80,7 +80,12 @@ class AddressSearchMixin:
         return queryset.filter(**{self.address_hmac_field: term.lower()}), False
 
 
-class LargeListMixin:
+class EvidenceMediaMixin:
+    class Media:
+        css = {"all": ["newsletter/admin_forms.css"]}
+
+
+class LargeListMixin(EvidenceMediaMixin):
     """Change lists of tables that grow to millions of rows: no full COUNT(*), no facets."""
 
     show_full_result_count = False
@@ -171,7 +176,7 @@ class NewsletterForm(forms.ModelForm):
 
 
 @admin.register(Newsletter)
-class NewsletterAdmin(admin.ModelAdmin):
+class NewsletterAdmin(EvidenceMediaMixin, admin.ModelAdmin):
     form = NewsletterForm
     list_display = ["name", "slug", "language", "is_active", "offers_daily", "offers_weekly"]
     list_filter = ["is_active", "language"]
@@ -195,7 +200,7 @@ class NewsletterAdmin(admin.ModelAdmin):
 
 
 @admin.register(ConsentText)
-class ConsentTextAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class ConsentTextAdmin(EvidenceMediaMixin, ReadOnlyMixin, admin.ModelAdmin):
     list_display = ["newsletter", "language", "version", "created_at", "sha256"]
     list_filter = ["newsletter", "language"]
     search_fields = ["text", "sha256"]
