@@ -3,6 +3,7 @@
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 
@@ -308,7 +309,7 @@ class ConsentEvent(models.Model):
         indexes = [models.Index(fields=["kind", "at", "channel"], name="event_kind_at_idx")]
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()} {self.at:%d.%m.%Y %H:%M}"
+        return f"{self.get_kind_display()} {timezone.localtime(self.at):%d.%m.%Y %H:%M}"
 
 
 class SignupRequest(models.Model):
@@ -335,7 +336,7 @@ class SignupRequest(models.Model):
         verbose_name_plural = _("Anmeldeanfragen")
 
     def __str__(self) -> str:
-        return f"{self.newsletter_id}:{self.created_at:%d.%m.%Y %H:%M}"
+        return f"{self.newsletter_id}:{timezone.localtime(self.created_at):%d.%m.%Y %H:%M}"
 
 
 # The reason of a suppression written by an erasure (the others: hard_bounce, complaint,

@@ -2,6 +2,7 @@
 
 from django.db import models
 from django.db.models import F, Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from .consent import Frequency, Newsletter, Subscription
@@ -52,7 +53,9 @@ class Digest(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.newsletter} {self.get_frequency_display()} {self.slot:%d.%m.%Y %H:%M}"
+        # Berlin wall-clock time, as every time in the admin (the slot is stored in UTC).
+        slot = timezone.localtime(self.slot)
+        return f"{self.newsletter} {self.get_frequency_display()} {slot:%d.%m.%Y %H:%M}"
 
 
 class BatchState(models.TextChoices):

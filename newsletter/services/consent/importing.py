@@ -3,7 +3,8 @@
 A row that carries proof (time, IP, source and version of the text the person agreed to)
 becomes a confirmed subscription with an `imported` consent event naming the file and the
 importing user; a row without proof becomes pending, with a `requested` event naming the file,
-the user and the text the confirmation mail asks about, and gets that mail after commit. Suppressed addresses and addresses the newsletter already knows are never re-added.
+the user and the text the confirmation mail asks about, and gets that mail after commit.
+Suppressed addresses and addresses the newsletter already knows are never re-added.
 The file is checked whole before anything is written, and written in one transaction: a file
 with a single bad row imports nothing and answers with every problem by line.
 """

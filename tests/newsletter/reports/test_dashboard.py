@@ -7,10 +7,12 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from newsletter.models import (
     Batch,
     BatchState,
+    ConsentEvent,
     Delivery,
     DeliveryState,
     Digest,
@@ -226,3 +228,13 @@ def test_subscription_search_by_address_uses_the_keyed_hash(manager_client, news
     events = reverse("admin:newsletter_consentevent_changelist")
     found = manager_client.get(events, {"q": subs[0].email}).context["cl"].result_list
     assert {e.kind for e in found} == {"suppressed"}
+
+
+def test_admin_names_digests_and_events_in_berlin_time(manager_client, digest_with_outcomes):
+    # Slot 06:00 UTC in January is 07:00 in Berlin; the list and the report title agree.
+    assert "05.01.2026 07:00" in str(digest_with_outcomes)
+    html = manager_client.get(reverse("admin:newsletter_digest_changelist")).content.decode()
+    assert "05.01.2026 07:00" in html and "05.01.2026 06:00" not in html
+    event = ConsentEvent.objects.get(kind="revoked")
+    local = timezone.localtime(event.at)
+    assert f"{local:%d.%m.%Y %H:%M}" in str(event)
