@@ -15,7 +15,7 @@ from django.utils.safestring import mark_safe
 
 from newsletter.charts import figure_csv, figure_svg
 from newsletter.models import Newsletter
-from newsletter.selectors.reports import DASHBOARD_DAYS, Dashboard, dashboard_build
+from newsletter.selectors.reports import DASHBOARD_DAYS, Dashboard, dashboard_cached
 
 PERMISSION = "newsletter.view_subscription"
 
@@ -40,7 +40,7 @@ def dashboard_context(request: HttpRequest) -> dict:
     if not request.user.has_perm(PERMISSION):
         return {}
     newsletter = _newsletter(request)
-    dashboard = dashboard_build(newsletter=newsletter)
+    dashboard = dashboard_cached(newsletter=newsletter)
     return {
         "dashboard": dashboard,
         "dashboard_days": DASHBOARD_DAYS,
@@ -54,7 +54,7 @@ def dashboard_context(request: HttpRequest) -> dict:
 def dashboard_csv(request: HttpRequest, key: str) -> HttpResponse:
     if not request.user.has_perm(PERMISSION):
         raise PermissionDenied
-    figure = dashboard_build(newsletter=_newsletter(request)).figure(key)
+    figure = dashboard_cached(newsletter=_newsletter(request)).figure(key)
     if figure is None:
         raise Http404("no such figure")
     response = HttpResponse(figure_csv(figure), content_type="text/csv; charset=utf-8")
