@@ -41,6 +41,11 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        migrations.AlterField(
+            model_name='consenttext',
+            name='newsletter',
+            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='consent_texts', to='newsletter.newsletter', verbose_name='Newsletter'),
+        ),
         migrations.AlterModelOptions(
             name="subscription",
             options={

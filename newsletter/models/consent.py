@@ -114,7 +114,10 @@ class ConsentText(models.Model):
     """One version of a newsletter's consent declaration, exactly as shown. Immutable."""
 
     newsletter = models.ForeignKey(
-        Newsletter, on_delete=models.PROTECT, related_name="consent_texts"
+        Newsletter,
+        verbose_name=_("Newsletter"),
+        on_delete=models.PROTECT,
+        related_name="consent_texts",
     )
     language = models.CharField(_("Sprache"), max_length=8)
     version = models.PositiveIntegerField(_("Version"))

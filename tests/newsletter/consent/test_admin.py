@@ -210,3 +210,31 @@ def test_a_sender_name_with_a_line_break_is_refused_with_a_clear_message(
         transaction.atomic(),
     ):
         type(newsletter).objects.filter(pk=newsletter.pk).update(sender_name=name)
+
+
+def test_every_field_the_newsletter_admin_shows_has_a_german_label():
+    """A field without verbose_name shows its Python name ("Created at", "Nach kind")."""
+    from django.contrib import admin
+    from django.core.exceptions import FieldDoesNotExist
+
+    unlabelled = []
+    for model, model_admin in admin.site._registry.items():
+        if model._meta.app_label != "newsletter":
+            continue
+        shown = [
+            (model, name)
+            for attr in ("list_display", "list_filter", "readonly_fields")
+            for name in getattr(model_admin, attr) or []
+            if isinstance(name, str)
+        ]
+        shown += [
+            (inline.model, name) for inline in model_admin.inlines for name in inline.fields or []
+        ]
+        for owner, name in shown:
+            try:
+                field = owner._meta.get_field(name)
+            except FieldDoesNotExist:
+                continue
+            if str(field.verbose_name) == name.replace("_", " "):
+                unlabelled.append(f"{owner.__name__}.{name}")
+    assert unlabelled == []
