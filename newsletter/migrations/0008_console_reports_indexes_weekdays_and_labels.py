@@ -333,6 +333,14 @@ class Migration(migrations.Migration):
                 fields=["state", "-created_at", "-id"], name="sub_state_created_idx"
             ),
         ),
+        migrations.AddIndex(
+            model_name='delivery',
+            index=models.Index(condition=models.Q(('state__isnull', False)), fields=['digest', 'state'], name='delivery_exception_idx'),
+        ),
+        migrations.AddIndex(
+            model_name='providerevent',
+            index=models.Index(fields=['event_type', 'delivery'], name='provider_event_type_dlv_idx'),
+        ),
         migrations.RunPython(weekly_days_normalise, migrations.RunPython.noop),
         migrations.AddConstraint(
             model_name="newsletter",

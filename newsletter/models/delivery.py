@@ -137,7 +137,16 @@ class Delivery(models.Model):
             )
         ]
         # The keyset claim walks one digest's deliveries by id.
-        indexes = [models.Index(fields=["digest", "id"], name="delivery_digest_id_idx")]
+        indexes = [
+            models.Index(fields=["digest", "id"], name="delivery_digest_id_idx"),
+            # Exception rows are few: counting a digest's failed or skipped ones (progress,
+            # list, report) reads them alone instead of all its deliveries.
+            models.Index(
+                fields=["digest", "state"],
+                name="delivery_exception_idx",
+                condition=Q(state__isnull=False),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.digest_id}/{self.id}"
@@ -165,8 +174,10 @@ class ProviderEvent(models.Model):
         ]
         indexes = [
             models.Index(fields=["delivery"], name="provider_event_delivery_idx"),
-            # Bounces and complaints per day on the dashboard.
+            # Bounces and complaints per day on the dashboard, and per mailing in its report
+            # (a mailing's deliveries are one id range).
             models.Index(fields=["event_type", "received_at"], name="provider_event_type_idx"),
+            models.Index(fields=["event_type", "delivery"], name="provider_event_type_dlv_idx"),
         ]
 
     def __str__(self) -> str:
