@@ -90,6 +90,7 @@ class LargeListMixin(EvidenceMediaMixin):
 
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
+    list_per_page = 50
     paginator = EstimatedCountPaginator
 
 

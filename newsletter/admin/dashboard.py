@@ -7,6 +7,7 @@ those who may read subscriptions see figures, everyone else the plain list of mo
 from __future__ import annotations
 
 from django.contrib import admin
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import path
@@ -15,7 +16,12 @@ from django.utils.safestring import mark_safe
 
 from newsletter.charts import figure_csv, figure_svg
 from newsletter.models import Newsletter
-from newsletter.selectors.reports import DASHBOARD_DAYS, Dashboard, dashboard_cached
+from newsletter.selectors.reports import (
+    DASHBOARD_DAYS,
+    DASHBOARD_MAX_AGE,
+    Dashboard,
+    dashboard_cached,
+)
 
 PERMISSION = "newsletter.view_subscription"
 
@@ -32,8 +38,18 @@ def _newsletter(request: HttpRequest) -> Newsletter | None:
     return newsletter
 
 
-def figures_with_charts(dashboard: Dashboard) -> list[dict]:
-    return [{"figure": f, "svg": mark_safe(figure_svg(f))} for f in dashboard.figures]  # noqa: S308
+def figures_with_charts(dashboard: Dashboard, *, key: str) -> list[dict]:
+    """Each figure with its drawing; drawn once per built dashboard (pygal takes longer than
+    the page's queries) and kept as long as the figures are."""
+    cache_key = f"newsletter:dashboard-svg:{key}:{dashboard.built_at.timestamp()}"
+    drawings = cache.get(cache_key)
+    if drawings is None:
+        drawings = [figure_svg(f) for f in dashboard.figures]
+        cache.set(cache_key, drawings, DASHBOARD_MAX_AGE)
+    return [
+        {"figure": f, "svg": mark_safe(svg)}  # noqa: S308 - pygal's own SVG, scripts removed
+        for f, svg in zip(dashboard.figures, drawings, strict=True)
+    ]
 
 
 def dashboard_context(request: HttpRequest) -> dict:
@@ -44,7 +60,9 @@ def dashboard_context(request: HttpRequest) -> dict:
     return {
         "dashboard": dashboard,
         "dashboard_days": DASHBOARD_DAYS,
-        "dashboard_charts": figures_with_charts(dashboard),
+        "dashboard_charts": figures_with_charts(
+            dashboard, key=str(newsletter.pk if newsletter else "all")
+        ),
         "dashboard_newsletter": newsletter,
         "dashboard_newsletters": Newsletter.objects.order_by("name", "id"),
         "dashboard_query": f"?newsletter={newsletter.pk}" if newsletter else "",

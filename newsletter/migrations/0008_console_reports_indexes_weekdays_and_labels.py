@@ -42,9 +42,14 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.AlterField(
-            model_name='consenttext',
-            name='newsletter',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='consent_texts', to='newsletter.newsletter', verbose_name='Newsletter'),
+            model_name="consenttext",
+            name="newsletter",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="consent_texts",
+                to="newsletter.newsletter",
+                verbose_name="Newsletter",
+            ),
         ),
         migrations.AlterModelOptions(
             name="subscription",
@@ -334,12 +339,18 @@ class Migration(migrations.Migration):
             ),
         ),
         migrations.AddIndex(
-            model_name='delivery',
-            index=models.Index(condition=models.Q(('state__isnull', False)), fields=['digest', 'state'], name='delivery_exception_idx'),
+            model_name="delivery",
+            index=models.Index(
+                condition=models.Q(("state__isnull", False)),
+                fields=["digest", "state"],
+                name="delivery_exception_idx",
+            ),
         ),
         migrations.AddIndex(
-            model_name='providerevent',
-            index=models.Index(fields=['event_type', 'delivery'], name='provider_event_type_dlv_idx'),
+            model_name="providerevent",
+            index=models.Index(
+                fields=["event_type", "delivery"], name="provider_event_type_dlv_idx"
+            ),
         ),
         migrations.RunPython(weekly_days_normalise, migrations.RunPython.noop),
         migrations.AddConstraint(

@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from django.core.cache import cache
-from django.db.models import Count, Exists, Max, Min, OuterRef, Q, QuerySet, Sum
+from django.db.models import Count, Exists, Max, Min, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 from django.utils.functional import Promise
@@ -278,9 +278,12 @@ def mailing_report(*, mailing: Mailing) -> MailingReport:
             ProviderEvent.objects.filter(
                 delivery_id__gte=span["lo"],
                 delivery_id__lte=span["hi"],
-                delivery__in=in_mailing,
                 event_type__in=BOUNCE_TYPES + COMPLAINT_TYPES,
             )
+            # A scalar subquery (LIMIT 1) is looked up per event through the primary key;
+            # as EXISTS the planner would hash all of the mailing's deliveries instead.
+            .annotate(own=Subquery(in_mailing.filter(pk=OuterRef("delivery_id")).values("pk")[:1]))
+            .filter(own__isnull=False)
             .values_list("event_type")
             .annotate(n=Count("id"))
             .order_by()
