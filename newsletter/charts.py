@@ -55,6 +55,7 @@ def figure_svg(figure: Figure, *, width: int = 900, height: int = 320) -> str:
             chart.add(row, [value])
         chart.show_legend = True
         chart.legend_at_bottom = False
+        chart.truncate_legend = 40
     else:
         chart_class = {"bar": pygal.Bar, "stacked": pygal.StackedBar}.get(figure.kind, pygal.Line)
         chart = chart_class(x_labels_major_every=15, show_dots=False, **common)

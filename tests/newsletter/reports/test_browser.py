@@ -7,8 +7,18 @@ from pathlib import Path
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
-from newsletter.models import ConsentEvent, Subscription, SubscriptionState
+from newsletter.models import (
+    Batch,
+    BatchState,
+    ConsentEvent,
+    Delivery,
+    Digest,
+    DigestState,
+    Subscription,
+    SubscriptionState,
+)
 from newsletter.services.consent import (
     subscription_confirm,
     subscription_request,
@@ -108,6 +118,33 @@ def test_manager_reads_the_dashboard_and_downloads_its_numbers(
         assert page_width(page) <= 1280, url
     page.goto(live_server.url + reverse("admin:newsletter_subscription_changelist"))
     shoot(page, "subscriptions")
+
+    # The report of a mailing: its chart, its table open, its CSV.
+    digest = Digest.objects.create(
+        newsletter=newsletter,
+        frequency="daily",
+        slot=timezone.now(),
+        state=DigestState.DONE,
+        period_start=timezone.now(),
+        period_end=timezone.now(),
+        recipients=3,
+        subject="Meinung am Morgen: 3 neue Artikel",
+    )
+    deliveries = [Delivery.objects.create(digest=digest, subscription=s) for s in subs[:3]]
+    Batch.objects.create(
+        digest=digest,
+        first_delivery_id=deliveries[0].pk,
+        last_delivery_id=deliveries[-1].pk,
+        size=3,
+        sent_count=3,
+        state=BatchState.SENT,
+    )
+    page.goto(live_server.url + reverse("admin:newsletter_digest_report", args=[digest.pk]))
+    assert page.locator(".nl-chart svg").count() == 1
+    rows = page.locator(".nl-table tbody tr")
+    assert rows.first.locator("td").inner_text() == "3"
+    assert page_width(page) <= 1280
+    shoot(page, "report")
     page.goto(live_server.url + reverse("admin:newsletter_newsletter_change", args=[newsletter.pk]))
     shoot(page, "newsletter-form")
     page.goto(live_server.url + reverse("admin:newsletter_subscription_change", args=[subs[0].pk]))
