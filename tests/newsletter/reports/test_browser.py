@@ -24,6 +24,7 @@ from newsletter.services.consent import (
     subscription_request,
     subscription_revoke,
 )
+from tests.ops.test_browser_csp import COLLECT_VIOLATIONS
 
 from .conftest import PASSWORD
 
@@ -86,10 +87,15 @@ def test_manager_reads_the_dashboard_and_downloads_its_numbers(
 ):
     subs = seed(newsletter)
     page = browser_page
+    page.add_init_script(COLLECT_VIOLATIONS)
     page.set_viewport_size({"width": 1280, "height": 900})
     log_in(page, live_server.url)
-    page.goto(f"{live_server.url}/admin/newsletter/")
+    response = page.goto(f"{live_server.url}/admin/newsletter/")
+    assert "script-src 'self'" in response.headers["content-security-policy"]
     assert page.locator(".nl-chart svg").count() == 4
+    # Charts drawn on the server need no script: nothing on the page breaks the policy.
+    page.wait_for_load_state("load")
+    assert page.evaluate("window.__cspViolations") == []
     assert page.locator(".nl-kpis").inner_text().count("5") >= 1
     # The numbers behind a chart, as a table a screen reader can read.
     signups = page.locator("section[aria-labelledby=fig-anmeldungen]")
