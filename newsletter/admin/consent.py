@@ -12,7 +12,7 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -384,9 +384,9 @@ class SubscriptionAdmin(AddressSearchMixin, LargeListMixin, admin.ModelAdmin):
     @admin.action(description=_("CSV-Export der bestätigten Abonnements"), permissions=["view"])
     def export_confirmed_csv(self, request: HttpRequest, queryset):
         stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
-        response = HttpResponse(
-            "".join(subscription_export_csv(queryset=queryset)),
-            content_type="text/csv; charset=utf-8",
+        # Streamed: "all N selected" over ten million rows never sits in memory at once.
+        response = StreamingHttpResponse(
+            subscription_export_csv(queryset=queryset), content_type="text/csv; charset=utf-8"
         )
         response["Content-Disposition"] = f'attachment; filename="abonnenten-{stamp}.csv"'
         return response

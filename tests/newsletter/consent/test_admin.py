@@ -114,7 +114,7 @@ def test_csv_export_holds_only_confirmed_subscribers(manager_client, confirmed, 
             "_selected_action": list(Subscription.objects.values_list("id", flat=True)),
         },
     )
-    rows = list(csv.reader(io.StringIO(response.content.decode())))
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
     emails = sorted(row[0] for row in rows[1:])
     assert emails == ["'=cmd@example.org", "beleg@example.org"]
 

@@ -197,7 +197,7 @@ def test_export_escapes_formulas_and_names_consent_dates(manager_client, newslet
             "_selected_action": list(Subscription.objects.values_list("pk", flat=True)),
         },
     )
-    rows = list(csv.reader(io.StringIO(response.content.decode())))
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
     assert rows[0] == [
         "email",
         "newsletter",
