@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 
 from django import forms
-from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
@@ -20,8 +19,12 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from newsletter.addresses import address_hmac
-from newsletter.admin.paging import EstimatedCountPaginator
+from newsletter.admin.lists import (
+    AddressSearchMixin,
+    EvidenceMediaMixin,
+    LanguageFilter,
+    LargeListMixin,
+)
 from newsletter.models import (
     ConsentEvent,
     ConsentText,
@@ -33,6 +36,7 @@ from newsletter.models import (
 )
 from newsletter.selectors.consent import consent_text_current, subscription_export_csv
 from newsletter.services.consent import (
+    IMPORT_MAX_BYTES,
     IMPORT_MAX_ROWS,
     newsletter_texts_save,
     subscriber_erase,
@@ -40,58 +44,11 @@ from newsletter.services.consent import (
     subscription_proof,
     subscription_revoke,
 )
-from newsletter.services.consent.importing import IMPORT_MAX_BYTES
 
 TEXT_LANGUAGES = (
     ("de", _("Einwilligungstext (Deutsch)")),
     ("en", _("Einwilligungstext (Englisch)")),
 )
-
-
-class LanguageFilter(admin.SimpleListFilter):
-    """The configured languages (Django's default filter would SELECT DISTINCT over the table)."""
-
-    title = _("Sprache")
-    parameter_name = "language"
-
-    def lookups(self, request, model_admin):
-        return [(code, _(name)) for code, name in settings.LANGUAGES]
-
-    def queryset(self, request, queryset):
-        return queryset.filter(language=self.value()) if self.value() else queryset
-
-
-class AddressSearchMixin:
-    """Search by address through its keyed hash, the only identity the suppression list and
-    erased evidence keep (and an indexed lookup at any table size). A term without "@" is
-    matched against the start of the stored address where the model has one."""
-
-    address_hmac_field = "address_hmac"
-    address_prefix_field: str | None = None
-
-    def get_search_results(self, request, queryset, search_term):
-        term = search_term.strip()
-        if not term:
-            return queryset, False
-        if "@" in term:
-            return queryset.filter(**{self.address_hmac_field: address_hmac(term)}), False
-        if self.address_prefix_field:
-            return queryset.filter(**{f"{self.address_prefix_field}__startswith": term}), False
-        return queryset.filter(**{self.address_hmac_field: term.lower()}), False
-
-
-class EvidenceMediaMixin:
-    class Media:
-        css = {"all": ["newsletter/admin_forms.css"]}
-
-
-class LargeListMixin(EvidenceMediaMixin):
-    """Change lists of tables that grow to millions of rows: no full COUNT(*), no facets."""
-
-    show_full_result_count = False
-    show_facets = admin.ShowFacets.NEVER
-    list_per_page = 50
-    paginator = EstimatedCountPaginator
 
 
 class ReadOnlyMixin:

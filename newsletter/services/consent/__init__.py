@@ -11,6 +11,7 @@ from newsletter.services.consent._ledger import LAPSED_STATES
 from newsletter.services.consent.erasure import subscriber_erase
 from newsletter.services.consent.evidence import subscriber_export, subscription_proof
 from newsletter.services.consent.importing import (
+    IMPORT_MAX_BYTES,
     IMPORT_MAX_ROWS,
     ImportReport,
     subscription_import,
@@ -46,6 +47,7 @@ __all__ = [
     "CONFIRMATION_MAX_SENDS",
     "CONFIRMATION_RESEND_AFTER",
     "DEFAULT_CONSENT_TEXTS",
+    "IMPORT_MAX_BYTES",
     "IMPORT_MAX_ROWS",
     "ImportReport",
     "LAPSED_STATES",
