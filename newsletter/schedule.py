@@ -34,10 +34,6 @@ def slot_at(day: date, send_time: time) -> datetime:
     return local.astimezone(UTC)
 
 
-def weekly_days(newsletter: Newsletter) -> set[int]:
-    return {int(ch) for ch in newsletter.weekly_days if ch.isdigit() and int(ch) <= 6} or {0}
-
-
 def newsletter_frequencies(newsletter: Newsletter) -> list[str]:
     result = []
     if newsletter.offers_daily:
@@ -53,7 +49,7 @@ def latest_slot(newsletter: Newsletter, frequency: str, now: datetime) -> dateti
     if isinstance(send_time, str):
         send_time = time.fromisoformat(send_time)
     today = now.astimezone(BERLIN).date()
-    days = weekly_days(newsletter) if frequency == Frequency.WEEKLY else set(range(7))
+    days = newsletter.weekly_day_numbers if frequency == Frequency.WEEKLY else set(range(7))
     for back in range(0, 8):
         day = today - timedelta(days=back)
         if day.weekday() not in days:

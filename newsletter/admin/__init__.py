@@ -1,3 +1,3 @@
 """Admin registrations, one module per flow."""
 
-from . import campaigns, consent, digests, ledger  # noqa: F401
+from . import campaigns, consent, dashboard, digests, ledger  # noqa: F401

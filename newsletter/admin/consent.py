@@ -6,12 +6,10 @@ consent texts are read-only here. Editors have no newsletter permissions and see
 
 from __future__ import annotations
 
-import csv
-
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -19,20 +17,29 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from newsletter.admin.lists import (
+    AddressSearchMixin,
+    EvidenceMediaMixin,
+    LanguageFilter,
+    LargeListMixin,
+)
 from newsletter.models import (
     ConsentEvent,
     ConsentText,
     Newsletter,
     RevocationChannel,
     Subscription,
-    SubscriptionState,
     Suppression,
+    Weekday,
 )
 from newsletter.proof_pdf import proof_pdf_render
-from newsletter.selectors.consent import consent_text_current
+from newsletter.selectors.consent import consent_text_current, subscription_export_csv
 from newsletter.services.consent import (
+    IMPORT_MAX_BYTES,
+    IMPORT_MAX_ROWS,
     newsletter_texts_save,
     subscriber_erase,
+    subscription_import,
     subscription_proof,
     subscription_revoke,
 )
@@ -65,6 +72,13 @@ class ConsentTextInline(ReadOnlyMixin, admin.TabularInline):
 
 
 class NewsletterForm(forms.ModelForm):
+    weekly_days = forms.MultipleChoiceField(
+        label=_("Wochentage (wöchentlich)"),
+        choices=Weekday.choices,
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        help_text=_("An diesen Tagen geht der wöchentliche Digest hinaus."),
+    )
     consent_text_de = forms.CharField(
         label=TEXT_LANGUAGES[0][1],
         required=False,
@@ -107,15 +121,25 @@ class NewsletterForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        self.initial["weekly_days"] = list(self.instance.weekly_days or Weekday.MONDAY)
         if self.instance.pk:
             for language, _label in TEXT_LANGUAGES:
                 current = consent_text_current(newsletter=self.instance, language=language)
                 if current is not None and current.language == language:
                     self.fields[f"consent_text_{language}"].initial = current.text
 
+    def clean_weekly_days(self) -> str:
+        days = "".join(sorted(set(self.cleaned_data["weekly_days"])))
+        if not days and self.data.get("offers_weekly"):
+            raise forms.ValidationError(
+                _("Bitte wählen Sie mindestens einen Wochentag."), code="invalid_weekdays"
+            )
+        # Without a weekly digest the days do not matter; the stored value stays valid.
+        return days or self.instance.weekly_days or Weekday.MONDAY
+
 
 @admin.register(Newsletter)
-class NewsletterAdmin(admin.ModelAdmin):
+class NewsletterAdmin(EvidenceMediaMixin, admin.ModelAdmin):
     form = NewsletterForm
     list_display = ["name", "slug", "language", "is_active", "offers_daily", "offers_weekly"]
     list_filter = ["is_active", "language"]
@@ -139,7 +163,7 @@ class NewsletterAdmin(admin.ModelAdmin):
 
 
 @admin.register(ConsentText)
-class ConsentTextAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class ConsentTextAdmin(EvidenceMediaMixin, ReadOnlyMixin, admin.ModelAdmin):
     list_display = ["newsletter", "language", "version", "created_at", "sha256"]
     list_filter = ["newsletter", "language"]
     search_fields = ["text", "sha256"]
@@ -165,6 +189,22 @@ class ConsentEventInline(ReadOnlyMixin, admin.TabularInline):
     readonly_fields = fields
     ordering = ["at", "id"]
 
+    def get_queryset(self, request):
+        # Each row shows its text's name (with its newsletter's): one join, no query per row.
+        return super().get_queryset(request).select_related("consent_text__newsletter")
+
+
+class ImportForm(forms.Form):
+    newsletter = forms.ModelChoiceField(Newsletter.objects.all(), label=_("Newsletter"))
+    file = forms.FileField(
+        label=_("CSV-Datei (UTF-8)"),
+        help_text=_(
+            "Spalten: email, optional language; als Nachweis einer Einwilligung alle vier: "
+            "consent_at, ip, source, text_version. Zeilen ohne Nachweis erhalten eine "
+            "Bestätigungsmail."
+        ),
+    )
+
 
 class RevokeForm(forms.Form):
     note = forms.CharField(
@@ -176,7 +216,7 @@ class RevokeForm(forms.Form):
 
 
 @admin.register(Subscription)
-class SubscriptionAdmin(admin.ModelAdmin):
+class SubscriptionAdmin(AddressSearchMixin, LargeListMixin, admin.ModelAdmin):
     list_display = [
         "email",
         "newsletter",
@@ -185,18 +225,14 @@ class SubscriptionAdmin(admin.ModelAdmin):
         "frequency",
         "created_at",
         "confirmed_at",
-        "unsubscribed_at",
     ]
-    list_filter = [
-        "newsletter",
-        "state",
-        "language",
-        "created_at",
-        "confirmed_at",
-        "unsubscribed_at",
-    ]
+    list_filter = ["newsletter", "state", LanguageFilter, "created_at", "confirmed_at"]
+    # Searched through AddressSearchMixin (hash or start of the address), never LIKE '%…%'.
     search_fields = ["email"]
-    date_hierarchy = "created_at"
+    search_help_text = _(
+        "Ganze Adresse (über ihren Schlüssel-Hash) oder den Anfang einer Adresse eingeben."
+    )
+    address_prefix_field = "email"
     list_select_related = ["newsletter"]
     readonly_fields = [
         "email",
@@ -210,6 +246,7 @@ class SubscriptionAdmin(admin.ModelAdmin):
         "unsubscribed_at",
         "confirmation_sends",
         "last_confirmation_sent_at",
+        "soft_bounces",
         "last_mailed_at",
         "proof_links",
     ]
@@ -227,6 +264,7 @@ class SubscriptionAdmin(admin.ModelAdmin):
     def get_urls(self):
         wrap = self.admin_site.admin_view
         return [
+            path("import/", wrap(self.import_view), name="newsletter_subscription_import"),
             path(
                 "<int:pk>/nachweis.json",
                 wrap(self.proof_json_view),
@@ -331,25 +369,52 @@ class SubscriptionAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("CSV-Export der bestätigten Abonnements"), permissions=["view"])
     def export_confirmed_csv(self, request: HttpRequest, queryset):
-        response = HttpResponse(content_type="text/csv; charset=utf-8")
         stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
+        # Streamed: "all N selected" over ten million rows never sits in memory at once.
+        response = StreamingHttpResponse(
+            subscription_export_csv(queryset=queryset), content_type="text/csv; charset=utf-8"
+        )
         response["Content-Disposition"] = f'attachment; filename="abonnenten-{stamp}.csv"'
-        writer = csv.writer(response)
-        writer.writerow(["email", "newsletter", "language", "frequency", "confirmed_at"])
-        confirmed = queryset.filter(state=SubscriptionState.CONFIRMED).select_related("newsletter")
-        for sub in confirmed.order_by("newsletter_id", "id").iterator():
-            # A leading =, +, - or @ would be a formula to a spreadsheet.
-            email = f"'{sub.email}" if sub.email[:1] in "=+-@" else sub.email
-            writer.writerow(
-                [
-                    email,
-                    sub.newsletter.slug,
-                    sub.language,
-                    sub.frequency,
-                    sub.confirmed_at.isoformat(),
-                ]
-            )
         return response
+
+    def has_import_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("newsletter.import_subscriptions")
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {
+            **(extra_context or {}),
+            "can_import": self.has_import_permission(request),
+        }
+        return super().changelist_view(request, extra_context)
+
+    def import_view(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_import_permission(request):
+            raise PermissionDenied
+        form = ImportForm(request.POST or None, request.FILES or None)
+        report = None
+        status = 200
+        if request.method == "POST" and form.is_valid():
+            upload = form.cleaned_data["file"]
+            report = subscription_import(
+                newsletter=form.cleaned_data["newsletter"],
+                file_name=upload.name,
+                data=upload.read(IMPORT_MAX_BYTES + 1),
+                user_name=request.user.get_username(),
+            )
+            status = 200 if report.imported else 400
+        elif request.method == "POST":
+            status = 400
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Abonnements aus CSV importieren"),
+            "opts": self.model._meta,
+            "form": form,
+            "report": report,
+            "max_rows": IMPORT_MAX_ROWS,
+        }
+        return TemplateResponse(
+            request, "admin/newsletter/subscription/import.html", context, status=status
+        )
 
     @admin.action(description=_("Daten löschen (Art. 17 DSGVO)"), permissions=["change"])
     def erase_subscribers(self, request: HttpRequest, queryset):
@@ -368,16 +433,17 @@ class SubscriptionAdmin(admin.ModelAdmin):
 
 
 @admin.register(ConsentEvent)
-class ConsentEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class ConsentEventAdmin(AddressSearchMixin, LargeListMixin, ReadOnlyMixin, admin.ModelAdmin):
     list_display = ["at", "kind", "newsletter", "subscription", "channel", "ip", "form"]
     list_filter = ["kind", "channel", "newsletter", "at"]
-    search_fields = ["address_hmac", "subscription__email", "message_id"]
-    date_hierarchy = "at"
-    list_select_related = ["newsletter", "subscription"]
+    search_fields = ["address_hmac"]
+    search_help_text = _("Ganze Adresse (über ihren Schlüssel-Hash) oder den Hash selbst.")
+    list_select_related = ["newsletter", "subscription__newsletter"]
 
 
 @admin.register(Suppression)
-class SuppressionAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class SuppressionAdmin(AddressSearchMixin, LargeListMixin, ReadOnlyMixin, admin.ModelAdmin):
     list_display = ["address_hmac", "reason", "created_at"]
     list_filter = ["reason"]
     search_fields = ["address_hmac"]
+    search_help_text = _("Ganze Adresse (über ihren Schlüssel-Hash) oder den Hash selbst.")

@@ -24,6 +24,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
@@ -36,9 +37,11 @@ from newsletter.admin.workflow import (
     test_send_handle,
     workflow_context,
 )
+from newsletter.charts import figure_csv, figure_svg
 from newsletter.models import Batch, Digest, DigestState, Frequency, Newsletter, Subscription
 from newsletter.selectors.digests import digest_list_with_progress, digest_progress
 from newsletter.selectors.mailings import digest_draft
+from newsletter.selectors.reports import mailing_of_digest, mailing_report
 from newsletter.services.digests import (
     CANCELLABLE,
     digest_cancel,
@@ -125,8 +128,13 @@ class DigestAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("Fortschritt"))
     def progress_link(self, obj):
-        url = reverse("admin:newsletter_digest_progress", args=[obj.pk])
-        return format_html('<a href="{}">{}</a>', url, _("verfolgen"))
+        return format_html(
+            '<a href="{}">{}</a> · <a href="{}">{}</a>',
+            reverse("admin:newsletter_digest_progress", args=[obj.pk]),
+            _("verfolgen"),
+            reverse("admin:newsletter_digest_report", args=[obj.pk]),
+            _("Bericht"),
+        )
 
     def _report(self, request, done: int, total: int, verb: str) -> None:
         self.message_user(
@@ -183,6 +191,10 @@ class DigestAdmin(admin.ModelAdmin):
                 name="newsletter_digest_control",
             ),
             path("<int:pk>/preview/", wrap(self.preview_view), name="newsletter_digest_preview"),
+            path("<int:pk>/bericht/", wrap(self.report_view), name="newsletter_digest_report"),
+            path(
+                "<int:pk>/bericht.csv", wrap(self.report_csv), name="newsletter_digest_report_csv"
+            ),
             path(
                 "<int:pk>/test/", wrap(require_POST(self.test_view)), name="newsletter_digest_test"
             ),
@@ -227,10 +239,10 @@ class DigestAdmin(admin.ModelAdmin):
                 except ValidationError as exc:
                     form.add_error(None, exc)
                 else:
+                    # The state changes while workers run; the progress page shows it live,
+                    # so the banner names none that could contradict the table below it.
                     self.message_user(
-                        request,
-                        _("Digest %(id)s: %(state)s.")
-                        % {"id": result.digest.pk, "state": result.digest.get_state_display()},
+                        request, _("Digest %(id)s angelegt.") % {"id": result.digest.pk}
                     )
                     return HttpResponseRedirect(
                         reverse("admin:newsletter_digest_progress", args=[result.digest.pk])
@@ -329,14 +341,44 @@ class DigestAdmin(admin.ModelAdmin):
             )
         return HttpResponseRedirect(reverse("admin:newsletter_digest_progress", args=[digest.pk]))
 
+    def report_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        digest = self._digest(pk, allowed=self.has_view_permission(request))
+        report = mailing_report(mailing=mailing_of_digest(digest=digest))
+        context = {
+            **self.admin_site.each_context(request),
+            "digest": digest,
+            "report": report,
+            "svg": mark_safe(figure_svg(report.figure, height=260)),  # noqa: S308
+            "title": _("Bericht: %(digest)s") % {"digest": digest},
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/newsletter/digest/report.html", context)
+
+    def report_csv(self, request: HttpRequest, pk: int) -> HttpResponse:
+        digest = self._digest(pk, allowed=self.has_view_permission(request))
+        report = mailing_report(mailing=mailing_of_digest(digest=digest))
+        response = HttpResponse(figure_csv(report.figure), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="bericht-digest-{digest.pk}.csv"'
+        return response
+
     def preview_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         """The digest as a reader of a language, or as one subscriber, with inert links."""
         digest = self._digest(pk, allowed=self.has_view_permission(request))
+        if digest.state == DigestState.SKIPPED:
+            return HttpResponseBadRequest(
+                _("Ein übersprungener Digest hat keinen Inhalt."),
+                content_type="text/plain; charset=utf-8",
+            )
         back = reverse("admin:newsletter_digest_progress", args=[digest.pk])
         return preview_response(self, request, draft=digest, back_url=back)
 
     def test_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         digest = self._digest(pk, allowed=can_send_test(request))
+        if digest.state == DigestState.SKIPPED:
+            return HttpResponseBadRequest(
+                _("Ein übersprungener Digest hat keinen Inhalt."),
+                content_type="text/plain; charset=utf-8",
+            )
         data = request.POST.copy()
         if not data.get("addresses"):
             data["addresses"] = request.user.email or ""

@@ -11,6 +11,7 @@ from .consent import (
     Subscription,
     SubscriptionState,
     Suppression,
+    Weekday,
 )
 from .delivery import (
     Batch,
@@ -50,4 +51,5 @@ __all__ = [
     "Subscription",
     "SubscriptionState",
     "Suppression",
+    "Weekday",
 ]

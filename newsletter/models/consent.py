@@ -4,6 +4,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 
@@ -18,6 +19,25 @@ def header_line_validate(value: str) -> None:
     if "\r" in value or "\n" in value:
         raise ValidationError(
             _("Der Absendername darf keine Zeilenumbrüche enthalten."), code="line_break"
+        )
+
+
+class Weekday(models.TextChoices):
+    MONDAY = "0", _("Montag")
+    TUESDAY = "1", _("Dienstag")
+    WEDNESDAY = "2", _("Mittwoch")
+    THURSDAY = "3", _("Donnerstag")
+    FRIDAY = "4", _("Freitag")
+    SATURDAY = "5", _("Samstag")
+    SUNDAY = "6", _("Sonntag")
+
+
+def weekly_days_validate(value: str) -> None:
+    """One to seven distinct weekday digits: anything else used to be saved and then silently
+    read as Monday by the scheduler."""
+    if not value or any(ch not in Weekday.values for ch in value) or len(set(value)) != len(value):
+        raise ValidationError(
+            _("Bitte wählen Sie mindestens einen Wochentag."), code="invalid_weekdays"
         )
 
 
@@ -74,8 +94,9 @@ class Newsletter(models.Model):
     weekly_days = models.CharField(
         _("Wochentage (wöchentlich)"),
         max_length=7,
-        default="0",
-        help_text=_("Ziffern 0 (Montag) bis 6 (Sonntag), z. B. „0“ oder „03“."),
+        default=Weekday.MONDAY,
+        validators=[weekly_days_validate],
+        help_text=_("An diesen Tagen geht der wöchentliche Digest hinaus."),
     )
     subject_template = models.CharField(
         _("Betreffvorlage"),
@@ -89,7 +110,7 @@ class Newsletter(models.Model):
         default="{newsletter}: {count} new articles, {date}",
         help_text=_("Für Leser, die ihre Mails auf Englisch erhalten; dieselben Platzhalter."),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(_("angelegt am"), auto_now_add=True)
 
     class Meta:
         ordering = ["name"]
@@ -110,6 +131,12 @@ class Newsletter(models.Model):
                 violation_error_message=_("Der Absendername darf keine Zeilenumbrüche enthalten."),
                 violation_error_code="line_break",
             ),
+            models.CheckConstraint(
+                condition=Q(weekly_days__regex=r"^[0-6]{1,7}$"),
+                name="newsletter_weekly_days_digits",
+                violation_error_message=_("Bitte wählen Sie mindestens einen Wochentag."),
+                violation_error_code="invalid_weekdays",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -126,12 +153,19 @@ class Newsletter(models.Model):
             return self.subject_template_en
         return self.subject_template
 
+    @property
+    def weekly_day_numbers(self) -> set[int]:
+        return {int(ch) for ch in self.weekly_days}
+
 
 class ConsentText(models.Model):
     """One version of a newsletter's consent declaration, exactly as shown. Immutable."""
 
     newsletter = models.ForeignKey(
-        Newsletter, on_delete=models.PROTECT, related_name="consent_texts"
+        Newsletter,
+        verbose_name=_("Newsletter"),
+        on_delete=models.PROTECT,
+        related_name="consent_texts",
     )
     language = models.CharField(_("Sprache"), max_length=8)
     version = models.PositiveIntegerField(_("Version"))
@@ -165,9 +199,14 @@ class Subscription(models.Model):
     email = models.EmailField(_("E-Mail-Adresse"), max_length=254)
     # Keyed hash of the address: the identity used for lookups across case variants, for the
     # preference centre's token and for the suppression list.
-    address_hmac = models.CharField(max_length=64, blank=True, default="", editable=False)
+    address_hmac = models.CharField(
+        _("Adress-Hash"), max_length=64, blank=True, default="", editable=False
+    )
     newsletter = models.ForeignKey(
-        Newsletter, on_delete=models.PROTECT, related_name="subscriptions"
+        Newsletter,
+        verbose_name=_("Newsletter"),
+        on_delete=models.PROTECT,
+        related_name="subscriptions",
     )
     state = models.CharField(
         _("Status"),
@@ -186,15 +225,22 @@ class Subscription(models.Model):
     confirm_round = models.PositiveIntegerField(default=1, editable=False)
     confirmed_at = models.DateTimeField(_("bestätigt am"), null=True, blank=True)
     unsubscribed_at = models.DateTimeField(_("abgemeldet am"), null=True, blank=True)
-    confirmation_sends = models.PositiveSmallIntegerField(default=0)
-    last_confirmation_sent_at = models.DateTimeField(null=True, blank=True)
-    soft_bounces = models.PositiveSmallIntegerField(default=0)
-    last_mailed_at = models.DateTimeField(null=True, blank=True)
+    confirmation_sends = models.PositiveSmallIntegerField(
+        _("versandte Bestätigungsmails"), default=0
+    )
+    last_confirmation_sent_at = models.DateTimeField(
+        _("letzte Bestätigungsmail am"), null=True, blank=True
+    )
+    soft_bounces = models.PositiveSmallIntegerField(_("vorübergehende Zustellfehler"), default=0)
+    last_mailed_at = models.DateTimeField(_("zuletzt angeschrieben am"), null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
         verbose_name = _("Abonnement")
         verbose_name_plural = _("Abonnements")
+        # Importing adds confirmed addresses on the strength of proof from elsewhere: granted
+        # on its own, beside the right to change subscriptions.
+        permissions = [("import_subscriptions", _("Kann Abonnements aus CSV importieren"))]
         constraints = [
             models.UniqueConstraint(
                 fields=["newsletter", "email"], name="subscription_unique_per_newsletter"
@@ -214,6 +260,16 @@ class Subscription(models.Model):
             models.Index(fields=["state", "requested_at"], name="sub_state_requested_idx"),
             models.Index(fields=["newsletter", "state", "frequency", "id"], name="sub_fanout_idx"),
             models.Index(fields=["email"], name="sub_email_idx"),
+            # The admin's search by the start of an address (LIKE 'abc%') on PostgreSQL.
+            models.Index(
+                fields=["email"], name="sub_email_prefix_idx", opclasses=["varchar_pattern_ops"]
+            ),
+            # The admin's default order (newest first) and the dashboard's signups per day.
+            models.Index(fields=["-created_at", "-id"], name="sub_created_idx"),
+            models.Index(
+                fields=["newsletter", "-created_at", "-id"], name="sub_newsletter_created_idx"
+            ),
+            models.Index(fields=["state", "-created_at", "-id"], name="sub_state_created_idx"),
         ]
 
     def __str__(self) -> str:
@@ -231,6 +287,9 @@ class ConsentEventKind(models.TextChoices):
     PREFERENCES_CHANGED = "preferences_changed", _("Einstellungen geändert")
     # Written by the retention job: which chain positions it deleted (see ChainPrune).
     RETENTION = "retention", _("Aufbewahrungsfrist abgelaufen, Nachweise gelöscht")
+    # Consent given elsewhere and proven by the columns of an imported file (file, user and
+    # the proof's time, IP, source and text version in the event).
+    IMPORTED = "imported", _("importiert")
 
 
 class RevocationChannel(models.TextChoices):
@@ -250,23 +309,37 @@ class ConsentEvent(models.Model):
     """
 
     subscription = models.ForeignKey(
-        Subscription, on_delete=models.SET_NULL, null=True, blank=True, related_name="events"
+        Subscription,
+        verbose_name=_("Abonnement"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="events",
     )
-    newsletter = models.ForeignKey(Newsletter, on_delete=models.PROTECT, related_name="+")
-    address_hmac = models.CharField(max_length=64, db_index=True)
-    kind = models.CharField(max_length=32, choices=ConsentEventKind.choices)
-    at = models.DateTimeField(db_index=True)
-    ip = models.GenericIPAddressField(null=True, blank=True)
-    user_agent = models.CharField(max_length=500, blank=True)
-    url = models.CharField(max_length=500, blank=True)
-    channel = models.CharField(max_length=20, choices=RevocationChannel.choices, blank=True)
-    form = models.CharField(max_length=80, blank=True)
+    newsletter = models.ForeignKey(
+        Newsletter, verbose_name=_("Newsletter"), on_delete=models.PROTECT, related_name="+"
+    )
+    address_hmac = models.CharField(_("Adress-Hash"), max_length=64, db_index=True)
+    kind = models.CharField(_("Art"), max_length=32, choices=ConsentEventKind.choices)
+    at = models.DateTimeField(_("Zeitpunkt"), db_index=True)
+    ip = models.GenericIPAddressField(_("IP-Adresse"), null=True, blank=True)
+    user_agent = models.CharField(_("Browser"), max_length=500, blank=True)
+    url = models.CharField(_("Seite"), max_length=500, blank=True)
+    channel = models.CharField(
+        _("Weg"), max_length=20, choices=RevocationChannel.choices, blank=True
+    )
+    form = models.CharField(_("Formular/Quelle"), max_length=80, blank=True)
     consent_text = models.ForeignKey(
-        ConsentText, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        ConsentText,
+        verbose_name=_("Einwilligungstext"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
     )
-    text_sha256 = models.CharField(max_length=64, blank=True)
-    message_id = models.CharField(max_length=255, blank=True)
-    note = models.TextField(blank=True)
+    text_sha256 = models.CharField(_("SHA-256 des Texts"), max_length=64, blank=True)
+    message_id = models.CharField(_("Message-ID"), max_length=255, blank=True)
+    note = models.TextField(_("Vermerk"), blank=True)
     # The hash chain (newsletter/chain.py), written by event_record under the chain lock.
     chain_seq = models.BigIntegerField(_("Kettenposition"), unique=True, editable=False)
     prev_hash = models.CharField(max_length=64, editable=False)
@@ -300,10 +373,13 @@ class ConsentEvent(models.Model):
                 condition=Q(kind="erased"),
                 name="consent_event_erased_idx",
             ),
+            # The dashboard's per-day counts of one kind (and revocations per channel)
+            # over the last 90 days read only this index.
+            models.Index(fields=["kind", "at", "channel"], name="event_kind_at_idx"),
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()} {self.at:%d.%m.%Y %H:%M}"
+        return f"{self.get_kind_display()} {timezone.localtime(self.at):%d.%m.%Y %H:%M}"
 
 
 class SignupRequest(models.Model):
@@ -330,7 +406,7 @@ class SignupRequest(models.Model):
         verbose_name_plural = _("Anmeldeanfragen")
 
     def __str__(self) -> str:
-        return f"{self.newsletter_id}:{self.created_at:%d.%m.%Y %H:%M}"
+        return f"{self.newsletter_id}:{timezone.localtime(self.created_at):%d.%m.%Y %H:%M}"
 
 
 # The reason of a suppression written by an erasure (the others: hard_bounce, complaint,
@@ -341,9 +417,9 @@ SUPPRESSION_ERASURE = "erasure"
 class Suppression(models.Model):
     """An address that must not be mailed, kept only as a keyed hash (survives erasure)."""
 
-    address_hmac = models.CharField(max_length=64, unique=True)
-    reason = models.CharField(max_length=40)
-    created_at = models.DateTimeField(auto_now_add=True)
+    address_hmac = models.CharField(_("Adress-Hash"), max_length=64, unique=True)
+    reason = models.CharField(_("Grund"), max_length=40)
+    created_at = models.DateTimeField(_("gesperrt am"), auto_now_add=True)
 
     class Meta:
         verbose_name = _("Sperre")

@@ -52,8 +52,8 @@ class Digest(models.Model):
     article_ids = models.JSONField(_("Artikel"), default=list)
     subject = models.CharField(_("Betreff"), max_length=300, blank=True)
     # Keyset claim cursor: every delivery with id <= cursor belongs to a claimed batch.
-    cursor = models.BigIntegerField(default=0)
-    last_delivery_id = models.BigIntegerField(null=True, blank=True)
+    cursor = models.BigIntegerField(_("Fortschrittszeiger"), default=0)
+    last_delivery_id = models.BigIntegerField(_("letzte Zustellung"), null=True, blank=True)
     recipients = models.PositiveIntegerField(_("Empfänger"), default=0)
     created_at = models.DateTimeField(_("angelegt am"), auto_now_add=True)
     fanned_out_at = models.DateTimeField(_("vorbereitet am"), null=True, blank=True)
@@ -104,14 +104,14 @@ class Batch(models.Model):
     """One provider API call for the deliveries first_delivery_id..last_delivery_id."""
 
     digest = models.ForeignKey(Digest, on_delete=models.CASCADE, related_name="batches")
-    first_delivery_id = models.BigIntegerField()
-    last_delivery_id = models.BigIntegerField()
-    size = models.PositiveIntegerField()
+    first_delivery_id = models.BigIntegerField(_("erste Zustellung"))
+    last_delivery_id = models.BigIntegerField(_("letzte Zustellung"))
+    size = models.PositiveIntegerField(_("Größe"))
     # One language per batch: one rendered body per provider call.
     language = models.CharField(max_length=8, default="de")
     # Recipients actually handed to the provider (size minus skipped and refused rows).
-    sent_count = models.PositiveIntegerField(default=0)
-    state = models.CharField(max_length=20, choices=BatchState.choices)
+    sent_count = models.PositiveIntegerField(_("übergeben"), default=0)
+    state = models.CharField(_("Status"), max_length=20, choices=BatchState.choices)
     # The provider the claiming worker sends through ("mailgun", ..., "smtp"): only that
     # provider's webhooks may speak about this batch's deliveries.
     esp = models.CharField(max_length=40, blank=True, default="")
@@ -120,14 +120,14 @@ class Batch(models.Model):
     # The fencing token: every claim takes the next number, and every later write for the batch
     # is a compare-and-set on it, so a worker that lost its claim (paused past its lease) can
     # neither send nor record anything for the attempt that replaced its own.
-    attempts = models.PositiveSmallIntegerField(default=0)
+    attempts = models.PositiveSmallIntegerField(_("Versuche"), default=0)
     # Set by the final ownership check right before the provider call of this attempt: a batch
     # whose lease ended without it provably never reached the provider and is free at once.
     call_started_at = models.DateTimeField(null=True, blank=True)
     # Per-recipient paths (SMTP): the last delivery id handed over, recorded after each
     # message, so an attempt that lost its claim mid-batch is resumed after it, never resent.
     sent_through = models.BigIntegerField(null=True, blank=True)
-    error = models.TextField(blank=True)
+    error = models.TextField(_("Fehler"), blank=True)
     provider_message_ids = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True)
@@ -180,7 +180,16 @@ class Delivery(models.Model):
             )
         ]
         # The keyset claim walks one digest's deliveries by id.
-        indexes = [models.Index(fields=["digest", "id"], name="delivery_digest_id_idx")]
+        indexes = [
+            models.Index(fields=["digest", "id"], name="delivery_digest_id_idx"),
+            # Exception rows are few: counting a digest's failed or skipped ones (progress,
+            # list, report) reads them alone instead of all its deliveries.
+            models.Index(
+                fields=["digest", "state"],
+                name="delivery_exception_idx",
+                condition=Q(state__isnull=False),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.digest_id}/{self.id}"
@@ -206,7 +215,13 @@ class ProviderEvent(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["esp", "event_id"], name="provider_event_once")
         ]
-        indexes = [models.Index(fields=["delivery"], name="provider_event_delivery_idx")]
+        indexes = [
+            models.Index(fields=["delivery"], name="provider_event_delivery_idx"),
+            # Bounces and complaints per day on the dashboard, and per mailing in its report
+            # (a mailing's deliveries are one id range).
+            models.Index(fields=["event_type", "received_at"], name="provider_event_type_idx"),
+            models.Index(fields=["event_type", "delivery"], name="provider_event_type_dlv_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.esp}:{self.event_type}:{self.event_id}"

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from collections.abc import Iterator
+from zoneinfo import ZoneInfo
 
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from newsletter.csvcells import csv_lines
 from newsletter.models import (
     SUPPRESSION_ERASURE,
     ConsentEvent,
@@ -13,6 +18,8 @@ from newsletter.models import (
     SubscriptionState,
     Suppression,
 )
+
+BERLIN = ZoneInfo("Europe/Berlin")
 
 
 def newsletter_default() -> Newsletter | None:
@@ -101,4 +108,32 @@ def subscription_language_get(*, subscription_id: int) -> str | None:
     """The language a subscription's mails and pages are in; None once it is gone."""
     return (
         Subscription.objects.filter(id=subscription_id).values_list("language", flat=True).first()
+    )
+
+
+def _berlin(value) -> str:
+    return timezone.localtime(value, BERLIN).isoformat() if value else ""
+
+
+def subscription_export_csv(*, queryset: QuerySet[Subscription]) -> Iterator[str]:
+    """The confirmed subscriptions among `queryset` with their consent dates (Europe/Berlin),
+    as CSV lines safe to open in a spreadsheet, read in chunks (no list in memory)."""
+    confirmed = (
+        queryset.filter(state=SubscriptionState.CONFIRMED)
+        .select_related("newsletter")
+        .order_by("newsletter_id", "id")
+    )
+    return csv_lines(
+        ["email", "newsletter", "language", "frequency", "requested_at", "confirmed_at"],
+        (
+            [
+                sub.email,
+                sub.newsletter.slug,
+                sub.language,
+                sub.frequency,
+                _berlin(sub.requested_at),
+                _berlin(sub.confirmed_at),
+            ]
+            for sub in confirmed.iterator(chunk_size=2000)
+        ),
     )

@@ -10,6 +10,12 @@ The modules group the services by purpose; every public name is importable from 
 from newsletter.services.consent._ledger import LAPSED_STATES
 from newsletter.services.consent.erasure import subscriber_erase
 from newsletter.services.consent.evidence import subscriber_export, subscription_proof
+from newsletter.services.consent.importing import (
+    IMPORT_MAX_BYTES,
+    IMPORT_MAX_ROWS,
+    ImportReport,
+    subscription_import,
+)
 from newsletter.services.consent.preferences import (
     data_link_send,
     preferences_link_send,
@@ -41,6 +47,9 @@ __all__ = [
     "CONFIRMATION_MAX_SENDS",
     "CONFIRMATION_RESEND_AFTER",
     "DEFAULT_CONSENT_TEXTS",
+    "IMPORT_MAX_BYTES",
+    "IMPORT_MAX_ROWS",
+    "ImportReport",
     "LAPSED_STATES",
     "consent_retention_run",
     "consent_text_default_publish",
@@ -54,6 +63,7 @@ __all__ = [
     "subscriber_export",
     "subscription_confirm",
     "subscription_confirmation_send",
+    "subscription_import",
     "subscription_preferences_change",
     "subscription_proof",
     "subscription_request",

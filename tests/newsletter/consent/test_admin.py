@@ -114,7 +114,7 @@ def test_csv_export_holds_only_confirmed_subscribers(manager_client, confirmed, 
             "_selected_action": list(Subscription.objects.values_list("id", flat=True)),
         },
     )
-    rows = list(csv.reader(io.StringIO(response.content.decode())))
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
     emails = sorted(row[0] for row in rows[1:])
     assert emails == ["'=cmd@example.org", "beleg@example.org"]
 
@@ -228,5 +228,34 @@ def test_proof_shows_each_text_in_the_language_it_was_agreed_in(manager_client, 
     )
     page = manager_client.get(reverse("admin:newsletter_subscription_proof", args=[sub.id]))
     html = page.content.decode()
-    assert '<pre lang="en">Sign up here for the free newsletter' in html
-    assert '<html lang="de">' in html
+    # The proof document is in the subscription's language and quotes the text it agreed to.
+    assert '<html lang="en">' in html
+    assert "Sign up here for the free newsletter" in html
+
+
+def test_every_field_the_newsletter_admin_shows_has_a_german_label():
+    """A field without verbose_name shows its Python name ("Created at", "Nach kind")."""
+    from django.contrib import admin
+    from django.core.exceptions import FieldDoesNotExist
+
+    unlabelled = []
+    for model, model_admin in admin.site._registry.items():
+        if model._meta.app_label != "newsletter":
+            continue
+        shown = [
+            (model, name)
+            for attr in ("list_display", "list_filter", "readonly_fields")
+            for name in getattr(model_admin, attr) or []
+            if isinstance(name, str)
+        ]
+        shown += [
+            (inline.model, name) for inline in model_admin.inlines for name in inline.fields or []
+        ]
+        for owner, name in shown:
+            try:
+                field = owner._meta.get_field(name)
+            except FieldDoesNotExist:
+                continue
+            if str(field.verbose_name) == name.replace("_", " "):
+                unlabelled.append(f"{owner.__name__}.{name}")
+    assert unlabelled == []

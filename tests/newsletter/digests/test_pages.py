@@ -239,3 +239,36 @@ def test_preview_refuses_an_odd_subscription_in_plain_words(admin_client, digest
     assert response.status_code == status
     if status == 400:
         assert "Ungültige Abonnement-Nummer" in response.content.decode()
+
+
+def test_a_skipped_digest_offers_no_preview_and_no_test(admin_client, digest):
+    Digest.objects.filter(pk=digest.pk).update(state=DigestState.SKIPPED, article_ids=[])
+    page = admin_client.get(reverse("admin:newsletter_digest_progress", args=[digest.pk]))
+    html = page.content.decode()
+    assert "Vorschau öffnen" not in html and "Test senden" not in html
+    assert "wurde übersprungen" in html
+    preview = admin_client.get(reverse("admin:newsletter_digest_preview", args=[digest.pk]))
+    assert preview.status_code == 400
+    test = admin_client.post(reverse("admin:newsletter_digest_test", args=[digest.pk]))
+    assert test.status_code == 400
+    assert not mail.outbox
+
+
+def test_start_page_has_one_heading_styled_buttons_and_a_banner_without_a_state(
+    admin_client, newsletter_with_articles, monkeypatch
+):
+    from newsletter.services import digests
+
+    monkeypatch.setattr(digests, "_enqueue_fan_out", lambda pk: None)
+    url = reverse("admin:newsletter_digest_start")
+    html = admin_client.get(url).content.decode()
+    assert html.count("Digest jetzt senden</h1>") == 1
+    assert '<button type="submit" class="button default">' in html
+    page = admin_client.post(
+        url, {"newsletter": newsletter_with_articles.pk, "frequency": "daily"}, follow=True
+    )
+    banner = [str(m) for m in page.context["messages"]]
+    digest = Digest.objects.get(newsletter=newsletter_with_articles)
+    # The table below shows the live state; the banner names none that could contradict it.
+    assert banner == [f"Digest {digest.pk} angelegt."]
+    assert 'class="button"' in page.content.decode()

@@ -1,3 +1,4 @@
+import re
 from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
@@ -81,3 +82,63 @@ def test_weekly_slot_on_chosen_days_only():
 def test_no_slot_before_the_newsletter_starts():
     newsletter = _newsletter(starts_at=datetime(2025, 7, 18, 9, 0, tzinfo=BERLIN))
     assert latest_slot(newsletter, Frequency.DAILY, datetime(2025, 7, 18, 8, tzinfo=BERLIN)) is None
+
+
+@pytest.mark.parametrize("junk", ["Mo,Fr", "7x", "", "00", "7"])
+@pytest.mark.django_db
+def test_weekdays_other_than_distinct_digits_cannot_be_saved(junk):
+    from django.core.exceptions import ValidationError
+    from django.db import IntegrityError, transaction
+
+    newsletter = _newsletter(
+        name="N", slug="n", sender_name="R", sender_email="r@example.org", weekly_days=junk
+    )
+    with pytest.raises(ValidationError, match="mindestens einen Wochentag|nicht leer"):
+        newsletter.full_clean()
+    if junk != "00":  # distinct digits are the form's and the model's rule, not the table's
+        with pytest.raises(IntegrityError), transaction.atomic():
+            newsletter.save()
+
+
+@pytest.mark.django_db
+def test_admin_form_offers_weekday_checkboxes_and_refuses_none_for_a_weekly_digest(admin_client):
+    from django.urls import reverse
+
+    from tests.newsletter.factories import NewsletterFactory
+
+    newsletter = NewsletterFactory(offers_weekly=True, weekly_days="03")
+    url = reverse("admin:newsletter_newsletter_change", args=[newsletter.pk])
+    page = admin_client.get(url).content.decode()
+    assert page.count('name="weekly_days" value=') == 7
+    checked = re.findall(r'name="weekly_days" value="(\d)"[^>]*checked', page)
+    assert checked == ["0", "3"]
+    data = {
+        "name": newsletter.name,
+        "slug": newsletter.slug,
+        "sender_name": "Redaktion",
+        "sender_email": "r@example.org",
+        "language": "de",
+        "starts_at_0": "01.01.2025",
+        "starts_at_1": "07:00:00",
+        "send_time": "07:00",
+        "offers_daily": "on",
+        "offers_weekly": "on",
+        "subject_template": "{newsletter}",
+        "consent_texts-TOTAL_FORMS": "0",
+        "consent_texts-INITIAL_FORMS": "0",
+    }
+    refused = admin_client.post(url, data)
+    assert refused.status_code == 200
+    assert "Bitte wählen Sie mindestens einen Wochentag." in refused.content.decode()
+    saved = admin_client.post(url, {**data, "weekly_days": ["4", "0"]})
+    assert saved.status_code == 302, saved.content.decode()[:2000]
+    newsletter.refresh_from_db()
+    assert newsletter.weekly_days == "04"
+
+
+def test_scheduler_no_longer_turns_unknown_days_into_monday():
+    newsletter = _newsletter(offers_weekly=True, weekly_days="3")  # Thursday only
+    monday = datetime(2025, 7, 21, 12, 0, tzinfo=BERLIN)
+    assert latest_slot(newsletter, Frequency.WEEKLY, monday) == datetime(
+        2025, 7, 17, 7, 0, tzinfo=BERLIN
+    )

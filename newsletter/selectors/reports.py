@@ -1,0 +1,332 @@
+"""Figures for the newsletter dashboard and the report of one mailing.
+
+Every figure is a grouped query over an index (kinds of consent events per day, provider
+events per day, batch sums, exception rows), never a walk over rows in Python, so a page costs
+the same few queries at a thousand subscribers as at ten million. Days are calendar days in
+Europe/Berlin. Opens and clicks are never measured, so no figure here is about them.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from django.core.cache import cache
+from django.db.models import Count, Exists, Max, Min, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
+
+from newsletter.models import (
+    Batch,
+    BatchState,
+    ConsentEvent,
+    ConsentEventKind,
+    Delivery,
+    DeliveryState,
+    Digest,
+    Newsletter,
+    ProviderEvent,
+    RevocationChannel,
+    Subscription,
+    SubscriptionState,
+)
+
+BERLIN = ZoneInfo("Europe/Berlin")
+DASHBOARD_DAYS = 90
+DASHBOARD_MAX_AGE = 300
+UNSUBSCRIBE_WINDOW = timedelta(days=7)
+BOUNCE_TYPES = ("bounced", "rejected")
+COMPLAINT_TYPES = ("complained",)
+# A confirmed subscriber enters the list by confirming (or by an import with proof) and
+# leaves it by a revocation, a suppression or an erasure.
+JOIN_KINDS = (ConsentEventKind.CONFIRMED, ConsentEventKind.IMPORTED)
+LEAVE_KINDS = (ConsentEventKind.REVOKED, ConsentEventKind.SUPPRESSED, ConsentEventKind.ERASED)
+DASHBOARD_KINDS = (ConsentEventKind.REQUESTED, *JOIN_KINDS, *LEAVE_KINDS)
+
+
+@dataclass(frozen=True)
+class Series:
+    key: str
+    label: str | Promise
+    values: list[int | float]
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One chart's numbers: a label per row (a day, an outcome) and one or more series. The
+    chart, its accessible table and its CSV download are all drawn from this one object."""
+
+    key: str
+    title: str | Promise
+    row_header: str | Promise
+    rows: list[str]
+    series: list[Series]
+    kind: str = "line"  # line, bar, stacked
+
+    def table(self) -> list[tuple[str, list[int | float]]]:
+        return [(row, [s.values[i] for s in self.series]) for i, row in enumerate(self.rows)]
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    start: date
+    end: date
+    built_at: datetime
+    figures: list[Figure]
+    confirmed_now: int
+    requested: int
+    confirmed: int
+    conversion_percent: float | None
+    recent_mailings: list[Digest] = field(default_factory=list)
+
+    def figure(self, key: str) -> Figure | None:
+        return next((f for f in self.figures if f.key == key), None)
+
+
+def _days(start: date, end: date) -> list[date]:
+    return [start + timedelta(days=n) for n in range((end - start).days + 1)]
+
+
+def _day_label(day: date) -> str:
+    return day.isoformat()
+
+
+def dashboard_cached(*, newsletter: Newsletter | None = None) -> Dashboard:
+    """The dashboard as built at most DASHBOARD_MAX_AGE seconds ago: its grouped counts read
+    every event of 90 days, which at ten million subscribers is seconds of database time, too
+    much for every page view. The page and its CSVs read the same cached object, so a CSV
+    always has the numbers of the table beside its chart."""
+    key = f"newsletter:dashboard:{newsletter.pk if newsletter else 'all'}"
+    dashboard = cache.get(key)
+    if dashboard is None:
+        dashboard = dashboard_build(newsletter=newsletter)
+        cache.set(key, dashboard, DASHBOARD_MAX_AGE)
+    return dashboard
+
+
+def dashboard_build(
+    *, newsletter: Newsletter | None = None, today: date | None = None
+) -> Dashboard:
+    """The last 90 Berlin days: subscribers, signups and confirmations, revocations by
+    channel, bounces and complaints; four grouped queries whatever the list's size."""
+    today = today or timezone.localtime(timezone.now(), BERLIN).date()
+    start = today - timedelta(days=DASHBOARD_DAYS - 1)
+    since = datetime.combine(start, datetime.min.time(), tzinfo=BERLIN)
+    days = _days(start, today)
+    index = {day: n for n, day in enumerate(days)}
+
+    events = ConsentEvent.objects.filter(kind__in=DASHBOARD_KINDS, at__gte=since)
+    provider = ProviderEvent.objects.filter(
+        event_type__in=BOUNCE_TYPES + COMPLAINT_TYPES, received_at__gte=since
+    )
+    confirmed = Subscription.objects.filter(state=SubscriptionState.CONFIRMED)
+    if newsletter is not None:
+        events = events.filter(newsletter=newsletter)
+        confirmed = confirmed.filter(newsletter=newsletter)
+        provider = provider.filter(delivery__digest__newsletter=newsletter)
+
+    per_kind: dict[str, list[int]] = defaultdict(lambda: [0] * len(days))
+    per_channel: dict[str, list[int]] = defaultdict(lambda: [0] * len(days))
+    grouped = (
+        events.annotate(day=TruncDate("at", tzinfo=BERLIN))
+        .values_list("day", "kind", "channel")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    for day, kind, channel, n in grouped:
+        if day not in index:
+            continue
+        per_kind[kind][index[day]] += n
+        if kind in (ConsentEventKind.REVOKED, ConsentEventKind.SUPPRESSED):
+            per_channel[channel or RevocationChannel.ADMIN][index[day]] += n
+
+    bounces = [0] * len(days)
+    complaints = [0] * len(days)
+    for day, event_type, n in (
+        provider.annotate(day=TruncDate("received_at", tzinfo=BERLIN))
+        .values_list("day", "event_type")
+        .annotate(n=Count("id"))
+        .order_by()
+    ):
+        if day in index:
+            (complaints if event_type in COMPLAINT_TYPES else bounces)[index[day]] += n
+
+    confirmed_now = confirmed.count()
+    # The list's size at the end of each day, counted back from today's along the ledger.
+    joins = [sum(per_kind[k][i] for k in JOIN_KINDS) for i in range(len(days))]
+    leaves = [sum(per_kind[k][i] for k in LEAVE_KINDS) for i in range(len(days))]
+    size = [0] * len(days)
+    running = confirmed_now
+    for i in reversed(range(len(days))):
+        size[i] = max(running, 0)
+        running -= joins[i] - leaves[i]
+
+    requested_total = sum(per_kind[ConsentEventKind.REQUESTED])
+    confirmed_total = sum(per_kind[ConsentEventKind.CONFIRMED])
+    conversion = round(100 * confirmed_total / requested_total, 1) if requested_total else None
+    labels = [_day_label(day) for day in days]
+    channels = [c for c in RevocationChannel.values if c in per_channel]
+
+    figures = [
+        Figure(
+            key="abonnenten",
+            title=_("Bestätigte Abonnements (Stand am Tagesende)"),
+            row_header=_("Tag"),
+            rows=labels,
+            series=[Series("confirmed", _("bestätigt"), size)],
+        ),
+        Figure(
+            key="anmeldungen",
+            title=_("Anmeldungen und Bestätigungen pro Tag"),
+            row_header=_("Tag"),
+            rows=labels,
+            series=[
+                Series("requested", _("Anmeldungen"), per_kind[ConsentEventKind.REQUESTED]),
+                Series("confirmed", _("Bestätigungen"), per_kind[ConsentEventKind.CONFIRMED]),
+                Series("imported", _("Importe mit Nachweis"), per_kind[ConsentEventKind.IMPORTED]),
+            ],
+            kind="bar",
+        ),
+        Figure(
+            key="abmeldungen",
+            title=_("Abmeldungen und Sperren pro Tag, nach Weg"),
+            row_header=_("Tag"),
+            rows=labels,
+            series=[Series(c, RevocationChannel(c).label, per_channel[c]) for c in channels]
+            or [Series("none", _("Abmeldungen"), [0] * len(days))],
+            kind="stacked",
+        ),
+        Figure(
+            key="zustellfehler",
+            title=_("Unzustellbare Mails und Beschwerden pro Tag"),
+            row_header=_("Tag"),
+            rows=labels,
+            series=[
+                Series("bounced", _("unzustellbar"), bounces),
+                Series("complained", _("Beschwerden"), complaints),
+            ],
+            kind="bar",
+        ),
+    ]
+    recent = Digest.objects.select_related("newsletter").order_by("-slot", "-id")
+    if newsletter is not None:
+        recent = recent.filter(newsletter=newsletter)
+    return Dashboard(
+        start=start,
+        end=today,
+        built_at=timezone.now(),
+        figures=figures,
+        confirmed_now=confirmed_now,
+        requested=requested_total,
+        confirmed=confirmed_total,
+        conversion_percent=conversion,
+        recent_mailings=list(recent.exclude(state="skipped")[:10]),
+    )
+
+
+@dataclass(frozen=True)
+class Mailing:
+    """What a report needs to know about a mass mailing, whatever made it: its deliveries and
+    batches (the shared delivery protocol) and when it started. A digest is one; another
+    kind of mailing plugs in by building one of these."""
+
+    title: str
+    started_at: datetime | None
+    recipients: int
+    deliveries: QuerySet[Delivery]
+    batches: QuerySet[Batch]
+
+
+def mailing_of_digest(*, digest: Digest) -> Mailing:
+    return Mailing(
+        title=str(digest),
+        started_at=digest.fanned_out_at or digest.created_at,
+        recipients=digest.recipients,
+        deliveries=Delivery.objects.filter(digest_id=digest.pk),
+        batches=Batch.objects.filter(digest_id=digest.pk),
+    )
+
+
+@dataclass(frozen=True)
+class MailingReport:
+    recipients: int
+    accepted: int
+    failed: int
+    bounced: int
+    complained: int
+    unsubscribed_7d: int
+    figure: Figure
+
+
+def mailing_report(*, mailing: Mailing) -> MailingReport:
+    """Recipients, accepted by the provider, refused, bounced, complained and unsubscribed
+    within seven days of the start: four grouped queries bounded by the mailing's id range."""
+    span = mailing.batches.aggregate(
+        lo=Min("first_delivery_id"),
+        hi=Max("last_delivery_id"),
+        accepted=Sum("sent_count", filter=Q(state=BatchState.SENT)),
+    )
+    failed = mailing.deliveries.filter(state=DeliveryState.FAILED).count()
+    bounced = complained = unsubscribed = 0
+    if span["lo"] is not None:
+        in_mailing = mailing.deliveries.filter(id__gte=span["lo"], id__lte=span["hi"])
+        for event_type, n in (
+            ProviderEvent.objects.filter(
+                delivery_id__gte=span["lo"],
+                delivery_id__lte=span["hi"],
+                event_type__in=BOUNCE_TYPES + COMPLAINT_TYPES,
+            )
+            # A scalar subquery (LIMIT 1) is looked up per event through the primary key;
+            # as EXISTS the planner would hash all of the mailing's deliveries instead.
+            .annotate(own=Subquery(in_mailing.filter(pk=OuterRef("delivery_id")).values("pk")[:1]))
+            .filter(own__isnull=False)
+            .values_list("event_type")
+            .annotate(n=Count("id"))
+            .order_by()
+        ):
+            if event_type in COMPLAINT_TYPES:
+                complained += n
+            else:
+                bounced += n
+    if mailing.started_at is not None:
+        unsubscribed = (
+            ConsentEvent.objects.filter(
+                kind__in=(ConsentEventKind.REVOKED, ConsentEventKind.SUPPRESSED),
+                at__gte=mailing.started_at,
+                at__lt=mailing.started_at + UNSUBSCRIBE_WINDOW,
+            )
+            .filter(Exists(mailing.deliveries.filter(subscription_id=OuterRef("subscription_id"))))
+            .values("subscription_id")
+            .distinct()
+            .count()
+        )
+    accepted = span["accepted"] or 0
+    values = {
+        "recipients": (_("Empfänger"), mailing.recipients),
+        "accepted": (_("vom Versanddienst angenommen"), accepted),
+        "failed": (_("abgelehnt"), failed),
+        "bounced": (_("unzustellbar"), bounced),
+        "complained": (_("Beschwerden"), complained),
+        "unsubscribed": (_("abgemeldet binnen 7 Tagen"), unsubscribed),
+    }
+    figure = Figure(
+        key="versand",
+        title=_("Ergebnis des Versands"),
+        row_header=_("Kennzahl"),
+        rows=[str(label) for label, _n in values.values()],
+        series=[Series("count", _("Anzahl"), [n for _label, n in values.values()])],
+        kind="hbar",
+    )
+    return MailingReport(
+        recipients=mailing.recipients,
+        accepted=accepted,
+        failed=failed,
+        bounced=bounced,
+        complained=complained,
+        unsubscribed_7d=unsubscribed,
+        figure=figure,
+    )
