@@ -5,25 +5,28 @@ a CSRF token or anything per reader; for anonymous readers they are filled into 
 layout, and the reader's tokens into the result, on every response.
 """
 
+import math
 from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import permission_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import render
 from django.template.loader import render_to_string
+from django.utils.html import strip_tags
 from django.utils.safestring import mark_safe
 from django.utils.translation import get_language
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_safe
+from django.views.decorators.http import require_POST, require_safe
 
 from newsletter.forms import form_started_token
 
 from . import layout
 from .caching import cached_fragment
+from .forms import ArticleForm
 from .models import Article
 from .pagination import page_get, page_number_get, page_query
 from .selectors import (
@@ -31,10 +34,12 @@ from .selectors import (
     article_list_for_page,
     article_list_for_topic,
     article_list_related,
+    article_page_for_unsaved,
     article_page_get_for_preview,
     article_page_get_live,
     topic_get,
 )
+from .services import article_render_body
 
 PAGE_SIZE = 10
 
@@ -70,6 +75,7 @@ def _show(
     query: str = "",
     with_signup: bool = False,
     preview: Article | None = None,
+    unsaved: bool = False,
 ) -> HttpResponse:
     """The page for this reader. For anonymous readers the whole page comes from the cache,
     with the only per-reader parts (the CSRF token and the signup form's fill-time token)
@@ -80,7 +86,9 @@ def _show(
     (tracking parameters, `?page=1`, made-up values) is filled into the cached parts on the
     fly and never gets a key of its own. Parts that raise Http404 are never stored."""
     if request.user.is_authenticated:
-        context = _page_context(parts(), with_signup=with_signup, preview=preview)
+        context = _page_context(
+            parts(), with_signup=with_signup, preview=preview, preview_unsaved=unsaved
+        )
         return render(request, "articles/page.html", context)
 
     path = request.get_full_path()
@@ -129,7 +137,8 @@ def topic_detail(request: HttpRequest, slug: str) -> HttpResponse:
     )
 
 
-def _article_parts(page: ArticlePage) -> dict[str, str]:
+def article_page_parts(page: ArticlePage) -> dict[str, str]:
+    """Title, head and main of an article's page: the same for readers and every preview."""
     related = article_list_related(
         article_id=page.article.pk, topic_ids=[topic.pk for topic in page.topics]
     )
@@ -148,7 +157,7 @@ def article_detail(request: HttpRequest, slug: str) -> HttpResponse:
         page = article_page_get_live(slug=slug)
         if page is None:
             raise Http404("no such article")
-        return _article_parts(page)
+        return article_page_parts(page)
 
     return _show(
         request,
@@ -169,8 +178,48 @@ def article_preview(request: HttpRequest, pk: int) -> HttpResponse:
     page = article_page_get_for_preview(pk=pk)
     if page is None:
         raise Http404("not found")
-    parts = _article_parts(page)
+    parts = article_page_parts(page)
     return _show(request, lambda: parts, with_signup=True, preview=page.article)
+
+
+# An average reading speed for German prose, words per minute.
+READING_WORDS_PER_MINUTE = 200
+
+
+@never_cache
+@staff_member_required
+@permission_required("articles.view_article", raise_exception=True)
+@require_POST
+def article_preview_unsaved(request: HttpRequest) -> HttpResponse:
+    """The editor's form as readers would get it, stored nowhere.
+
+    Posted by the editor's live pane (`?teil=main`: the page's main part as JSON, with word
+    count and reading time) and by its "Vorschau" button (the whole page, in the layout).
+    The body goes through the same Markdown and sanitiser, the page through the same
+    templates as the public page, so what the editor sees is what readers will get."""
+    existing = None
+    if request.POST.get("article_id", "").isdigit():
+        existing = Article.objects.filter(pk=int(request.POST["article_id"])).first()
+    form = ArticleForm(request.POST, instance=existing or Article())
+    form.is_valid()  # what did not validate is left as it was; a preview needs no slug
+    article = form.instance
+    article_render_body(article=article)
+    page = article_page_for_unsaved(
+        article=article,
+        topics=list(form.cleaned_data.get("topics") or []),
+        authors=list(form.cleaned_data.get("authors") or []),
+    )
+    parts = article_page_parts(page)
+    if request.GET.get("teil") == "main":
+        words = len(strip_tags(article.body_html).split())
+        return JsonResponse(
+            {
+                "html": parts["main"],
+                "words": words,
+                "minutes": max(1, math.ceil(words / READING_WORDS_PER_MINUTE)) if words else 0,
+            }
+        )
+    return _show(request, lambda: parts, with_signup=True, preview=article, unsaved=True)
 
 
 @require_safe

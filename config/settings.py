@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.sitemaps",
     "anymail",
+    "reversion",
     "articles",
     "newsletter",
 ]
