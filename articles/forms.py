@@ -1,6 +1,7 @@
 """The article form the admin edits with, also read by the previews of unsaved changes."""
 
 from django import forms
+from django.contrib.admin.widgets import AdminSplitDateTime
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
@@ -9,6 +10,15 @@ from .services import article_apply_publishing_defaults, article_status_check
 
 
 class ArticleForm(forms.ModelForm):
+    # Declared here rather than left to the admin, so the previews outside the admin read the
+    # same two inputs (date, time) the admin's form posts.
+    published_at = forms.SplitDateTimeField(
+        label=Article._meta.get_field("published_at").verbose_name,
+        help_text=Article._meta.get_field("published_at").help_text,
+        required=False,
+        widget=AdminSplitDateTime,
+    )
+
     class Meta:
         model = Article
         fields = [

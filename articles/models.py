@@ -265,3 +265,20 @@ class ArticleEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()}: {self.data.get('title') or self.article_ref}"
+
+
+class UnpublishedRevision(models.Model):
+    """Marks a revision of a live article that holds autosaved, never published text: it is
+    kept for the editor, but it is not a state readers saw, so diffs skip it."""
+
+    revision = models.OneToOneField(
+        "reversion.Revision", on_delete=models.CASCADE, related_name="unpublished"
+    )
+    article = models.ForeignKey(Article, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        verbose_name = _("Unveröffentlichte Fassung")
+        verbose_name_plural = _("Unveröffentlichte Fassungen")
+
+    def __str__(self) -> str:
+        return f"{self.article} ({self.revision.date_created:%Y-%m-%d %H:%M})"

@@ -3,11 +3,12 @@
 import difflib
 from dataclasses import dataclass
 
+from django.db.models import Exists, OuterRef, QuerySet
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 from reversion.models import Version
 
-from .models import Article
+from .models import Article, UnpublishedRevision
 
 # The fields a revision compares, in the order of the form; relations are shown as ids.
 COMPARED_FIELDS = (
@@ -49,11 +50,20 @@ def _text(value) -> str:
     return str(value)
 
 
+def _versions() -> QuerySet[Version]:
+    return Version.objects.select_related("revision__user").annotate(
+        is_unpublished=Exists(UnpublishedRevision.objects.filter(revision=OuterRef("revision")))
+    )
+
+
 def version_list_for_article(*, article: Article) -> list[Version]:
     """The article's revisions, newest first, each with `changed`: labels of the fields that
-    differ from the revision before it."""
+    differ from the saved revision before it (autosaved, unpublished text is no state readers
+    saw, so nothing is compared against it)."""
     versions = list(
-        Version.objects.get_for_object(article).select_related("revision__user").order_by("pk")
+        _versions()
+        .filter(pk__in=Version.objects.get_for_object(article).values("pk"))
+        .order_by("pk")
     )
     previous: dict = {}
     for version in versions:
@@ -63,27 +73,29 @@ def version_list_for_article(*, article: Article) -> list[Version]:
             for name in COMPARED_FIELDS
             if previous and _text(_value(fields, name)) != _text(_value(previous, name))
         ]
-        previous = fields
+        if not version.is_unpublished:
+            previous = fields
     return versions[::-1]
 
 
 def version_get(*, article: Article, version_id: int) -> Version | None:
     return (
-        Version.objects.get_for_object(article)
-        .select_related("revision__user")
-        .filter(pk=version_id)
+        _versions()
+        .filter(pk__in=Version.objects.get_for_object(article).values("pk"), pk=version_id)
         .first()
     )
 
 
 def version_previous(*, version: Version) -> Version | None:
+    """The saved revision before this one (skipping autosaved, unpublished ones)."""
     return (
-        Version.objects.filter(
+        _versions()
+        .filter(
             content_type_id=version.content_type_id,
             object_id=version.object_id,
             pk__lt=version.pk,
+            is_unpublished=False,
         )
-        .select_related("revision__user")
         .order_by("-pk")
         .first()
     )
@@ -92,8 +104,13 @@ def version_previous(*, version: Version) -> Version | None:
 def version_pending_for_article(*, article: Article) -> Version | None:
     """An autosaved state newer than the stored article whose words differ from it: typed,
     kept, not yet published."""
-    latest = Version.objects.get_for_object(article).select_related("revision").first()
-    if latest is None or latest.revision.date_created < article.modified_at:
+    latest = (
+        _versions()
+        .filter(pk__in=Version.objects.get_for_object(article).values("pk"))
+        .order_by("-pk")
+        .first()
+    )
+    if latest is None or not latest.is_unpublished:
         return None
     fields = latest.field_dict
     if all(

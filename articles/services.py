@@ -27,6 +27,7 @@ from .models import (
     Disclaimer,
     DisclaimerVersion,
     Topic,
+    UnpublishedRevision,
 )
 from .selectors import disclaimer_default_version, disclaimer_latest_version
 
@@ -189,6 +190,7 @@ def article_autosave(
         if actor is not None:
             reversion.set_user(actor)
         reversion.set_comment(_("Automatisch gesichert, nicht veröffentlicht"))
+        reversion.add_meta(UnpublishedRevision, article=article)
     return False
 
 

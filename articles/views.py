@@ -203,6 +203,8 @@ def article_preview_unsaved(request: HttpRequest) -> HttpResponse:
     form = ArticleForm(request.POST, instance=existing or Article())
     form.is_valid()  # what did not validate is left as it was; a preview needs no slug
     article = form.instance
+    # The page links to itself: a form without a valid slug yet still gets its preview.
+    article.slug = article.slug or "vorschau"
     article_render_body(article=article)
     page = article_page_for_unsaved(
         article=article,
