@@ -133,6 +133,8 @@ class ArticleAdmin(VersionAdmin):
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change=change, **kwargs)
+        if "body_markdown" not in form.base_fields:  # read only: no editor
+            return form
         widget = form.base_fields["body_markdown"].widget
         autosave = (
             reverse("admin:articles_article_autosave", args=[obj.pk])
@@ -228,8 +230,6 @@ class ArticleAdmin(VersionAdmin):
     def autosave_view(self, request: HttpRequest, object_id: str | None = None) -> HttpResponse:
         """Keep what the editor typed: a draft is saved as a draft, a live article gets a
         revision only (see services.article_autosave). Answers JSON for editor.js."""
-        if request.method != "POST":
-            return HttpResponseNotAllowed(["POST"])
         article = None
         if object_id is not None:
             article = self.get_object(request, unquote(object_id))
@@ -239,6 +239,8 @@ class ArticleAdmin(VersionAdmin):
                 raise PermissionDenied
         elif not self.has_add_permission(request):
             raise PermissionDenied
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
         form = self.get_form(request, article, change=article is not None)(
             request.POST, instance=article
         )

@@ -2,8 +2,11 @@
 
 import difflib
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.db.models import Exists, OuterRef, QuerySet
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 from reversion.models import Version
@@ -42,9 +45,20 @@ def _value(fields: dict, name: str):
     return fields.get(Article._meta.get_field(name).attname)
 
 
-def _text(value) -> str:
-    if value is None:
+def _text(value, name: str = "") -> str:
+    """A revision's value as an editor reads it: labels for choices, names for relations,
+    local times."""
+    if value is None or value == "":
         return ""
+    field = Article._meta.get_field(name) if name else None
+    if field is not None and field.choices:
+        return str(dict(field.flatchoices).get(value, value))
+    if field is not None and field.is_relation:
+        ids = value if isinstance(value, list) else [value]
+        names = {obj.pk: str(obj) for obj in field.related_model.objects.filter(pk__in=ids)}
+        return ", ".join(names.get(pk, f"#{pk}") for pk in ids)
+    if isinstance(value, datetime):
+        return date_format(timezone.localtime(value), "DATETIME_FORMAT")
     if isinstance(value, list):
         return ", ".join(str(item) for item in value)
     return str(value)
@@ -125,7 +139,7 @@ def version_diff(*, old: dict, new: dict) -> list[FieldDiff]:
     differ = difflib.HtmlDiff(tabsize=4, wrapcolumn=60)
     diffs = []
     for name in COMPARED_FIELDS:
-        before, after = _text(_value(old, name)), _text(_value(new, name))
+        before, after = _text(_value(old, name), name), _text(_value(new, name), name)
         if before == after:
             continue
         table = differ.make_table(

@@ -3,7 +3,25 @@
 import django.db.models.deletion
 import django.utils.timezone
 from django.conf import settings
+from django.contrib.auth.management import create_permissions
 from django.db import migrations, models
+
+
+def editors_read_the_article_log(apps, schema_editor):
+    """Editors read the log of withdrawals and corrections; nobody writes it by hand."""
+    for app_config in apps.get_app_configs():
+        app_config.models_module = True
+        create_permissions(app_config, apps=apps, verbosity=0)
+        app_config.models_module = None
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
+    editors = Group.objects.filter(name="Redaktion").first()
+    if editors is not None:
+        editors.permissions.add(
+            *Permission.objects.filter(
+                content_type__app_label="articles", codename="view_articleevent"
+            )
+        )
 
 
 class Migration(migrations.Migration):
@@ -122,4 +140,5 @@ class Migration(migrations.Migration):
                 ],
             },
         ),
+        migrations.RunPython(editors_read_the_article_log, migrations.RunPython.noop),
     ]
