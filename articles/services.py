@@ -52,7 +52,9 @@ def article_apply_publishing_defaults(*, article: Article, now: datetime | None 
         return
     now = now or timezone.now()
     if article.published_at is None:
-        article.published_at = now
+        # Whole seconds: the admin's form shows and posts no more, so a preview of an
+        # unchanged article is the page readers get, to the byte.
+        article.published_at = now.replace(microsecond=0)
     # The status says what readers see: a future time is a schedule (whole minutes), a
     # past one is published.
     if article.published_at > now:
@@ -313,7 +315,7 @@ def article_publish(
     """Publish now, or schedule for `at` (live from that minute); opinions need a disclaimer."""
     now = now or timezone.now()
     article = Article.objects.select_for_update().get(pk=article.pk)
-    go_live = at.replace(second=0, microsecond=0) if at else now
+    go_live = at.replace(second=0, microsecond=0) if at else now.replace(microsecond=0)
     if article.status == ArticleStatus.PUBLISHED and at is None:
         return article
     article.status = ArticleStatus.SCHEDULED if go_live > now else ArticleStatus.PUBLISHED

@@ -6,7 +6,9 @@ layout, and the reader's tokens into the result, on every response.
 """
 
 import math
+import re
 from collections.abc import Callable
+from html import unescape
 from typing import Any
 
 from django.conf import settings
@@ -184,6 +186,8 @@ def article_preview(request: HttpRequest, pk: int) -> HttpResponse:
 
 # An average reading speed for German prose, words per minute.
 READING_WORDS_PER_MINUTE = 200
+# A word: letters or digits, with inner hyphens or apostrophes ("E-Mail", "geht's").
+WORD = re.compile(r"\w+(?:[-'’]\w+)*")
 
 
 @never_cache
@@ -213,7 +217,7 @@ def article_preview_unsaved(request: HttpRequest) -> HttpResponse:
     )
     parts = article_page_parts(page)
     if request.GET.get("teil") == "main":
-        words = len(strip_tags(article.body_html).split())
+        words = len(WORD.findall(unescape(strip_tags(article.body_html))))
         return JsonResponse(
             {
                 "html": parts["main"],
