@@ -21,7 +21,14 @@ from articles.models import (
     ArticleStatus,
 )
 from articles.selectors import disclaimer_default_version
-from tests.articles.factories import SEED_NOTE, DisclaimerFactory, DisclaimerVersionFactory
+from tests.articles.factories import (
+    SEED_NOTE,
+    ArticleFactory,
+    AuthorFactory,
+    DisclaimerFactory,
+    DisclaimerVersionFactory,
+    TopicFactory,
+)
 from tests.ops.test_browser_csp import COLLECT_VIOLATIONS
 
 SHOTS = os.environ.get("SHOTS_DIR")
@@ -209,3 +216,30 @@ def test_an_editor_writes_publishes_corrects_restores_and_withdraws(browser_page
         "chefin",
     )
     assert reader.goto(base + article.get_absolute_url()).status == 404
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_article_list_fits_1280_px_with_its_useful_columns(browser_page, live_server):
+    page = browser_page
+    _login(page, live_server.url)
+    topics = [TopicFactory(name=name) for name in ("Edelmetalle", "Geldpolitik", "Technologie")]
+    for number in range(12):
+        article = ArticleFactory(
+            title=f"Warum die Notenbanken ihre Goldreserven aufstocken – Teil {number}",
+            topics=topics,
+            corrected_at=timezone.now() if number % 3 == 0 else None,
+        )
+        article.authors.set(
+            [AuthorFactory(name="Mira Yilmaz-Hoffmann"), AuthorFactory(name="Lena Hartmann")]
+        )
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.goto(live_server.url + reverse("admin:articles_article_changelist"))
+    results = page.locator("#changelist .results")
+    overflow = results.evaluate("el => el.scrollWidth - el.clientWidth")
+    assert overflow <= 0, f"the list is {overflow}px wider than its box"
+    viewport_right = 1280
+    for header in ("Titel", "Status", "Art", "Autoren", "Online ab", "Vorschau"):
+        box = page.locator("#result_list thead th", has_text=header).first.bounding_box()
+        assert box is not None and box["x"] + box["width"] <= viewport_right, header
+    _shot(page, "article-list-full")
