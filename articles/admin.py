@@ -427,7 +427,7 @@ class ArticleAdmin(VersionAdmin):
         done, failed = 0, []
         for article in queryset:
             try:
-                article_publish(article=article)
+                article_publish(article=article, actor=request.user)
                 done += 1
             except ValidationError as error:
                 failed.append(f"{article.title}: {' '.join(error.messages)}")

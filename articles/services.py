@@ -310,7 +310,11 @@ def article_create(
 
 @transaction.atomic
 def article_publish(
-    *, article: Article, at: datetime | None = None, now: datetime | None = None
+    *,
+    article: Article,
+    at: datetime | None = None,
+    now: datetime | None = None,
+    actor: AbstractBaseUser | None = None,
 ) -> Article:
     """Publish now, or schedule for `at` (live from that minute); opinions need a disclaimer."""
     now = now or timezone.now()
@@ -321,7 +325,14 @@ def article_publish(
     article.status = ArticleStatus.SCHEDULED if go_live > now else ArticleStatus.PUBLISHED
     article.published_at = go_live
     article_apply_publishing_defaults(article=article, now=now)
-    article.save(update_fields=["status", "published_at", "disclaimer_version", "modified_at"])
+    with reversion.create_revision():
+        article.save(update_fields=["status", "published_at", "disclaimer_version", "modified_at"])
+        reversion.add_to_revision(article)
+        if actor is not None:
+            reversion.set_user(actor)
+        reversion.set_comment(
+            _("Veröffentlicht") if article.status == ArticleStatus.PUBLISHED else _("Geplant")
+        )
     _invalidate_on_commit()
     return article
 
@@ -339,7 +350,12 @@ def article_withdraw(
     was = article.status
     article.status = ArticleStatus.WITHDRAWN
     article.withdrawn_at = timezone.now()
-    article.save(update_fields=["status", "withdrawn_at", "modified_at"])
+    with reversion.create_revision():
+        article.save(update_fields=["status", "withdrawn_at", "modified_at"])
+        reversion.add_to_revision(article)
+        if actor is not None:
+            reversion.set_user(actor)
+        reversion.set_comment(_("Zurückgezogen: %(reason)s") % {"reason": reason})
     ArticleEvent.objects.create(
         article=article,
         article_ref=article.pk,

@@ -12,7 +12,13 @@ from django.utils import timezone
 from reversion.models import Version
 
 from articles.models import Article, ArticleEvent, ArticleEventKind, ArticleStatus
-from articles.services import article_delete, article_purge, article_save
+from articles.services import (
+    article_delete,
+    article_publish,
+    article_purge,
+    article_save,
+    article_withdraw,
+)
 from tests.articles.factories import ArticleFactory, AuthorFactory, DraftArticleFactory
 
 pytestmark = pytest.mark.django_db
@@ -339,3 +345,17 @@ def test_readers_of_the_admin_see_revisions_but_cannot_restore(client):
     url = reverse("admin:articles_article_revision", args=[article.pk, version.pk])
     assert client.get(url).status_code == 200
     assert client.post(url).status_code == 403
+
+
+def test_publishing_and_withdrawing_keep_revisions_with_who_did_it():
+    editor = User.objects.create_user("r", is_staff=True)
+    draft = DraftArticleFactory()
+    article_publish(article=draft, actor=editor, at=timezone.now() - timedelta(minutes=1))
+    article_withdraw(article=draft, reason="Falsche Zahlen", actor=editor)
+    versions = list(Version.objects.get_for_object(draft).select_related("revision__user"))
+    assert [v.field_dict["status"] for v in versions] == [
+        ArticleStatus.WITHDRAWN,
+        ArticleStatus.PUBLISHED,
+    ]
+    assert {v.revision.user for v in versions} == {editor}
+    assert versions[0].revision.comment == "Zurückgezogen: Falsche Zahlen"
