@@ -246,12 +246,15 @@ class ArticleAdmin(VersionAdmin):
         )
         if not form.is_valid():
             return JsonResponse({"saved": False, "errors": form.errors}, status=400)
-        written = article_autosave(
-            article=form.instance,
-            actor=request.user,
-            authors=form.cleaned_data.get("authors"),
-            topics=form.cleaned_data.get("topics"),
-        )
+        try:
+            written = article_autosave(
+                article=form.instance,
+                actor=request.user,
+                authors=form.cleaned_data.get("authors"),
+                topics=form.cleaned_data.get("topics"),
+            )
+        except ValidationError as error:
+            return JsonResponse({"saved": False, "errors": {"__all__": error.messages}}, status=400)
         pk = form.instance.pk
         return JsonResponse(
             {
@@ -388,9 +391,14 @@ class ArticleAdmin(VersionAdmin):
         if request.method == "POST":
             if not self.has_change_permission(request, article):
                 raise PermissionDenied
-            article_restore(
-                article=article, fields=version.field_dict, label=label, actor=request.user
-            )
+            try:
+                article_restore(
+                    article=article, fields=version.field_dict, label=label, actor=request.user
+                )
+            except ValidationError as error:
+                # e.g. the old slug is taken by another article by now
+                self.message_user(request, " ".join(error.messages), messages.ERROR)
+                return redirect(request.path)
             self.message_user(
                 request,
                 _("Die Fassung vom %(label)s ist wiederhergestellt.") % {"label": label},

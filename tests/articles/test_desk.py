@@ -359,3 +359,18 @@ def test_publishing_and_withdrawing_keep_revisions_with_who_did_it():
     ]
     assert {v.revision.user for v in versions} == {editor}
     assert versions[0].revision.comment == "Zurückgezogen: Falsche Zahlen"
+
+
+def test_restoring_an_old_slug_taken_since_is_a_message_not_an_error(admin_client):
+    article = ArticleFactory(slug="alter-name")
+    article_save(article=article)
+    first = Version.objects.get_for_object(article).get()
+    article.slug = "neuer-name"
+    article_save(article=article)
+    ArticleFactory(slug="alter-name")
+    url = reverse("admin:articles_article_revision", args=[article.pk, first.pk])
+    response = admin_client.post(url, follow=True)
+    assert response.status_code == 200
+    assert "Kurzname" in response.content.decode()
+    article.refresh_from_db()
+    assert article.slug == "neuer-name"
