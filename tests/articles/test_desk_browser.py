@@ -136,6 +136,7 @@ def test_an_editor_writes_publishes_corrects_restores_and_withdraws(browser_page
     unsaved.wait_for_load_state()
     assert "Nachtrag: Die Notenbank kauft." in unsaved.locator("main").inner_text()
     assert "nichts davon ist gespeichert" in unsaved.locator(".preview-banner").inner_text()
+    _shot(unsaved, "preview-unsaved")
     unsaved.close()
     # Autosave of a live article keeps a revision, nothing readers see.
     page.locator("[data-editor-saved]").filter(has_text="nicht veröffentlicht").wait_for()
@@ -163,6 +164,7 @@ def test_an_editor_writes_publishes_corrects_restores_and_withdraws(browser_page
     # --- See the diff of the correction ----------------------------------------------------
     page.goto(base + reverse("admin:articles_article_history", args=[article.pk]))
     history = page.locator("#change-history tbody tr")
+    _shot(page, "revision-history")
     assert "Text (Markdown)" in history.first.inner_text()
     history.first.get_by_role("link").click()
     diff = page.locator(".revision-diff", has_text="Text (Markdown)").first
