@@ -1,5 +1,7 @@
 """The editors' admin: every save and action goes through articles.services."""
 
+import json
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
@@ -68,6 +70,35 @@ class AuthorAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         author_save(author=obj)
+
+
+# What editor.js shows, in the editor's language (it reads them from the textarea).
+EDITOR_LABELS = {
+    "bold": _("Fett (Strg+B)"),
+    "italic": _("Kursiv (Strg+I)"),
+    "heading": _("Zwischenüberschrift (Strg+Alt+2)"),
+    "link": _("Link (Strg+K)"),
+    "quote": _("Zitat (Strg+Alt+Q)"),
+    "list": _("Liste (Strg+Alt+L)"),
+    "numbered": _("Nummerierte Liste (Strg+Alt+O)"),
+    "code": _("Code (Strg+Alt+C)"),
+    "link_text": _("Linktext"),
+    "toolbar": _("Formatierung"),
+    "preview": _("Vorschau"),
+    "page_preview": _("Vorschau im Seitenlayout"),
+    "page_preview_title": _(
+        "Ungespeicherte Fassung im Seitenlayout öffnen (nichts wird veröffentlicht)"
+    ),
+    "words": _("%(words)s Wörter"),
+    "minutes": _("ca. %(minutes)s Min. Lesezeit"),
+    "no_minutes": _("keine Lesezeit"),
+    "preview_unavailable": _("Vorschau nicht verfügbar"),
+    "missing": _("Noch nicht gesichert: Titel und Text fehlen"),
+    "not_saved": _("Nicht gesichert: %(errors)s"),
+    "offline": _("Nicht gesichert: keine Verbindung"),
+    "draft_saved": _("Entwurf gesichert %(at)s"),
+    "changes_saved": _("Änderungen gesichert (nicht veröffentlicht) %(at)s"),
+}
 
 
 @admin.register(Article)
@@ -145,6 +176,9 @@ class ArticleAdmin(VersionAdmin):
             {
                 "data-preview-url": reverse("articles:preview_unsaved"),
                 "data-site-css": static("css/site.css"),
+                "data-editor-labels": json.dumps(
+                    {key: str(text) for key, text in EDITOR_LABELS.items()}
+                ),
                 "data-autosave-url": autosave,
                 "data-article-id": str(obj.pk) if obj else "",
             }

@@ -25,6 +25,17 @@
     {name: "code", label: "</>", title: "Code (Strg+Alt+C)", key: "c", alt: true, wrap: ["`", "`"]}
   ];
 
+  // Labels come from the server in the editor's language (data-editor-labels); the German
+  // words here are only the fallback.
+  var labels = {};
+  function t(key, fallback, values) {
+    var text = labels[key] || fallback;
+    Object.keys(values || {}).forEach(function (name) {
+      text = text.replace("%(" + name + ")s", values[name]);
+    });
+    return text;
+  }
+
   function insert(textarea, text, selectStart, selectEnd) {
     textarea.focus();
     // execCommand keeps the browser's undo history; setRangeText is the fallback.
@@ -43,11 +54,11 @@
     var value = textarea.value;
     var selected = value.slice(start, end);
     if (action.wrap) {
-      var text = selected || action.title.split(" ")[0];
+      var text = selected || t(action.name, action.title).split(" ")[0];
       insert(textarea, action.wrap[0] + text + action.wrap[1],
         start + action.wrap[0].length, start + action.wrap[0].length + text.length);
     } else if (action.link) {
-      var label = selected || "Linktext";
+      var label = selected || t("link_text", "Linktext");
       insert(textarea, "[" + label + "](https://)",
         start + label.length + 3, start + label.length + 11);
     } else if (action.line) {
@@ -68,14 +79,16 @@
   }
 
   function setup(textarea) {
+    labels = JSON.parse(textarea.getAttribute("data-editor-labels") || "{}");
     var form = textarea.form;
     var csrf = form.querySelector("input[name=csrfmiddlewaretoken]");
     var articleId = textarea.getAttribute("data-article-id") || "";
 
     var shell = el("div", {"class": "md-editor"});
-    var toolbar = el("div", {"class": "md-editor__toolbar", role: "toolbar", "aria-label": "Formatierung"});
+    var toolbar = el("div", {"class": "md-editor__toolbar", role: "toolbar", "aria-label": t("toolbar", "Formatierung")});
     ACTIONS.forEach(function (action) {
-      var button = el("button", {type: "button", title: action.title, "aria-label": action.title,
+      var title = t(action.name, action.title);
+      var button = el("button", {type: "button", title: title, "aria-label": title,
         "data-action": action.name, "class": "md-editor__button md-editor__button--" + action.name}, action.label);
       button.addEventListener("click", function () { apply(textarea, action); });
       toolbar.appendChild(button);
@@ -83,11 +96,12 @@
     var slot = el("span", {"class": "md-editor__slot", "data-editor-slot": "images"});
     toolbar.appendChild(slot);
     var pagePreview = el("button", {type: "button", "class": "md-editor__button md-editor__page-preview",
-      title: "Ungespeicherte Fassung im Seitenlayout öffnen (nichts wird veröffentlicht)"}, "Vorschau im Seitenlayout");
+      title: t("page_preview_title", "Ungespeicherte Fassung im Seitenlayout öffnen (nichts wird veröffentlicht)")},
+      t("page_preview", "Vorschau im Seitenlayout"));
     toolbar.appendChild(pagePreview);
 
     var panes = el("div", {"class": "md-editor__panes"});
-    var frame = el("iframe", {"class": "md-editor__preview", title: "Vorschau", sandbox: "allow-same-origin",
+    var frame = el("iframe", {"class": "md-editor__preview", title: t("preview", "Vorschau"), sandbox: "allow-same-origin",
       "data-preview-frame": "1"});
     var status = el("p", {"class": "md-editor__status", "aria-live": "polite"});
     var counts = el("span", {"class": "md-editor__counts", "data-editor-counts": "1"});
@@ -128,11 +142,12 @@
         if (seq !== previewSeq) { return; }
         var main = frame.contentDocument && frame.contentDocument.getElementById("main");
         if (main) { main.innerHTML = result.html; }
-        counts.textContent = result.words + " Wörter · " +
-          (result.minutes ? "ca. " + result.minutes + " Min. Lesezeit" : "keine Lesezeit");
+        counts.textContent = t("words", "%(words)s Wörter", {words: result.words}) + " · " +
+          (result.minutes ? t("minutes", "ca. %(minutes)s Min. Lesezeit", {minutes: result.minutes})
+            : t("no_minutes", "keine Lesezeit"));
         textarea.setAttribute("data-preview-state", "ready");
       }).catch(function () {
-        counts.textContent = "Vorschau nicht verfügbar";
+        counts.textContent = t("preview_unavailable", "Vorschau nicht verfügbar");
       });
     }
     function schedulePreview() {
@@ -157,7 +172,7 @@
       var title = form.querySelector("[name=title]");
       var slugField = form.querySelector("[name=slug]");
       if (!title || !title.value.trim() || !textarea.value.trim() || (slugField && !slugField.value.trim())) {
-        saved.textContent = "Noch nicht gesichert: Titel und Text fehlen";
+        saved.textContent = t("missing", "Noch nicht gesichert: Titel und Text fehlen");
         return;
       }
       autosaving = true;
@@ -173,7 +188,7 @@
           var errors = Object.keys(result.errors || {}).map(function (name) {
             return result.errors[name].join(" ");
           }).join(" ");
-          saved.textContent = "Nicht gesichert: " + errors;
+          saved.textContent = t("not_saved", "Nicht gesichert: %(errors)s", {errors: errors});
           return;
         }
         savedState = state;
@@ -184,11 +199,12 @@
           textarea.setAttribute("data-autosave-url", result.autosave_url);
           history.replaceState(null, "", result.change_url);
         }
-        saved.textContent = (result.article_written ? "Entwurf gesichert " :
-          "Änderungen gesichert (nicht veröffentlicht) ") + result.at;
+        saved.textContent = result.article_written
+          ? t("draft_saved", "Entwurf gesichert %(at)s", {at: result.at})
+          : t("changes_saved", "Änderungen gesichert (nicht veröffentlicht) %(at)s", {at: result.at});
         textarea.setAttribute("data-autosaved", result.at);
       }).catch(function () {
-        saved.textContent = "Nicht gesichert: keine Verbindung";
+        saved.textContent = t("offline", "Nicht gesichert: keine Verbindung");
       }).then(function () { autosaving = false; });
     }
     function scheduleAutosave() {

@@ -1,6 +1,7 @@
 """The writing desk through the admin client: corrections after go-live, delete becomes
 withdraw, purges, autosave, the previews of unsaved changes, revisions and readable names."""
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -8,7 +9,7 @@ import reversion
 from django.contrib.auth.models import Group, Permission, User
 from django.core.exceptions import ValidationError
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from reversion.models import Version
 
 from articles.models import Article, ArticleEvent, ArticleEventKind, ArticleStatus
@@ -374,3 +375,12 @@ def test_restoring_an_old_slug_taken_since_is_a_message_not_an_error(admin_clien
     assert "Kurzname" in response.content.decode()
     article.refresh_from_db()
     assert article.slug == "neuer-name"
+
+
+@pytest.mark.parametrize(("language", "label"), [("de", "Fett (Strg+B)"), ("en", "Bold (Ctrl+B)")])
+def test_the_editor_gets_its_labels_in_the_editors_language(admin_client, language, label):
+    with translation.override(language):  # the admin lives under /en/ in English
+        response = admin_client.get(reverse("admin:articles_article_add"))
+    widget = response.context["adminform"].form.fields["body_markdown"].widget
+    assert json.loads(widget.attrs["data-editor-labels"])["bold"] == label
+    assert widget.attrs["data-markdown-editor"] == "1"
