@@ -222,10 +222,6 @@ class ArticleAdmin(VersionAdmin):
             return format_html("{}<br><small>{} {}</small>", when, _("aktualisiert"), corrected)
         return when
 
-    @admin.display(description=_("Themen"))
-    def topic_names(self, obj: Article) -> str:
-        return ", ".join(topic.name for topic in obj.topics.all())
-
     @admin.display(description=_("Autoren"))
     def author_names(self, obj: Article) -> str:
         return ", ".join(author.name for author in obj.authors.all())
