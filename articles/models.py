@@ -3,6 +3,7 @@ from django.core.files.storage import default_storage
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 # The language articles are written in; translations exist beside the original.
@@ -218,6 +219,7 @@ class Article(models.Model):
             "Newsletter; Alternativtext, Bildunterschrift und Nachweis kommen aus der Mediathek."
         ),
     )
+    withdrawn_at = models.DateTimeField(_("zurückgezogen am"), null=True, blank=True)
     meta_description = models.CharField(_("Meta-Beschreibung"), max_length=300, blank=True)
     disclaimer_version = models.ForeignKey(
         DisclaimerVersion,
@@ -271,6 +273,105 @@ class Article(models.Model):
     def display_time(self):
         """The time the byline shows: the correction if there was one, else going live."""
         return self.corrected_at or self.published_at
+
+    def has_gone_live(self, *, now=None) -> bool:
+        """Readers saw it (and a digest may have mailed it): it went live before now or before
+        it was withdrawn. Such an article is withdrawn, never deleted, by editors."""
+        if self.published_at is None or self.status == ArticleStatus.DRAFT:
+            return False
+        until = self.withdrawn_at if self.status == ArticleStatus.WITHDRAWN else None
+        return self.published_at <= (until or now or timezone.now())
+
+    def is_live(self, *, now=None) -> bool:
+        """What readers see right now: published, or scheduled with its minute reached."""
+        return (
+            self.status in (ArticleStatus.PUBLISHED, ArticleStatus.SCHEDULED)
+            and self.published_at is not None
+            and self.published_at <= (now or timezone.now())
+        )
+
+
+def _through_str(self) -> str:
+    return f"{self.article} – {getattr(self, 'author', None) or getattr(self, 'topic', '')}"
+
+
+# The automatic link tables of authors and topics have no __str__ of their own, so the admin's
+# delete confirmation listed them as "Article_authors object (8)".
+for _through, _name, _plural in (
+    (Article.authors.through, _("Autorenzuordnung"), _("Autorenzuordnungen")),
+    (Article.topics.through, _("Themenzuordnung"), _("Themenzuordnungen")),
+):
+    _through.__str__ = _through_str
+    _through._meta.verbose_name = _name
+    _through._meta.verbose_name_plural = _plural
+
+
+class ArticleEventKind(models.TextChoices):
+    WITHDRAWN = "withdrawn", _("zurückgezogen")
+    PURGED = "purged", _("endgültig entfernt")
+    CORRECTED = "corrected", _("korrigiert")
+    RESTORED = "restored", _("Version wiederhergestellt")
+
+
+class ArticleEvent(models.Model):
+    """Append-only log of what happened to an article after it went out, and who did it.
+
+    `article_ref` keeps the article's id when the article itself is purged, so the purge (and
+    its reason) stays on record; the title is kept only where the article still exists."""
+
+    article = models.ForeignKey(
+        Article,
+        verbose_name=_("Artikel"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="events",
+    )
+    article_ref = models.PositiveIntegerField(_("Artikel-Nr."), db_index=True)
+    kind = models.CharField(_("Ereignis"), max_length=20, choices=ArticleEventKind.choices)
+    at = models.DateTimeField(_("Zeitpunkt"), default=timezone.now)
+    acting_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("von"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    reason = models.TextField(_("Begründung"), blank=True)
+    data = models.JSONField(_("Änderung"), default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name = _("Artikel-Ereignis")
+        verbose_name_plural = _("Artikel-Ereignisse")
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(kind__in=["withdrawn", "purged"], reason=""),
+                name="article_event_reason_required",
+                violation_error_code="reason_missing",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.data.get('title') or self.article_ref}"
+
+
+class UnpublishedRevision(models.Model):
+    """Marks a revision of a live article that holds autosaved, never published text: it is
+    kept for the editor, but it is not a state readers saw, so diffs skip it."""
+
+    revision = models.OneToOneField(
+        "reversion.Revision", on_delete=models.CASCADE, related_name="unpublished"
+    )
+    article = models.ForeignKey(Article, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        verbose_name = _("Unveröffentlichte Fassung")
+        verbose_name_plural = _("Unveröffentlichte Fassungen")
+
+    def __str__(self) -> str:
+        return f"{self.article} ({self.revision.date_created:%Y-%m-%d %H:%M})"
 
 
 class ArticleTranslation(models.Model):

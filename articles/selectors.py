@@ -137,12 +137,32 @@ def article_page_get_live(
 def article_page_get_for_preview(
     *, pk: int, language: str = ORIGINAL_LANGUAGE
 ) -> ArticlePage | None:
-    """Any article, whatever its status, for the staff preview."""
+    """Any article, whatever its status, for the staff preview, as readers will get it."""
     article = _for_page(Article.objects.all()).filter(pk=pk).first()
     if article is None:
         return None
     articles_localize([article], language=language)
+    _with_publishing_disclaimer(article)
     return _with_topics_and_authors(article)
+
+
+def article_page_for_unsaved(
+    *, article: Article, topics: list[Topic], authors: list[Author]
+) -> ArticlePage:
+    """The page of an article as typed, not stored: for the editor's previews."""
+    _with_publishing_disclaimer(article)
+    return ArticlePage(
+        article=article,
+        topics=sorted(topics, key=lambda t: (t.name, t.pk)),
+        authors=sorted(authors, key=lambda a: (a.name, a.pk)),
+    )
+
+
+def _with_publishing_disclaimer(article: Article) -> None:
+    """A draft has no disclaimer yet: publishing attaches the default for its kind
+    (services.article_apply_publishing_defaults), so a preview shows that one."""
+    if article.disclaimer_version_id is None:
+        article.disclaimer_version = disclaimer_default_version(kind=article.kind)
 
 
 def _with_topics_and_authors(article: Article) -> ArticlePage:

@@ -8,19 +8,23 @@ import secrets
 from collections.abc import Iterable
 from datetime import datetime
 
-from django.contrib.auth.models import AbstractBaseUser
+import reversion
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from reversion.models import Revision, Version
 
 from .caching import content_generation_bump
 from .imaging import PreparedImage
 from .markdown import render_markdown
 from .models import (
     Article,
+    ArticleEvent,
+    ArticleEventKind,
     ArticleKind,
     ArticleStatus,
     ArticleTranslation,
@@ -29,6 +33,7 @@ from .models import (
     DisclaimerVersion,
     Image,
     Topic,
+    UnpublishedRevision,
 )
 from .selectors import disclaimer_default_version, disclaimer_latest_version
 
@@ -53,7 +58,9 @@ def article_apply_publishing_defaults(*, article: Article, now: datetime | None 
         return
     now = now or timezone.now()
     if article.published_at is None:
-        article.published_at = now
+        # Whole seconds: the admin's form shows and posts no more, so a preview of an
+        # unchanged article is the page readers get, to the byte.
+        article.published_at = now.replace(microsecond=0)
     # The status says what readers see: a future time is a schedule (whole minutes), a
     # past one is published.
     if article.published_at > now:
@@ -75,25 +82,90 @@ def article_apply_publishing_defaults(*, article: Article, now: datetime | None 
         )
 
 
+# What readers see of an article: a change to any of these after go-live is a correction.
+READER_FIELDS = ("title", "lead", "body_markdown")
+
+
+def _reason_required(reason: str) -> str:
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError(_("Bitte geben Sie eine Begründung an."), code="reason_missing")
+    return reason
+
+
+def article_status_check(*, before: Article, status: str) -> None:
+    """A form may publish, schedule or keep; it never quietly takes a live article down."""
+    if status == ArticleStatus.WITHDRAWN and before.status != ArticleStatus.WITHDRAWN:
+        raise ValidationError(
+            _("Zurückziehen geht nur über „Zurückziehen“, mit Begründung."),
+            code="withdraw_needs_reason",
+        )
+    if status == ArticleStatus.DRAFT and before.has_gone_live():
+        raise ValidationError(
+            _(
+                "Ein Artikel, der schon online war, wird nicht wieder zum Entwurf. "
+                "Ziehen Sie ihn zurück, wenn er nicht mehr erscheinen soll."
+            ),
+            code="live_back_to_draft",
+        )
+
+
 @transaction.atomic
 def article_save(
     *,
     article: Article,
     authors: Iterable[Author] | None = None,
     topics: Iterable[Topic] | None = None,
-    mark_corrected: bool = False,
+    actor: AbstractBaseUser | None = None,
+    comment: str = "",
+    corrected_at: datetime | None = None,
 ) -> Article:
-    """Validate and store an article with its body rendered once; readers see it at once."""
-    article_apply_publishing_defaults(article=article)
-    if mark_corrected:
-        article.corrected_at = timezone.now()
+    """Validate and store an article with its body rendered once; readers see it at once.
+
+    Every save keeps a revision (who, when, the whole state). A change readers can see to an
+    article that is live, scheduled or not, is a correction: dated on the page (at
+    `corrected_at`, by default now) and logged."""
+    now = timezone.now()
+    before = (
+        Article.objects.select_for_update().filter(pk=article.pk).first() if article.pk else None
+    )
+    if before is not None:
+        article_status_check(before=before, status=article.status)
+    article_apply_publishing_defaults(article=article, now=now)
+    changed = [
+        name
+        for name in READER_FIELDS
+        if before is not None and getattr(before, name) != getattr(article, name)
+    ]
+    corrected = bool(changed) and before is not None and before.is_live(now=now)
+    if corrected:
+        article.corrected_at = corrected_at or now
     article_render_body(article=article)
     article.full_clean()
-    article.save()
-    if authors is not None:
-        article.authors.set(authors)
-    if topics is not None:
-        article.topics.set(topics)
+    with reversion.create_revision():
+        article.save()
+        if authors is not None:
+            article.authors.set(authors)
+        if topics is not None:
+            article.topics.set(topics)
+        reversion.add_to_revision(article)
+        if actor is not None:
+            reversion.set_user(actor)
+        reversion.set_comment(comment or (_("Korrektur") if corrected else _("Gespeichert")))
+    if corrected:
+        ArticleEvent.objects.create(
+            article=article,
+            article_ref=article.pk,
+            kind=ArticleEventKind.CORRECTED,
+            at=article.corrected_at,
+            acting_user=actor,
+            data={
+                "title": article.title,
+                "fields": changed,
+                "old": {name: getattr(before, name) for name in changed},
+                "new": {name: getattr(article, name) for name in changed},
+            },
+        )
     _invalidate_on_commit()
     return article
 
@@ -113,6 +185,123 @@ def article_translation_delete(*, translation: ArticleTranslation) -> None:
     """Remove a translation; its pages show the original again at once."""
     translation.delete()
     _invalidate_on_commit()
+
+
+def article_autosave(
+    *,
+    article: Article,
+    actor: AbstractBaseUser | None = None,
+    authors: Iterable[Author] | None = None,
+    topics: Iterable[Topic] | None = None,
+) -> bool:
+    """Keep what an editor typed without publishing it; returns whether the article was written.
+
+    A new article or a draft is saved as a draft (whatever status the form shows). Anything
+    that is or was out keeps its live state: the typed text becomes a revision only, to be
+    previewed, compared and applied later."""
+    before = (
+        Article.objects.select_for_update().filter(pk=article.pk).first() if article.pk else None
+    )
+    comment = _("Automatisch gesichert")
+    if before is None or before.status == ArticleStatus.DRAFT:
+        article.status = ArticleStatus.DRAFT
+        article.published_at = before.published_at if before else None
+        article_save(article=article, authors=authors, topics=topics, actor=actor, comment=comment)
+        return True
+    article_render_body(article=article)
+    with reversion.create_revision(manage_manually=True):
+        reversion.add_to_revision(article)
+        if actor is not None:
+            reversion.set_user(actor)
+        reversion.set_comment(_("Automatisch gesichert, nicht veröffentlicht"))
+        reversion.add_meta(UnpublishedRevision, article=article)
+    return False
+
+
+# What restoring a revision brings back: the words and their settings, not the live state.
+RESTORED_FIELDS = (
+    "title",
+    "slug",
+    "kind",
+    "lead",
+    "body_markdown",
+    "meta_description",
+    "disclaimer_version",
+)
+
+
+@transaction.atomic
+def article_restore(
+    *, article: Article, fields: dict, label: str, actor: AbstractBaseUser | None = None
+) -> Article:
+    """Bring back an earlier revision's words (`fields` as the revision stored them) under the
+    current live state; on a live article that is a correction like any other."""
+    article = Article.objects.select_for_update().get(pk=article.pk)
+    for name in RESTORED_FIELDS:
+        attname = Article._meta.get_field(name).attname  # how revisions key their fields
+        if attname in fields:
+            setattr(article, attname, fields[attname])
+    article_save(
+        article=article,
+        authors=Author.objects.filter(pk__in=fields.get("authors") or []),
+        topics=Topic.objects.filter(pk__in=fields.get("topics") or []),
+        actor=actor,
+        comment=_("Fassung vom %(label)s wiederhergestellt") % {"label": label},
+    )
+    ArticleEvent.objects.create(
+        article=article,
+        article_ref=article.pk,
+        kind=ArticleEventKind.RESTORED,
+        acting_user=actor,
+        data={"title": article.title, "restored": label},
+    )
+    return article
+
+
+@transaction.atomic
+def article_delete(*, article: Article, actor: AbstractBaseUser | None = None) -> None:
+    """Delete an article nobody has read yet. One that went live is withdrawn instead, so
+    archives and digests that named it keep their content."""
+    article = Article.objects.select_for_update().get(pk=article.pk)
+    if article.has_gone_live():
+        raise ValidationError(
+            _(
+                "„%(title)s“ war schon online und kann nicht gelöscht werden; "
+                "ziehen Sie ihn stattdessen zurück."
+            )
+            % {"title": article.title},
+            code="gone_live",
+        )
+    article.delete()
+    _invalidate_on_commit()
+
+
+@transaction.atomic
+def article_purge(*, article: Article, actor: AbstractBaseUser, reason: str) -> ArticleEvent:
+    """Remove an article for legal reasons, with its revisions: superusers only, with a reason.
+
+    What stays is the record that it was purged (id, who, when, why), not its words: earlier
+    log entries of the article lose their copies of the text too."""
+    reason = _reason_required(reason)
+    if not actor.is_superuser:
+        raise ValidationError(
+            _("Nur Administratoren dürfen Artikel endgültig entfernen."), code="not_allowed"
+        )
+    article = Article.objects.select_for_update().get(pk=article.pk)
+    ArticleEvent.objects.filter(article_ref=article.pk).update(data={})
+    event = ArticleEvent.objects.create(
+        article=None,
+        article_ref=article.pk,
+        kind=ArticleEventKind.PURGED,
+        acting_user=actor,
+        reason=reason,
+        data={"published_at": article.published_at.isoformat() if article.published_at else None},
+    )
+    Version.objects.get_for_object(article).delete()
+    Revision.objects.filter(version__isnull=True).delete()
+    article.delete()
+    _invalidate_on_commit()
+    return event
 
 
 def article_create(
@@ -145,30 +334,61 @@ def article_create(
 
 @transaction.atomic
 def article_publish(
-    *, article: Article, at: datetime | None = None, now: datetime | None = None
+    *,
+    article: Article,
+    at: datetime | None = None,
+    now: datetime | None = None,
+    actor: AbstractBaseUser | None = None,
 ) -> Article:
     """Publish now, or schedule for `at` (live from that minute); opinions need a disclaimer."""
     now = now or timezone.now()
     article = Article.objects.select_for_update().get(pk=article.pk)
-    go_live = at.replace(second=0, microsecond=0) if at else now
+    go_live = at.replace(second=0, microsecond=0) if at else now.replace(microsecond=0)
     if article.status == ArticleStatus.PUBLISHED and at is None:
         return article
     article.status = ArticleStatus.SCHEDULED if go_live > now else ArticleStatus.PUBLISHED
     article.published_at = go_live
     article_apply_publishing_defaults(article=article, now=now)
-    article.save(update_fields=["status", "published_at", "disclaimer_version", "modified_at"])
+    with reversion.create_revision():
+        article.save(update_fields=["status", "published_at", "disclaimer_version", "modified_at"])
+        reversion.add_to_revision(article)
+        if actor is not None:
+            reversion.set_user(actor)
+        reversion.set_comment(
+            _("Veröffentlicht") if article.status == ArticleStatus.PUBLISHED else _("Geplant")
+        )
     _invalidate_on_commit()
     return article
 
 
 @transaction.atomic
-def article_withdraw(*, article: Article) -> Article:
-    """Take an article off the site (it keeps its history and disclaimer version)."""
+def article_withdraw(
+    *, article: Article, reason: str, actor: AbstractBaseUser | None = None
+) -> Article:
+    """Take an article off the site with a logged reason (it keeps its history, disclaimer
+    version and place in past digests)."""
+    reason = _reason_required(reason)
     article = Article.objects.select_for_update().get(pk=article.pk)
     if article.status == ArticleStatus.WITHDRAWN:
         return article
+    was = article.status
     article.status = ArticleStatus.WITHDRAWN
-    article.save(update_fields=["status", "modified_at"])
+    article.withdrawn_at = timezone.now()
+    with reversion.create_revision():
+        article.save(update_fields=["status", "withdrawn_at", "modified_at"])
+        reversion.add_to_revision(article)
+        if actor is not None:
+            reversion.set_user(actor)
+        reversion.set_comment(_("Zurückgezogen: %(reason)s") % {"reason": reason})
+    ArticleEvent.objects.create(
+        article=article,
+        article_ref=article.pk,
+        kind=ArticleEventKind.WITHDRAWN,
+        at=article.withdrawn_at,
+        acting_user=actor,
+        reason=reason,
+        data={"title": article.title, "old": {"status": was}, "new": {"status": article.status}},
+    )
     _invalidate_on_commit()
     return article
 
@@ -180,11 +400,12 @@ def article_correct(
     title: str | None = None,
     lead: str | None = None,
     body_markdown: str | None = None,
+    actor: AbstractBaseUser | None = None,
     now: datetime | None = None,
 ) -> Article:
     """Correct a published article; the page then says when ("aktualisiert am …")."""
     article = Article.objects.select_for_update().get(pk=article.pk)
-    if article.status != ArticleStatus.PUBLISHED:
+    if not article.is_live():
         raise ValidationError(
             _("Nur veröffentlichte Artikel können korrigiert werden."), code="not_published"
         )
@@ -194,12 +415,7 @@ def article_correct(
         article.lead = lead
     if body_markdown is not None:
         article.body_markdown = body_markdown
-    article_render_body(article=article)
-    article.corrected_at = now or timezone.now()
-    article.full_clean()
-    article.save()
-    _invalidate_on_commit()
-    return article
+    return article_save(article=article, actor=actor, corrected_at=now)
 
 
 def articles_publish_due(*, now: datetime | None = None) -> int:

@@ -9,6 +9,7 @@ urlpatterns = [
     path("", views.article_list, name="list"),
     path("artikel/<slug:slug>/", views.article_detail, name="detail"),
     path("vorschau/<int:pk>/", views.article_preview, name="preview"),
+    path("vorschau/ungespeichert/", views.article_preview_unsaved, name="preview_unsaved"),
     path("thema/<slug:slug>/", views.topic_detail, name="topic"),
     path("feed/rss/", feeds.LatestArticlesRss(), name="feed_rss"),
     path("feed/atom/", feeds.LatestArticlesAtom(), name="feed_atom"),

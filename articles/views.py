@@ -5,27 +5,32 @@ a CSRF token or anything per reader; for anonymous readers they are filled into 
 layout, and the reader's tokens into the result, on every response.
 """
 
+import math
+import re
 from collections.abc import Callable
+from html import unescape
 from typing import Any
 
 from django.conf import settings
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import permission_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import translation
+from django.utils.html import strip_tags
 from django.utils.safestring import mark_safe
 from django.utils.translation import get_language
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_safe
+from django.views.decorators.http import require_POST, require_safe
 
 from newsletter.forms import form_started_token
 
 from . import layout
 from .caching import cached_fragment
+from .forms import ArticleForm
 from .models import ORIGINAL_LANGUAGE, Article
 from .pagination import page_get, page_number_get, page_query
 from .selectors import (
@@ -33,12 +38,14 @@ from .selectors import (
     article_list_for_page,
     article_list_for_topic,
     article_list_related,
+    article_page_for_unsaved,
     article_page_get_for_preview,
     article_page_get_live,
     article_slugs,
     articles_localize,
     topic_get,
 )
+from .services import article_render_body
 
 PAGE_SIZE = 10
 
@@ -77,6 +84,7 @@ def _show(
     query: str = "",
     with_signup: bool = False,
     preview: Article | None = None,
+    unsaved: bool = False,
 ) -> HttpResponse:
     """The page for this reader. For anonymous readers the whole page comes from the cache,
     with the only per-reader parts (the CSRF token and the signup form's fill-time token)
@@ -93,6 +101,7 @@ def _show(
             with_signup=with_signup,
             preview=preview,
             language_urls=layout.alternate_urls(own, request.get_full_path()),
+            preview_unsaved=unsaved,
         )
         return render(request, "articles/page.html", context)
 
@@ -144,7 +153,8 @@ def topic_detail(request: HttpRequest, slug: str) -> HttpResponse:
     )
 
 
-def _article_parts(page: ArticlePage) -> dict[str, Any]:
+def article_page_parts(page: ArticlePage) -> dict[str, Any]:
+    """Title, head and main of an article's page: the same for readers and every preview."""
     related = article_list_related(
         article_id=page.article.pk, topic_ids=[topic.pk for topic in page.topics]
     )
@@ -170,7 +180,7 @@ def article_detail(request: HttpRequest, slug: str) -> HttpResponse:
         page = article_page_get_live(slug=slug, language=get_language())
         if page is None:
             raise Http404("no such article")
-        return _article_parts(page)
+        return article_page_parts(page)
 
     return _show(
         request,
@@ -191,8 +201,52 @@ def article_preview(request: HttpRequest, pk: int) -> HttpResponse:
     page = article_page_get_for_preview(pk=pk, language=get_language())
     if page is None:
         raise Http404("not found")
-    parts = _article_parts(page)
+    parts = article_page_parts(page)
     return _show(request, lambda: parts, with_signup=True, preview=page.article)
+
+
+# An average reading speed for German prose, words per minute.
+READING_WORDS_PER_MINUTE = 200
+# A word: letters or digits, with inner hyphens or apostrophes ("E-Mail", "geht's").
+WORD = re.compile(r"\w+(?:[-'’]\w+)*")
+
+
+@never_cache
+@staff_member_required
+@permission_required("articles.view_article", raise_exception=True)
+@require_POST
+def article_preview_unsaved(request: HttpRequest) -> HttpResponse:
+    """The editor's form as readers would get it, stored nowhere.
+
+    Posted by the editor's live pane (`?teil=main`: the page's main part as JSON, with word
+    count and reading time) and by its "Vorschau" button (the whole page, in the layout).
+    The body goes through the same Markdown and sanitiser, the page through the same
+    templates as the public page, so what the editor sees is what readers will get."""
+    existing = None
+    if request.POST.get("article_id", "").isdigit():
+        existing = Article.objects.filter(pk=int(request.POST["article_id"])).first()
+    form = ArticleForm(request.POST, instance=existing or Article())
+    form.is_valid()  # what did not validate is left as it was; a preview needs no slug
+    article = form.instance
+    # The page links to itself: a form without a valid slug yet still gets its preview.
+    article.slug = article.slug or "vorschau"
+    article_render_body(article=article)
+    page = article_page_for_unsaved(
+        article=article,
+        topics=list(form.cleaned_data.get("topics") or []),
+        authors=list(form.cleaned_data.get("authors") or []),
+    )
+    parts = article_page_parts(page)
+    if request.GET.get("teil") == "main":
+        words = len(WORD.findall(unescape(strip_tags(article.body_html))))
+        return JsonResponse(
+            {
+                "html": parts["main"],
+                "words": words,
+                "minutes": max(1, math.ceil(words / READING_WORDS_PER_MINUTE)) if words else 0,
+            }
+        )
+    return _show(request, lambda: parts, with_signup=True, preview=article, unsaved=True)
 
 
 @require_safe

@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "axes",
     "csp",
     "django_guid",
+    "reversion",
     "articles",
     "newsletter",
 ]

@@ -27,7 +27,13 @@ def archive_detail(request: HttpRequest, pk: int) -> HttpResponse:
     if digest is None:
         raise Http404
     language = digest_language(translation.get_language())
-    items = article_items(digest_articles(digest=digest), language)
+    articles = digest_articles(digest=digest)
+    items = article_items(articles, language)
+    # The subject counted every article that went out; those withdrawn or purged since are
+    # named as gone, so "7 neue Artikel" never lists 6 without a word.
+    gone = len(digest.article_ids) - len(articles)
     return render(
-        request, "newsletter/digest_archive_detail.html", {"digest": digest, "items": items}
+        request,
+        "newsletter/digest_archive_detail.html",
+        {"digest": digest, "items": items, "gone": gone},
     )

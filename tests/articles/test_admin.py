@@ -10,7 +10,15 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from articles.models import Article, ArticleKind, ArticleStatus, Disclaimer, DisclaimerVersion
+from articles.models import (
+    Article,
+    ArticleEvent,
+    ArticleEventKind,
+    ArticleKind,
+    ArticleStatus,
+    Disclaimer,
+    DisclaimerVersion,
+)
 from tests.articles.factories import (
     ArticleFactory,
     AuthorFactory,
@@ -182,15 +190,29 @@ def test_publish_now_action_reports_counts_and_failures(admin_client, default_di
     assert no_default.status == ArticleStatus.DRAFT
 
 
-def test_withdraw_action_reports_counts(admin_client):
+def test_withdraw_action_asks_for_a_reason_then_reports_counts(admin_client):
     articles = [ArticleFactory() for _ in range(3)]
+    selected = {"action": "withdraw", "_selected_action": [a.pk for a in articles]}
+    asked = admin_client.post(reverse(CHANGELIST), selected)
+    assert asked.status_code == 200
+    assert "Begründung" in asked.content.decode()
+    assert not Article.objects.filter(status=ArticleStatus.WITHDRAWN).exists()
+    # A reason without the confirmation, or a confirmation without a reason, changes nothing.
+    for missing in ({"reason": "Falsche Zahlen"}, {"confirm": "on"}):
+        again = admin_client.post(reverse(CHANGELIST), {**selected, "apply": "1", **missing})
+        assert again.status_code == 200
+    assert not Article.objects.filter(status=ArticleStatus.WITHDRAWN).exists()
     response = admin_client.post(
         reverse(CHANGELIST),
-        {"action": "withdraw", "_selected_action": [a.pk for a in articles]},
+        {**selected, "apply": "1", "reason": "Falsche Zahlen", "confirm": "on"},
     )
     texts = [str(m) for m in get_messages(response.wsgi_request)]
     assert "3 Artikel zurückgezogen." in texts
     assert Article.objects.filter(status=ArticleStatus.WITHDRAWN).count() == 3
+    events = ArticleEvent.objects.filter(kind=ArticleEventKind.WITHDRAWN)
+    assert sorted(e.article_ref for e in events) == sorted(a.pk for a in articles)
+    assert {e.reason for e in events} == {"Falsche Zahlen"}
+    assert {e.acting_user.username for e in events} == {"admin"}
 
 
 def test_preview_link_on_the_change_page(admin_client):

@@ -53,7 +53,7 @@ def test_sitemap_lists_live_articles_topics_and_pages_in_both_languages(client):
     topic = TopicFactory()
     live = ArticleFactory(topics=[topic])
     gone = ArticleFactory()
-    article_withdraw(article=gone)
+    article_withdraw(article=gone, reason="Test")
     draft = DraftArticleFactory()
     response = client.get("/sitemap.xml")
     assert response.status_code == 200

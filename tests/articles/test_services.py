@@ -116,7 +116,7 @@ def test_publishing_twice_keeps_the_first_live_time():
 def test_withdraw_takes_the_article_off_the_site():
     article = ArticleFactory()
     version = article.disclaimer_version
-    article_withdraw(article=article)
+    article_withdraw(article=article, reason="Test")
     article.refresh_from_db()
     assert article.status == ArticleStatus.WITHDRAWN
     assert article.disclaimer_version == version

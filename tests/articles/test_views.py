@@ -100,7 +100,7 @@ def test_drafts_scheduled_and_withdrawn_are_not_public(client, default_disclaime
         article=DraftArticleFactory(), at=timezone.now() + timedelta(hours=1)
     )
     withdrawn = ArticleFactory()
-    article_withdraw(article=withdrawn)
+    article_withdraw(article=withdrawn, reason="Test")
     _, html = _get(client, reverse("articles:list"))
     for hidden in (draft, scheduled, withdrawn):
         assert hidden.title not in html
@@ -247,7 +247,7 @@ def test_withdraw_disappears_at_once(client, django_capture_on_commit_callbacks)
     assert client.get(article.get_absolute_url()).status_code == 200
     assert "Bald weg" in client.get(reverse("articles:list")).content.decode()
     with django_capture_on_commit_callbacks(execute=True):
-        article_withdraw(article=article)
+        article_withdraw(article=article, reason="Test")
     assert client.get(article.get_absolute_url()).status_code == 404
     assert "Bald weg" not in client.get(reverse("articles:list")).content.decode()
 

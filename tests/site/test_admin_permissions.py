@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pytest
+import reversion
 from django.contrib import admin
 from django.contrib.auth.models import Group, Permission, User
 from django.contrib.contenttypes.models import ContentType
@@ -20,8 +21,9 @@ from django.core import mail
 from django.db import transaction
 from django.urls import URLPattern, URLResolver, reverse
 from django.utils import timezone
+from reversion.models import Version
 
-from articles.models import Article, ArticleStatus
+from articles.models import Article, ArticleEvent, ArticleEventKind, ArticleStatus
 from newsletter.models import (
     Campaign,
     ConsentEvent,
@@ -68,6 +70,7 @@ MODELS: dict[str, dict[str, str]] = {
     "articles.disclaimer": {"editor": "vad", "viewer": "v", "superuser": "vad"},
     "articles.disclaimerversion": {"editor": "v", "viewer": "v", "superuser": "v"},
     "articles.image": {"editor": "vad", "viewer": "v", "superuser": "vad"},
+    "articles.articleevent": {"editor": "v", "viewer": "v", "superuser": "v"},
     "newsletter.newsletter": {"manager": "va", "viewer": "v", "superuser": "va"},
     "newsletter.consenttext": {"manager": "v", "viewer": "v", "superuser": "v"},
     "newsletter.subscription": {"manager": "v", "viewer": "v", "superuser": "v"},
@@ -146,6 +149,45 @@ CUSTOM_PAGES = [
         "articles/image/upload/",
         (302, 403, 400, 403, 403, 403, 400),
         method="post",
+    ),
+    # The editor's autosave answers posts only; who may post it is decided first.
+    Page(
+        "articles/article/autosave/",
+        "articles/article/autosave/",
+        (302, 403, 405, 403, 403, 403, 405),
+    ),
+    Page(
+        "articles/article/<path:object_id>/autosave/",
+        "articles/article/{article}/autosave/",
+        (302, 403, 405, 403, 403, 403, 405),
+    ),
+    Page(
+        "articles/article/<path:object_id>/withdraw/",
+        "articles/article/{published}/withdraw/",
+        (302, 403, 200, 403, 403, 403, 200),
+    ),
+    # Purging (legal reasons) is for superusers only.
+    Page(
+        "articles/article/<path:object_id>/purge/",
+        "articles/article/{published}/purge/",
+        (302, 403, 403, 403, 403, 403, 200),
+    ),
+    # A revision: its diff for whoever may see the article (restoring needs change).
+    Page(
+        "articles/article/^([^/]+)/history/(\\d+)/$",
+        "articles/article/{article}/history/{article_version}/",
+        (302, 403, 200, 403, 200, 403, 200),
+    ),
+    # django-reversion's recovery of deleted drafts: add and change rights.
+    Page(
+        "articles/article/^recover/$",
+        "articles/article/recover/",
+        (302, 403, 200, 403, 403, 403, 200),
+    ),
+    Page(
+        "articles/article/^recover/(\\d+)/$",
+        "articles/article/recover/999999/",
+        (302, 403, 404, 403, 403, 403, 404),
     ),
     Page(
         "auth/user/<id>/password/",
@@ -257,6 +299,8 @@ CUSTOM_PAGES = [
 # Not in the admin, but the editors' page of it: drafts, read in the site's own layout.
 OUTSIDE_PAGES = [
     Page("-", "/vorschau/{article}/", (302, 403, 200, 403, 200, 403, 200)),
+    # The editor's preview of unsaved changes takes posts only.
+    Page("-", "/vorschau/ungespeichert/", (302, 403, 405, 403, 405, 403, 405)),
 ]
 
 
@@ -351,7 +395,12 @@ def world(db) -> dict[str, object]:
         newsletter=newsletter, name="Herbstangebot", subject="Ein Angebot", body_markdown="**Neu**"
     )
     draft = DraftArticleFactory(title="Noch geheim")
+    with reversion.create_revision():
+        reversion.add_to_revision(draft)
     published = ArticleFactory(title="Schon draußen")
+    event = ArticleEvent.objects.create(
+        article=published, article_ref=published.pk, kind=ArticleEventKind.CORRECTED
+    )
     disclaimer = DisclaimerFactory()
     users = principals()
     target_user = User.objects.create_user("ziel", password="x")
@@ -364,6 +413,8 @@ def world(db) -> dict[str, object]:
         "articles_disclaimer": disclaimer.pk,
         "articles_disclaimerversion": published.disclaimer_version_id,
         "articles_image": image_create().pk,
+        "articles_articleevent": event.pk,
+        "article_version": Version.objects.get_for_object(draft).get().pk,
         "newsletter_newsletter": newsletter.pk,
         "newsletter_consenttext": ConsentText.objects.filter(newsletter=newsletter).first().pk,
         "newsletter_subscription": subscription.pk,
@@ -624,8 +675,10 @@ ACTIONS = [
         EDITING,
         article_in("published", ArticleStatus.WITHDRAWN),
         target="published",
+        data=(("apply", "1"), ("reason", "Falsche Zahlen"), ("confirm", "on")),
     ),
     delete_selected("articles.disclaimer", EDITING),
+    delete_selected("articles.articleevent", NOBODY),
     # Versions are history; evidence, newsletters and digests are never deleted by hand.
     delete_selected("articles.disclaimerversion", NOBODY),
     delete_selected("articles.image", EDITING),

@@ -10,6 +10,8 @@ from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
 
+from articles.models import Article
+from articles.services import article_purge, article_withdraw
 from newsletter.models import Batch, BatchState, Delivery, DeliveryState, Digest, DigestState
 from newsletter.services.digests import digest_start_now
 
@@ -119,6 +121,24 @@ def test_archive_shows_done_digests_without_personal_parts(client, digest):
     assert b"Zinsen steigen" in detail.content
     assert b"abmelden" not in detail.content and b"%recipient" not in detail.content
     assert client.get(reverse("newsletter:digest_archive_detail", args=[999999])).status_code == 404
+
+
+def test_archive_names_articles_withdrawn_or_purged_since_instead_of_miscounting(client, digest):
+    Digest.objects.filter(pk=digest.pk).update(state=DigestState.DONE, finished_at=timezone.now())
+    digest.refresh_from_db()
+    assert "2 neue Artikel" in digest.subject
+    url = reverse("newsletter:digest_archive_detail", args=[digest.pk])
+    assert b"zur\xc3\xbcckgezogen oder entfernt" not in client.get(url).content
+    chief = User.objects.create_superuser("chefin", "chefin@example.org", "x")
+    purged, withdrawn = Article.objects.filter(pk__in=digest.article_ids).order_by("pk")
+    article_purge(article=purged, actor=chief, reason="Gerichtliche Verfügung")
+    html = client.get(url).content.decode()
+    assert purged.title not in html and withdrawn.title in html
+    assert "Ein Artikel dieser Ausgabe wurde inzwischen zurückgezogen oder entfernt." in html
+    article_withdraw(article=withdrawn, reason="Falsche Zahlen", actor=chief)
+    html = client.get(url).content.decode()
+    assert withdrawn.title not in html
+    assert "2 Artikel dieser Ausgabe wurden inzwischen zurückgezogen oder entfernt." in html
 
 
 def test_archive_is_paged_and_answers_404_past_its_last_page(client, digest, monkeypatch):
