@@ -42,6 +42,7 @@ from newsletter.services.consent import (
     subscription_request,
 )
 from newsletter.services.digests import digest_pause
+from newsletter.services.ledger import chain_checkpoint_write
 from tests.articles.factories import (
     ArticleFactory,
     AuthorFactory,
@@ -75,6 +76,7 @@ MODELS: dict[str, dict[str, str]] = {
     "newsletter.consenttext": {"manager": "v", "viewer": "v", "superuser": "v"},
     "newsletter.subscription": {"manager": "v", "viewer": "v", "superuser": "v"},
     "newsletter.consentevent": {"manager": "v", "viewer": "v", "superuser": "v"},
+    "newsletter.chaincheckpoint": {"manager": "v", "viewer": "v", "superuser": "v"},
     "newsletter.suppression": {"manager": "v", "viewer": "v", "superuser": "v"},
     "newsletter.digest": {"manager": "v", "viewer": "v", "digest_viewer": "v", "superuser": "v"},
     "newsletter.campaign": {"manager": "vad", "viewer": "v", "superuser": "vad"},
@@ -202,6 +204,11 @@ CUSTOM_PAGES = [
     Page(
         "newsletter/subscription/<int:pk>/nachweis/",
         "newsletter/subscription/{subscription}/nachweis/",
+        (302, 403, 403, 200, 200, 403, 200),
+    ),
+    Page(
+        "newsletter/subscription/<int:pk>/nachweis.pdf",
+        "newsletter/subscription/{subscription}/nachweis.pdf",
         (302, 403, 403, 200, 200, 403, 200),
     ),
     Page(
@@ -422,6 +429,7 @@ def world(db) -> dict[str, object]:
         .first()
         .pk,
         "newsletter_suppression": Suppression.objects.get().pk,
+        "newsletter_chaincheckpoint": chain_checkpoint_write().pk,
         "newsletter_digest": digest.pk,
         "newsletter_campaign": campaign.pk,
         # Short names for the hand-written rows.
@@ -686,6 +694,7 @@ ACTIONS = [
     delete_selected("newsletter.consenttext", NOBODY),
     delete_selected("newsletter.subscription", NOBODY),
     delete_selected("newsletter.consentevent", NOBODY),
+    delete_selected("newsletter.chaincheckpoint", NOBODY),
     delete_selected("newsletter.suppression", NOBODY),
     delete_selected("newsletter.digest", NOBODY),
     delete_selected("newsletter.campaign", MANAGING),
