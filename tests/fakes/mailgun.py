@@ -203,7 +203,10 @@ class FakeMailgun:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        # A short poll interval: stop() waits for the next poll, and it runs in every teardown.
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
         for _i in range(self.webhook_threads):
             poster = threading.Thread(target=self._post_events, daemon=True)
