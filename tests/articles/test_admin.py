@@ -147,6 +147,7 @@ def test_the_slug_fills_in_from_the_title_as_the_editor_types(
     # An editor's own slug is kept when the title changes afterwards.
     slug.fill("gold-und-zinsen")
     slug.press("Tab")
+    title.press("End")
     title.press_sequentially(" und mehr")
     assert title.input_value() == "Über Gold & Zinsen 2026 und mehr"
     assert slug.input_value() == "gold-und-zinsen"
