@@ -9,11 +9,12 @@
                                                      # three SIGKILLs (kill_3x)
 
 It builds its own PostgreSQL database and Redis db, seeds N confirmed subscribers (plus pending,
-unsubscribed and suppressed ones that must be left out) with set-based SQL, starts the lean
-fake Mailgun (bench/fake_provider.py) and two real Celery workers, and starts a digest through
-the scheduler's own service (`digest_start_now`, the path of `send_digest --now` and the beat
-tick). In the same run it measures the naive path (one task, one render, one API call per
-recipient) and the raw ceiling (anymail batch calls from one loop, no database) on subsets.
+unsubscribed and suppressed ones that must be left out) with set-based SQL, starts the suite's
+fake Mailgun (tests/fakes/mailgun.py) as a process of its own in its lean mode and two real
+Celery workers, and starts a digest through the scheduler's own service (`digest_start_now`,
+the path of `send_digest --now` and the beat tick). In the same run it measures the naive path
+(one task, one render, one API call per recipient) and the raw ceiling (anymail batch calls
+from one loop, no database) on subsets.
 Progress goes to stderr; the last line of stdout is one JSON object, which carries the
 machine it ran on (CPU model, cores, load before and after, Python/Django/PostgreSQL/Redis
 versions): absolute rates move between machines, ratios travel.
@@ -163,7 +164,9 @@ class Bench:
 
     def _provider_and_env(self, database_url: str, redis_url: str) -> None:
         self.provider = spawn(
-            [PY, str(Path(__file__).with_name("fake_provider.py"))],
+            # The suite's fake provider in its lean mode (counts only), in a process of its
+            # own so that its CPU time is its own and never shares the bench's interpreter.
+            [PY, "-m", "tests.fakes.mailgun"],
             env=dict(os.environ),
             log_path=self.tmp / "provider.log",
             pipe_stdout=True,
@@ -330,7 +333,7 @@ class Bench:
     def send_digest(self, label: str, n: int, provider_config: dict | None = None) -> dict:
         newsletter = self.seed_newsletter(label, n)
         http_json(
-            f"{self.provider_url}/_bench/config",
+            f"{self.provider_url}/_fake/config",
             {"fail_every": 0, "latency": 0, **(provider_config or {})},
         )
         digest_id = self.trigger(newsletter)
@@ -345,9 +348,9 @@ class Bench:
         """One digest during which a worker is SIGKILLed `kills` times (after 10 %, 25 %,
         40 % … of the recipients were accepted, alternating workers) and restarted at once.
         The bench also plays the provider's tracking webhooks for batches left uncertain
-        (bench/fake_provider.py posts none), as Mailgun would report the calls it accepted."""
+        (the lean fake posts none), as Mailgun would report the calls it accepted."""
         newsletter = self.seed_newsletter(label, n)
-        http_json(f"{self.provider_url}/_bench/config", {"fail_every": 0, **provider_config})
+        http_json(f"{self.provider_url}/_fake/config", {"fail_every": 0, **provider_config})
         digest_id = self.trigger(newsletter)
         restarts: list[dict] = []
         polled = {"stats": 0.0, "tracking": 0.0}
@@ -356,7 +359,7 @@ class Bench:
             now = time.monotonic()
             if len(restarts) < kills and now - polled["stats"] > 0.2:
                 polled["stats"] = now
-                stats = http_json(f"{self.provider_url}/_bench/stats")["digests"]
+                stats = http_json(f"{self.provider_url}/_fake/stats")["digests"]
                 accepted = stats.get(str(digest_id), {}).get("accepted", 0)
                 # Early enough that each restarted worker still finds work to claim.
                 if accepted >= n * (0.1 + 0.15 * len(restarts)):
@@ -406,7 +409,7 @@ class Bench:
         if not uncertain:
             return 0
         dump = self.tmp / f"tracking-{digest_id}.tsv"
-        http_json(f"{self.provider_url}/_bench/dump", {"digest": str(digest_id), "path": str(dump)})
+        http_json(f"{self.provider_url}/_fake/dump", {"digest": str(digest_id), "path": str(dump)})
         accepted = {line.split("\t", 1)[0] for line in dump.read_text().splitlines()}
         proven = 0
         for batch_id, attempts, first, last in uncertain:
@@ -482,7 +485,7 @@ class Bench:
         counts = self.provider_counts(digest_id, newsletter_id)
         n = counts["entitled"]
         batches = Batch.objects.filter(digest_id=digest_id)
-        stats = http_json(f"{self.provider_url}/_bench/stats")["digests"].get(str(digest_id), {})
+        stats = http_json(f"{self.provider_url}/_fake/stats")["digests"].get(str(digest_id), {})
         provider_window = (stats.get("last_accept") or 0) - (stats.get("first_accept") or 0)
         return {
             "n": n,
@@ -518,7 +521,7 @@ class Bench:
         from newsletter.models import Subscription, Suppression
 
         dump = self.tmp / f"accepted-{digest_id}.tsv"
-        http_json(f"{self.provider_url}/_bench/dump", {"digest": str(digest_id), "path": str(dump)})
+        http_json(f"{self.provider_url}/_fake/dump", {"digest": str(digest_id), "path": str(dump)})
         sub = Subscription._meta.db_table
         sup = Suppression._meta.db_table
         with transaction.atomic(), connection.cursor() as cursor:
@@ -619,7 +622,7 @@ class Bench:
             connection.send_messages([message])
         elapsed = time.monotonic() - started
         connection.close()
-        stats = http_json(f"{self.provider_url}/_bench/stats")["digests"][tag]
+        stats = http_json(f"{self.provider_url}/_fake/stats")["digests"][tag]
         assert stats["distinct"] == n and stats["duplicates"] == 0, stats
         result = {"n": n, "seconds": round(elapsed, 2), "recipients_per_s": round(n / elapsed, 1)}
         log(f"raw ceiling ({backend or 'anymail stock backend'}): {result}")
@@ -641,7 +644,7 @@ class Bench:
             naive_send_task.delay(digest_id, subscription_id, tag)
         deadline = started + max(120, n / 5)
         while True:
-            stats = http_json(f"{self.provider_url}/_bench/stats")["digests"].get(tag, {})
+            stats = http_json(f"{self.provider_url}/_fake/stats")["digests"].get(tag, {})
             if stats.get("accepted", 0) >= len(ids):
                 break
             if time.monotonic() > deadline:

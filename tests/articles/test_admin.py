@@ -1,6 +1,9 @@
 """The editors' admin through the admin client: lists, forms, actions, plain-words errors."""
 
-from datetime import timedelta
+import json
+import re
+from datetime import datetime, timedelta
+from html import unescape
 
 import pytest
 from django.contrib.auth.models import Group, User
@@ -73,12 +76,55 @@ def test_changelist_shows_columns_with_a_fixed_number_of_queries(admin_client):
     assert len(many) == len(few)
 
 
-@pytest.mark.parametrize(
-    "query", ["?status__exact=draft", "?kind__exact=news", "?q=Gold", "?published_at__year=2025"]
-)
-def test_changelist_filters_search_and_dates(admin_client, query):
+@pytest.fixture
+def one_of_each():
+    """One article per filter, each matching only its own, and one that matches none."""
+    DraftArticleFactory(title="Entwurf zur Rente")
+    ArticleFactory(title="Nachricht vom Markt", kind=ArticleKind.NEWS)
     ArticleFactory(title="Gold glänzt")
-    assert admin_client.get(reverse(CHANGELIST) + query).status_code == 200
+    ArticleFactory(
+        title="Rückblick auf den Sommer",
+        published_at=timezone.make_aware(datetime(2025, 7, 1, 9, 0)),
+    )
+    ArticleFactory(title="Meinung ohne Besonderheit")
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("?status__exact=draft", {"Entwurf zur Rente"}),
+        ("?kind__exact=news", {"Nachricht vom Markt"}),
+        ("?q=Gold", {"Gold glänzt"}),
+        ("?published_at__year=2025", {"Rückblick auf den Sommer"}),
+        (
+            "",
+            {
+                "Entwurf zur Rente",
+                "Nachricht vom Markt",
+                "Gold glänzt",
+                "Rückblick auf den Sommer",
+                "Meinung ohne Besonderheit",
+            },
+        ),
+    ],
+)
+def test_changelist_filters_search_and_dates_narrow_to_the_matching_rows(
+    admin_client, one_of_each, query, expected
+):
+    response = admin_client.get(reverse(CHANGELIST) + query)
+    assert response.status_code == 200
+    assert {article.title for article in response.context["cl"].result_list} == expected
+    # The rows the editor sees are those articles, no more.
+    html = response.content.decode()
+    shown = set(re.findall(r'<th class="field-title"><a href="[^"]*">([^<]*)</a>', html))
+    assert shown == expected
+    # And the unfiltered list offers the editor that filter (the sidebar, the date links, the
+    # search box): a lookup typed into the URL would narrow the list without it.
+    offered = admin_client.get(reverse(CHANGELIST)).content.decode()
+    if query.startswith("?q="):
+        assert 'id="searchbar"' in offered
+    elif query:
+        assert f'href="{query}"' in offered
 
 
 def test_add_page_renders_with_groups_and_autocomplete(admin_client):
@@ -87,7 +133,44 @@ def test_add_page_renders_with_groups_and_autocomplete(admin_client):
     assert response.status_code == 200
     assert "Veröffentlichung" in html and "Zuordnung" in html
     assert "admin-autocomplete" in html
-    assert "prepopulated" in html or "data-prepopulated" in html or "prepopulate" in html
+    # The admin's prepopulate script reads this list: the slug follows the title as typed.
+    match = re.search(
+        r'id="django-admin-prepopulated-fields-constants"[^>]*data-prepopulated-fields="([^"]*)"',
+        html,
+    )
+    assert match, "no prepopulated-fields configuration on the add page"
+    fields = json.loads(unescape(match.group(1)))
+    assert [(f["id"], f["dependency_list"], f["maxLength"]) for f in fields] == [
+        ("#id_slug", ["title"], Article._meta.get_field("slug").max_length)
+    ]
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_the_slug_fills_in_from_the_title_as_the_editor_types(
+    browser_page, live_server, admin_user, client, settings
+):
+    client.force_login(admin_user)
+    browser_page.context.add_cookies(
+        [
+            {
+                "name": settings.SESSION_COOKIE_NAME,
+                "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
+                "url": live_server.url,
+            }
+        ]
+    )
+    browser_page.goto(live_server.url + reverse("admin:articles_article_add"))
+    title, slug = browser_page.locator("#id_title"), browser_page.locator("#id_slug")
+    title.press_sequentially("Über Gold & Zinsen 2026")
+    assert slug.input_value() == "uber-gold-zinsen-2026"
+    # An editor's own slug is kept when the title changes afterwards.
+    slug.fill("gold-und-zinsen")
+    slug.press("Tab")
+    title.press("End")
+    title.press_sequentially(" und mehr")
+    assert title.input_value() == "Über Gold & Zinsen 2026 und mehr"
+    assert slug.input_value() == "gold-und-zinsen"
 
 
 def test_add_stores_a_sanitised_draft(admin_client):

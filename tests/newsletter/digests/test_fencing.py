@@ -149,6 +149,7 @@ def test_the_provider_call_has_a_total_deadline(
     settings.ANYMAIL = {**settings.ANYMAIL, "REQUESTS_TIMEOUT": 30}
     settings.NEWSLETTER_CALL_DEADLINE_SECONDS = 1
     mailgun_in_process.latency = 3
+    mailgun_in_process.webhook_mode = "first"
     digest = _fanned_out(newsletter_with_articles, 10)
     batch = batch_claim(digest_id=digest.pk)
     started = time.monotonic()

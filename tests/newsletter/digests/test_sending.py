@@ -252,6 +252,7 @@ def test_dropped_answer_is_uncertain_until_a_webhook_proves_the_send(
     newsletter_with_articles, mailgun_in_process
 ):
     fake = mailgun_in_process
+    fake.webhook_mode = "first"
     digest = _fanned_out(newsletter_with_articles, 10)
     fake.drop_every = 1
     batch = batch_claim(digest_id=digest.pk)
