@@ -45,7 +45,8 @@ def readme_commands() -> list[str]:
 def readme_production_minimum() -> dict[str, str]:
     """The variables of the README's production minimum, <placeholders> filled in."""
     text = README.read_text()
-    block = text[text.index("the minimum is") : text.index("and with exactly these")]
+    start = text.index("the minimum is")
+    block = text[start : text.index("plus, once `ANYMAIL_ESP` is set", start)]
     pairs = re.findall(r"^    (\w+)=(\S+)", block, flags=re.M)
     return {k: secrets.token_urlsafe(40) if v.startswith("<") else v for k, v in pairs}
 
