@@ -32,9 +32,14 @@ class Refused(Exception):
     """The provider refused the call naming recipients it will never accept."""
 
 
+# Providers whose anymail backend sends a whole batch in one call with merge data; every
+# other one (SMTP included) sends one message per recipient.
+BATCH_ESPS = frozenset({"mailgun"})
+
+
 def batch_mode() -> bool:
-    """Providers whose anymail backend sends a whole batch in one call with merge data."""
-    return getattr(settings, "ANYMAIL_ESP", "") == "mailgun"
+    """Whether the configured provider sends a whole batch in one call."""
+    return provider_name() in BATCH_ESPS
 
 
 def provider_name() -> str:

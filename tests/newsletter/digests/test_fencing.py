@@ -15,8 +15,14 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from newsletter.models import Batch, BatchState, Digest, DigestState
-from newsletter.services.digest_sending import batch_claim, batch_send, digest_drain
+from newsletter.models import Batch, BatchState, Delivery, Digest, DigestState, ProviderEvent
+from newsletter.services.digest_sending import (
+    batch_claim,
+    batch_recheck,
+    batch_send,
+    digest_drain,
+)
+from newsletter.services.digest_sending import reconcile as reconcile_module
 from newsletter.services.digest_sending.lease import lease_kept
 from newsletter.services.digest_sending.reconcile import digest_reconcile
 from newsletter.services.digest_sending.record import _record_sent
@@ -253,6 +259,90 @@ def test_smtp_lease_lost_mid_batch_raises_nothing_and_resumes_after_what_was_sen
         assert Digest.objects.get(pk=digest.pk).state == DigestState.DONE
     finally:
         sink.stop()
+
+
+def _uncertain_mid_batch(digest: Digest, *, handed_over: int) -> tuple[Batch, list[int]]:
+    """A per-recipient batch whose lease ran out while the message after the first
+    `handed_over` deliveries was in flight."""
+    batch = batch_claim(digest_id=digest.pk)
+    ids = list(Delivery.objects.filter(digest=digest).order_by("pk").values_list("pk", flat=True))
+    Batch.objects.filter(pk=batch.pk).update(
+        sent_through=ids[handed_over - 1],
+        sent_count=handed_over,
+        call_started_at=timezone.now(),
+        lease_until=timezone.now() - timedelta(seconds=1),
+    )
+    return batch, ids
+
+
+def _event(delivery_id: int, n: int) -> None:
+    ProviderEvent.objects.create(
+        esp="postmark", event_id=f"e{n}", event_type="delivered", delivery_id=delivery_id
+    )
+
+
+def test_an_event_for_a_message_before_the_one_in_flight_proves_nothing_per_recipient(
+    newsletter_with_articles, settings
+):
+    settings.ANYMAIL_ESP = "postmark"
+    digest = _fanned_out(newsletter_with_articles, 5)
+    batch, ids = _uncertain_mid_batch(digest, handed_over=2)
+    _event(ids[0], 1)
+    result = digest_reconcile(digest_id=digest.pk)
+    assert (result["expired"], result["proven"]) == (1, 0)
+    batch.refresh_from_db()
+    assert batch.state == BatchState.UNCERTAIN
+    assert (batch.sent_through, batch.sent_count) == (ids[1], 2)
+
+
+def test_an_event_for_the_message_in_flight_resumes_the_batch_after_it(
+    newsletter_with_articles, settings
+):
+    settings.ANYMAIL_ESP = "postmark"
+    digest = _fanned_out(newsletter_with_articles, 5)
+    batch, ids = _uncertain_mid_batch(digest, handed_over=2)
+    _event(ids[0], 1)
+    _event(ids[2], 2)
+    assert digest_reconcile(digest_id=digest.pk)["proven"] == 1
+    batch.refresh_from_db()
+    # Proven through the message in flight; the two after it were never handed over.
+    assert batch.state == BatchState.RETRY and batch.next_attempt_at <= timezone.now()
+    assert (batch.sent_through, batch.sent_count) == (ids[2], 3)
+    assert batch.call_started_at is None and batch.sent_at is None
+    # The retry resumes after it and sends only the two left.
+    again = batch_claim(digest_id=digest.pk)
+    assert again.pk == batch.pk and again.attempts == batch.attempts + 1
+    assert [r.delivery_id for r in batch_recheck(batch=again)] == ids[3:]
+
+
+def test_an_event_for_the_last_message_in_flight_proves_the_batch_sent(
+    newsletter_with_articles, settings
+):
+    settings.ANYMAIL_ESP = "postmark"
+    digest = _fanned_out(newsletter_with_articles, 5)
+    batch, ids = _uncertain_mid_batch(digest, handed_over=4)
+    _event(ids[4], 1)
+    assert digest_reconcile(digest_id=digest.pk)["proven"] == 1
+    batch.refresh_from_db()
+    assert batch.state == BatchState.SENT and batch.sent_at is not None
+    assert (batch.sent_through, batch.sent_count) == (ids[4], 5)
+
+
+def test_a_proof_does_not_overwrite_progress_written_after_it_was_read(
+    newsletter_with_articles, settings
+):
+    settings.ANYMAIL_ESP = "postmark"
+    digest = _fanned_out(newsletter_with_articles, 5)
+    batch, ids = _uncertain_mid_batch(digest, handed_over=2)
+    Batch.objects.filter(pk=batch.pk).update(state=BatchState.UNCERTAIN, lease_until=None)
+    _event(ids[2], 1)
+    read_before = Batch.objects.get(pk=batch.pk)
+    # The late worker of the same attempt records the message in flight and the next one.
+    Batch.objects.filter(pk=batch.pk).update(sent_through=ids[3], sent_count=4)
+    assert reconcile_module._in_flight_proven(batch=read_before, now=timezone.now()) == 0
+    batch.refresh_from_db()
+    assert batch.state == BatchState.UNCERTAIN
+    assert (batch.sent_through, batch.sent_count) == (ids[3], 4)
 
 
 def test_every_reconcile_tick_wakes_a_drain_while_work_is_claimable(

@@ -29,11 +29,13 @@ from newsletter.models import (
     Digest,
     DigestState,
     MailingKind,
+    ProviderEvent,
     SegmentLanguage,
     SubscriptionState,
 )
 from newsletter.ratelimit_send import send_slot_wait
 from newsletter.services.consent import subscription_revoke
+from newsletter.services.digest_sending import digest_reconcile
 from newsletter.services.digests import digest_start_now, digest_tick
 from newsletter.services.mailings import campaign_send
 from tests.fakes.smtp import SmtpSink
@@ -361,6 +363,83 @@ def test_worker_paused_past_its_lease_sends_nothing_it_no_longer_owns(
     _wait_for_log(paused, lost)
     assert fake_mailgun.duplicates == 0
     assert_exactly_once(fake_mailgun, digest, _emails(subs))
+
+
+def test_smtp_worker_paused_mid_batch_then_proven_by_events_sends_everyone_once(
+    newsletter_with_articles, celery_workers, settings
+):
+    """A per-recipient batch whose lease ends mid-batch is uncertain; the provider's event for
+    an early message proves nothing new, the one for the message in flight resumes the batch
+    after it, and nobody gets the digest twice or not at all."""
+    sink = SmtpSink().start()
+    try:
+        subs = seed_subscribers(newsletter_with_articles, 12)
+        settings.NEWSLETTER_BATCH_SIZE = 12
+        env = {
+            **_FAST,
+            "EMAIL_URL": f"smtp://127.0.0.1:{sink.port}",
+            "NEWSLETTER_BATCH_SIZE": "12",
+            "NEWSLETTER_DRAIN_TASKS": "1",
+            # Long enough that only a provider event can settle the uncertain batch here.
+            "NEWSLETTER_UNCERTAIN_GRACE_SECONDS": "600",
+        }
+        settings.NEWSLETTER_UNCERTAIN_GRACE_SECONDS = 600
+        sink.delay = 0.6
+        paused = celery_workers(concurrency=1, env=env)
+        digest = digest_start_now(newsletter=newsletter_with_articles).digest
+        sink.wait_for(lambda _m: len(sink.messages) >= 3, timeout=60)
+        # Half a delay after the third was taken, the fourth is in flight (the sink holds its
+        # DATA answer): the worker is paused there, and the sink takes that message meanwhile.
+        time.sleep(sink.delay / 2)
+        os.killpg(paused.proc.pid, signal.SIGSTOP)
+        try:
+            time.sleep(sink.delay + 0.2)  # a message the sink was taking is counted
+            handed = dict(sink.counts)
+            assert 3 <= len(handed) < 12
+            (batch,) = Batch.objects.filter(digest=digest)
+            deadline = time.monotonic() + 30
+            while batch.state != BatchState.UNCERTAIN:
+                assert time.monotonic() < deadline, batch.state
+                time.sleep(0.2)
+                digest_reconcile(digest_id=digest.pk)
+                batch.refresh_from_db()
+            by_email = dict(
+                Delivery.objects.filter(digest=digest).values_list("subscription__email", "pk")
+            )
+            # A tracking event for the first message proves nothing the batch did not know.
+            first = min(by_email[e] for e in handed)
+            ProviderEvent.objects.create(
+                esp="smtp", event_id="early", event_type="delivered", delivery_id=first
+            )
+            assert digest_reconcile(digest_id=digest.pk)["proven"] == 0
+            batch.refresh_from_db()
+            assert batch.state == BatchState.UNCERTAIN
+            # The events for every message the sink took, the one in flight among them.
+            for n, email in enumerate(sorted(handed, key=by_email.get)):
+                if by_email[email] != first:
+                    ProviderEvent.objects.create(
+                        esp="smtp",
+                        event_id=f"e{n}",
+                        event_type="delivered",
+                        delivery_id=by_email[email],
+                    )
+            assert digest_reconcile(digest_id=digest.pk)["proven"] == 1
+            batch.refresh_from_db()
+            assert batch.state == BatchState.RETRY
+            assert batch.sent_through == max(by_email[e] for e in handed)
+            assert batch.sent_count == len(handed)
+            # Another worker resumes after the proven message and finishes the digest.
+            celery_workers(concurrency=1, env=env)
+            digest = run_until_final(digest.pk)
+        finally:
+            os.killpg(paused.proc.pid, signal.SIGCONT)
+        assert digest.state == DigestState.DONE
+        assert set(sink.counts) == _emails(subs)
+        assert set(sink.counts.values()) == {1}, {e: n for e, n in sink.counts.items() if n != 1}
+        batch.refresh_from_db()
+        assert batch.state == BatchState.SENT and batch.sent_count == 12
+    finally:
+        sink.stop()
 
 
 def test_three_kills_with_a_slow_provider_still_exactly_once(
