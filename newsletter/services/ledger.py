@@ -212,6 +212,52 @@ def _copy_unescape(value: str) -> str:
     return _COPY_ESCAPE.sub(lambda match: _COPY_ESCAPES.get(match[1], match[1]), value)
 
 
+def _chain_links(after_seq: int, until_seq: int | None) -> Iterator[list[str]]:
+    """The chain's links after `after_seq` in the text form the verifier reads: streamed by
+    PostgreSQL's COPY in production, built row by row from the ORM on the local run's SQLite."""
+    if connection.vendor == "postgresql":
+        return _chain_rows(_sql_chain(after_seq, until_seq))
+    return _chain_rows_portable(after_seq, until_seq)
+
+
+def _text(value: object) -> str:
+    return NULL if value is None else str(value)
+
+
+def _chain_rows_portable(after_seq: int, until_seq: int | None) -> Iterator[list[str]]:
+    """The same rows as _sql_chain's, computed in Python (chain.py holds both forms)."""
+    upper = until_seq or 2**63 - 1
+    events = ConsentEvent.objects.filter(chain_seq__gt=after_seq, chain_seq__lte=upper)
+    prunes = ChainPrune.objects.filter(chain_seq__gt=after_seq, chain_seq__lte=upper)
+    links: list[tuple[int, list[str]]] = []
+    for e in events.iterator(chunk_size=2000):
+        canonical = chain.canonical_text(
+            chain_seq=e.chain_seq,
+            kind=e.kind,
+            at=e.at,
+            newsletter_id=e.newsletter_id,
+            address_hmac=e.address_hmac,
+            channel=e.channel,
+            form=e.form,
+            consent_text_id=e.consent_text_id,
+            text_sha256=e.text_sha256,
+            message_id=e.message_id,
+            prune_digest=e.prune_digest,
+        )
+        personal = None
+        if not e.redacted:
+            personal = chain.personal_text(ip=e.ip, user_agent=e.user_agent, url=e.url, note=e.note)
+        row = [e.chain_seq, e.id, e.prev_hash, e.row_hash, e.personal_digest]
+        row += ["t" if e.redacted else "f", e.address_hmac, e.kind, canonical, personal]
+        links.append((e.chain_seq, [*map(_text, row), _text(e.prune_digest)]))
+    for p in prunes.iterator(chunk_size=2000):
+        row = [p.chain_seq, None, None, p.row_hash, None, None, None, None, None, None]
+        links.append((p.chain_seq, [*map(_text, row), str(p.retention_seq)]))
+    links.sort(key=lambda link: link[0])
+    for _seq, fields in links:
+        yield fields
+
+
 def _chain_rows(sql: str) -> Iterator[list[str]]:
     """The chain as COPY text rows: PostgreSQL streams while Python hashes, so both cores work
     and memory stays at one network block. NULL arrives as \\N."""
@@ -293,7 +339,6 @@ def chain_verify(
     expected = after_seq + 1
     last_hash = prev_hash
     awaiting_retention: dict[int, int] = {}
-    sql = _sql_chain(after_seq, until_seq)
 
     def broken(seq: int, event_id: int | None, name: str, detail: str) -> ChainReport:
         report.breaks.append(ChainBreak(seq=seq, event_id=event_id, field=name, detail=detail))
@@ -306,7 +351,7 @@ def chain_verify(
     head_seq = head[0] if head is not None and until_seq is None else -1
     hash_at_head = None
     with transaction.atomic():
-        rows: Iterator[list[str]] | None = _chain_rows(sql)
+        rows: Iterator[list[str]] | None = _chain_links(after_seq, until_seq)
         while rows is not None:
             current, rows = rows, None
             for (
@@ -391,7 +436,7 @@ def chain_verify(
                             "the prune records of this retention run were changed",
                         )
                     awaiting_retention.pop(seq, None)
-                    rows = _chain_rows(_sql_chain(seq, until_seq))
+                    rows = _chain_links(seq, until_seq)
                     break
         report.last_seq = expected - 1
         report.last_hash = last_hash

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from newsletter import chain
 from newsletter.models import ChainHead, ChainPrune, ConsentEvent, ConsentEventKind
+from newsletter.services import ledger as ledger_service
 from newsletter.services.consent import (
     consent_retention_run,
     subscriber_erase,
@@ -299,3 +300,12 @@ def test_an_archived_head_no_longer_matching_is_named(ledger, capsys):
     assert f"position {head.chain_seq} (event id {head.id}): anchor:" in capsys.readouterr().err
     with pytest.raises(CommandError, match="SEQ:HASH"):
         call_command("consent_verify", anchor=["5:nothex"])
+
+
+def test_the_portable_walk_reads_the_same_links_as_copy(ledger):
+    """The local run's SQLite has no COPY: its walk, built from the ORM, must hand the
+    verifier exactly the rows PostgreSQL streams, or a local verify would report breaks."""
+    streamed = list(ledger_service._chain_rows(ledger_service._sql_chain(0, None)))
+    portable = list(ledger_service._chain_rows_portable(0, None))
+    assert portable == streamed
+    assert len(portable) == len(ledger)
