@@ -9,7 +9,12 @@ from newsletter.services.digests import digest_start_now
 
 from .conftest import seed_subscribers
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+# serialized_rollback: the flush after any transactional test also drops the groups the
+# migrations made (the managers' group among them), which these tests log in with.
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+]
 PASSWORD = "pw-browser-123"
 
 
