@@ -177,10 +177,11 @@ def digest_render(
     the article's disclaimer); a digest its articles."""
     newsletter = digest.newsletter
     campaign = digest.campaign if digest.kind == MailingKind.CAMPAIGN else None
-    # The stored subject is the German one (the digest's name in the admin and archive).
+    # A campaign's subject is its own in every language. A digest's stored subject is the
+    # German one (its name in the admin and archive); other languages fill in their template.
     subject = (
         digest.subject
-        if digest_language(language) == "de"
+        if campaign is not None or digest_language(language) == "de"
         else digest_subject(
             newsletter=newsletter, articles=articles, slot=digest.slot, language=language
         )

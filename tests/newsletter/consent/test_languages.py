@@ -192,7 +192,7 @@ def test_migration_gives_the_old_english_default_a_version_naming_the_english_bu
 
     from django.apps import apps
 
-    migration = importlib.import_module("newsletter.migrations.0008_newsletter_english_texts")
+    migration = importlib.import_module("newsletter.migrations.0011_newsletter_english_texts")
     newsletter = NewsletterFactory(slug="alt", name="Alt")
     old_text = migration.OLD.format(name="Alt") + "the following declaration of consent: …"
     ConsentText.objects.create(

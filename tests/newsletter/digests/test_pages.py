@@ -1,6 +1,7 @@
 """Admin digest pages, the public archive and the send_digest command."""
 
 import json
+import re
 from datetime import timedelta
 
 import pytest
@@ -283,7 +284,17 @@ def test_start_page_has_one_heading_styled_buttons_and_a_banner_without_a_state(
     url = reverse("admin:newsletter_digest_start")
     html = admin_client.get(url).content.decode()
     assert html.count("Digest jetzt senden</h1>") == 1
-    assert '<button type="submit" class="button default">' in html
+    assert '<button type="submit" class="button">Digest zusammenstellen</button>' in html
+    # Composed (GET), the shared workflow confirms with the primary button naming the count.
+    choice = {"newsletter": newsletter_with_articles.pk, "frequency": "daily"}
+    html = admin_client.get(url, choice).content.decode()
+    assert html.count("Digest jetzt senden</h1>") == 1
+    count = re.search(r'id="check-count">(\d+)<', html).group(1)
+    assert (
+        f'<button type="submit" class="button default" id="confirm-send">An {count} Empfänger'
+        in html
+    )
+    assert not Digest.objects.exists()
     page = admin_client.post(
         url, {"newsletter": newsletter_with_articles.pk, "frequency": "daily"}, follow=True
     )

@@ -124,6 +124,9 @@ def test_admin_form_offers_weekday_checkboxes_and_refuses_none_for_a_weekly_dige
         "offers_daily": "on",
         "offers_weekly": "on",
         "subject_template": "{newsletter}",
+        # Required since the English texts and the mail branding joined the form.
+        "subject_template_en": newsletter.subject_template_en,
+        "brand_color": newsletter.brand_color,
         "consent_texts-TOTAL_FORMS": "0",
         "consent_texts-INITIAL_FORMS": "0",
     }
