@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
 import signal
@@ -15,7 +16,9 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
-from django.db import connections
+from django.contrib.auth.models import Group
+from django.db import connection, connections
+from django.db.migrations.loader import MigrationLoader
 from django.utils import translation
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -296,3 +299,27 @@ def _german_after_each_test() -> Iterator[None]:
     activates a language per request and never resets it): the next test starts in German."""
     yield
     translation.activate("de")
+
+
+# The migrations that make the managers' group and grant it each newer permission.
+GROUP_MIGRATIONS = [
+    ("articles.migrations.0004_editor_groups", "create_groups"),
+    ("newsletter.migrations.0005_digest_test_send_and_preview_permissions", "grant_to_managers"),
+    ("newsletter.migrations.0009_consent_hash_chain", "managers_see_checkpoints"),
+    ("newsletter.migrations.0010_campaigns_mailing_kind_and_branding", "grant_to_managers"),
+    (
+        "newsletter.migrations.0012_console_reports_indexes_weekdays_and_labels",
+        "grant_import_to_managers",
+    ),
+]
+
+
+@pytest.fixture
+def managers_group(db):
+    """The managers' group exactly as the migrations make it: the flush after any earlier
+    transactional test drops what data migrations created. (Not serialized_rollback: its flush
+    skips post_migrate and would leave the next transactional test without permissions.)"""
+    state_apps = MigrationLoader(connection).project_state().apps
+    for module, function in GROUP_MIGRATIONS:
+        getattr(importlib.import_module(module), function)(state_apps, None)
+    return Group.objects.get(name="Newsletter-Verwaltung")

@@ -1,12 +1,8 @@
 """The digest's admin pages in Chromium: what a manager and a digest-only viewer see, and that
 the preview's frame shows the mail with nothing in it that leads into a subscription."""
 
-import importlib
-
 import pytest
-from django.contrib.auth.models import Group, Permission, User
-from django.db import connection
-from django.db.migrations.loader import MigrationLoader
+from django.contrib.auth.models import Permission, User
 
 from newsletter.services import digests
 from newsletter.services.digests import digest_start_now
@@ -28,30 +24,6 @@ def digest(newsletter_with_articles, monkeypatch):
     digest.refresh_from_db()
     digest.subs = subs
     return digest
-
-
-# The migrations that make the managers' group and grant it each newer permission.
-GROUP_MIGRATIONS = [
-    ("articles.migrations.0004_editor_groups", "create_groups"),
-    ("newsletter.migrations.0005_digest_test_send_and_preview_permissions", "grant_to_managers"),
-    ("newsletter.migrations.0009_consent_hash_chain", "managers_see_checkpoints"),
-    ("newsletter.migrations.0010_campaigns_mailing_kind_and_branding", "grant_to_managers"),
-    (
-        "newsletter.migrations.0012_console_reports_indexes_weekdays_and_labels",
-        "grant_import_to_managers",
-    ),
-]
-
-
-@pytest.fixture
-def managers_group():
-    """The managers' group exactly as the migrations make it: the flush after any earlier
-    transactional test drops what data migrations created. (Not serialized_rollback: its flush
-    skips post_migrate and would leave the next transactional test without permissions.)"""
-    state_apps = MigrationLoader(connection).project_state().apps
-    for module, function in GROUP_MIGRATIONS:
-        getattr(importlib.import_module(module), function)(state_apps, None)
-    return Group.objects.get(name="Newsletter-Verwaltung")
 
 
 def log_in(page, base: str, username: str) -> None:

@@ -1,5 +1,5 @@
 import pytest
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import User
 from django.core.cache import cache
 
 from newsletter.services.consent import consent_text_default_publish
@@ -25,11 +25,11 @@ def newsletter(db):
 
 
 @pytest.fixture
-def manager(db):
+def manager(db, managers_group):
     user = User.objects.create_user(
         "verwaltung", email="verwaltung@example.org", password=PASSWORD, is_staff=True
     )
-    user.groups.add(Group.objects.get(name="Newsletter-Verwaltung"))
+    user.groups.add(managers_group)
     return user
 
 

@@ -28,12 +28,9 @@ from tests.ops.test_browser_csp import COLLECT_VIOLATIONS
 
 from .conftest import PASSWORD
 
-# serialized_rollback: the flush after a transactional test also drops the groups the
-# migrations made, which the second test needs again.
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.django_db(transaction=True, serialized_rollback=True),
-]
+# The flush after a transactional test drops the groups the migrations made: the manager
+# fixture asks for `managers_group` (tests/conftest.py), which builds it with their own code.
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 SHOTS = os.environ.get("SCREENSHOT_DIR", "")
 
 
