@@ -98,8 +98,12 @@ def articles_localize(articles: Iterable[Article], *, language: str | None) -> l
 
 
 def article_slugs(*, article: Article) -> dict[str, str]:
-    """The article's slug in every language it has a page in (the original's as fallback)."""
+    """The article's slug in every language it has a page in (the original's as fallback).
+
+    An unsaved article (the editor's preview of a new form) has no translations yet."""
     slugs = {ORIGINAL_LANGUAGE: getattr(article, "original_slug", article.slug)}
+    if article.pk is None:
+        return slugs
     slugs.update(ArticleTranslation.objects.filter(article=article).values_list("language", "slug"))
     return slugs
 

@@ -187,6 +187,7 @@ def article_translation_delete(*, translation: ArticleTranslation) -> None:
     _invalidate_on_commit()
 
 
+@transaction.atomic
 def article_autosave(
     *,
     article: Article,

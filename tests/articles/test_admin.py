@@ -19,6 +19,7 @@ from articles.models import (
     ArticleEventKind,
     ArticleKind,
     ArticleStatus,
+    ArticleTranslation,
     Disclaimer,
     DisclaimerVersion,
 )
@@ -140,8 +141,14 @@ def test_add_page_renders_with_groups_and_autocomplete(admin_client):
     )
     assert match, "no prepopulated-fields configuration on the add page"
     fields = json.loads(unescape(match.group(1)))
+    # The translations inline's slug follows its own title the same way (one template row).
     assert [(f["id"], f["dependency_list"], f["maxLength"]) for f in fields] == [
-        ("#id_slug", ["title"], Article._meta.get_field("slug").max_length)
+        ("#id_slug", ["title"], Article._meta.get_field("slug").max_length),
+        (
+            "#id_translations-__prefix__-slug",
+            ["title"],
+            ArticleTranslation._meta.get_field("slug").max_length,
+        ),
     ]
 
 

@@ -42,7 +42,32 @@ def _form(article: Article, **overrides) -> dict:
         "meta_description": "",
         "authors": [a.pk for a in article.authors.all()] if stored else [],
         "topics": [t.pk for t in article.topics.all()] if stored else [],
+        "feature_image": article.feature_image_id or "",
     }
+    # The translations inline posts its management form and every stored translation as is.
+    translations = list(article.translations.all()) if stored else []
+    data.update(
+        {
+            "translations-TOTAL_FORMS": str(len(translations)),
+            "translations-INITIAL_FORMS": str(len(translations)),
+            "translations-MIN_NUM_FORMS": "0",
+            "translations-MAX_NUM_FORMS": "1000",
+        }
+    )
+    for index, text in enumerate(translations):
+        prefix = f"translations-{index}-"
+        data.update(
+            {
+                f"{prefix}id": text.pk,
+                f"{prefix}article": article.pk,
+                f"{prefix}language": text.language,
+                f"{prefix}title": text.title,
+                f"{prefix}slug": text.slug,
+                f"{prefix}lead": text.lead,
+                f"{prefix}body_markdown": text.body_markdown,
+                f"{prefix}meta_description": text.meta_description,
+            }
+        )
     data.update(overrides)
     return data
 
@@ -125,7 +150,12 @@ def test_editor_cannot_delete_a_published_article(editor_client):
     editor_client.post(url, {"post": "yes"})
     assert Article.objects.filter(pk=article.pk).exists()
     change = editor_client.get(reverse("admin:articles_article_change", args=[article.pk]))
-    assert b"deletelink" not in change.content
+    # No way to the article's delete page (the feature-image widget's own icon-deletelink.svg,
+    # for images in the media library, is not one).
+    assert b'class="deletelink"' not in change.content
+    assert (
+        reverse("admin:articles_article_delete", args=[article.pk]).encode() not in change.content
+    )
     assert reverse("admin:articles_article_withdraw", args=[article.pk]).encode() in change.content
 
 

@@ -287,7 +287,8 @@ def test_object_storage_and_the_csp_follow_the_media_variables():
     code = (
         "from django.conf import settings; from django.core.files.storage import storages; "
         "s = storages['default']; print(type(s).__name__); print(s.url('images/a.jpg')); "
-        "print(settings.CSP['img-src']); print(settings.MEDIA_SERVE)"
+        "print(settings.CONTENT_SECURITY_POLICY['DIRECTIVES']['img-src']); "
+        "print(settings.MEDIA_SERVE)"
     )
     out = _settings_in_subprocess(
         {
