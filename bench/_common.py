@@ -131,6 +131,50 @@ def db_recreate(name: str) -> str:
     return f"postgres://{PG['user']}@{PG['host']}:{PG['port']}/{name}"
 
 
+def consent_chain_link() -> None:
+    """Write the hash chain (newsletter/chain.py) over consent events a bench inserted with SQL
+    (chain_seq set, hashes empty): one streaming pass in chain order, then one UPDATE, and the
+    chain head moved to the last link, as event_record would have left it."""
+    import hmac
+    import io
+
+    from django.db import connection, transaction
+
+    from newsletter import chain
+    from newsletter.models import ChainHead
+
+    key = chain.personal_key()
+    prev = chain.GENESIS_HASH
+    last = 0
+    buffer = io.StringIO()
+    with transaction.atomic():
+        reader = connection.chunked_cursor()
+        reader.execute(
+            f"SELECT e.chain_seq, {chain.CANONICAL_SQL}, {chain.PERSONAL_SQL} "
+            "FROM newsletter_consentevent e ORDER BY e.chain_seq"
+        )
+        while rows := reader.fetchmany(20_000):
+            for seq, canonical, personal in rows:
+                digest = hmac.digest(key, personal.encode(), "sha256").hex()
+                row = chain.row_hash(prev_hash=prev, canonical=canonical, personal_digest=digest)
+                buffer.write(f"{seq}\t{prev}\t{row}\t{digest}\n")
+                prev, last = row, seq
+        reader.close()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE TEMP TABLE links (seq bigint PRIMARY KEY, prev text, row text, pd text)"
+        )
+        with cursor.cursor.copy("COPY links FROM STDIN") as copy:
+            copy.write(buffer.getvalue())
+        cursor.execute(
+            "UPDATE newsletter_consentevent e SET prev_hash = l.prev, row_hash = l.row, "
+            "personal_digest = l.pd FROM links l WHERE e.chain_seq = l.seq"
+        )
+        cursor.execute("DROP TABLE links")
+        cursor.execute("VACUUM (ANALYZE) newsletter_consentevent")
+    ChainHead.objects.update_or_create(id=1, defaults={"seq": last, "row_hash": prev})
+
+
 def redis_flush(url: str) -> None:
     import redis
 

@@ -14,8 +14,6 @@ events/s and the time extrapolated to 10 million events (the goal: at most 2 min
 from __future__ import annotations
 
 import argparse
-import hmac
-import io
 import json
 import os
 import re
@@ -26,7 +24,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import PY, ROOT, base_env, cpu_seconds, db_recreate, log, manage  # noqa: E402
+from bench._common import (  # noqa: E402
+    PY,
+    ROOT,
+    base_env,
+    consent_chain_link,
+    cpu_seconds,
+    db_recreate,
+    log,
+    manage,
+)
 
 GOAL_EVENTS = 10_000_000
 GOAL_SECONDS = 120
@@ -44,10 +51,9 @@ def seed(n: int) -> float:
     import django
 
     django.setup()
-    from django.db import connection, transaction
+    from django.db import connection
 
-    from newsletter import chain
-    from newsletter.models import ChainHead, ConsentText
+    from newsletter.models import ConsentText
     from newsletter.services.consent import consent_text_default_publish
     from tests.newsletter.factories import NewsletterFactory
 
@@ -82,34 +88,7 @@ def seed(n: int) -> float:
             {"newsletter": newsletter.id, "text": text.id, "sha": text.sha256, "n": n},
         )
     log(f"inserted {n:,} events in {time.perf_counter() - started:.1f} s; chaining them")
-    key = chain.personal_key()
-    prev = chain.GENESIS_HASH
-    buffer = io.StringIO()
-    with transaction.atomic():
-        reader = connection.chunked_cursor()
-        reader.execute(
-            f"SELECT e.chain_seq, {chain.CANONICAL_SQL}, {chain.PERSONAL_SQL} "
-            "FROM newsletter_consentevent e ORDER BY e.chain_seq"
-        )
-        while rows := reader.fetchmany(20_000):
-            for seq, canonical, personal in rows:
-                digest = hmac.digest(key, personal.encode(), "sha256").hex()
-                row = chain.row_hash(prev_hash=prev, canonical=canonical, personal_digest=digest)
-                buffer.write(f"{seq}\t{prev}\t{row}\t{digest}\n")
-                prev = row
-        reader.close()
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "CREATE TEMP TABLE links (seq bigint PRIMARY KEY, prev text, row text, pd text)"
-        )
-        with cursor.cursor.copy("COPY links FROM STDIN") as copy:
-            copy.write(buffer.getvalue())
-        cursor.execute(
-            "UPDATE newsletter_consentevent e SET prev_hash = l.prev, row_hash = l.row, "
-            "personal_digest = l.pd FROM links l WHERE e.chain_seq = l.seq"
-        )
-        cursor.execute("VACUUM (ANALYZE) newsletter_consentevent")
-    ChainHead.objects.update_or_create(id=1, defaults={"seq": n, "row_hash": prev})
+    consent_chain_link()
     return time.perf_counter() - started
 
 

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Entry point of the image. One image, several roles, picked by the first argument:
-#   web      wait for the database, then serve with gunicorn (docker/gunicorn.conf.py)
-#   migrate  wait for the database, apply migrations, exit (run once per release, before web)
+#   web      refuse a misconfigured deployment, wait for the database, then serve with gunicorn
+#            (docker/gunicorn.conf.py)
+#   migrate  refuse a misconfigured deployment, wait for the database, apply migrations, exit
+#            (run once per release, before web)
 #   worker   Celery worker; extra arguments go to celery (e.g. --concurrency=8 -Q digests).
 #            The node name is set here (never -n/--hostname): the health check pings it.
 #   beat     Celery beat; run exactly one per deployment
@@ -36,6 +38,12 @@ while True:
 PY
 }
 
+# `check --deploy`: warnings go to the log, an error (e.g. newsletter.E001, an ESP without its
+# webhook secret) stops the container before it migrates or serves anything.
+deploy_check() {
+  python manage.py check --deploy --fail-level ERROR
+}
+
 role="${1:-web}"
 if [ "$#" -gt 0 ]; then
   shift
@@ -48,14 +56,14 @@ echo "$role" >/tmp/container-role
 
 case "$role" in
   web)
+    deploy_check
     wait_for_db
     exec gunicorn --config docker/gunicorn.conf.py config.wsgi:application "$@"
     ;;
   migrate)
+    deploy_check
     wait_for_db
     python manage.py migrate --noinput "$@"
-    # Surface any deployment misconfiguration in the release step's log, without blocking it.
-    python manage.py check --deploy || true
     ;;
   worker)
     for arg in "$@"; do

@@ -8,7 +8,8 @@
 #   other    (migrate, manage, a shell) nothing long-running to watch
 set -euo pipefail
 
-role="$(cat /tmp/container-role 2>/dev/null || true)"
+# CONTAINER_ROLE_FILE only for running this script outside the image (tests/ops/test_gunicorn.py).
+role="$(cat "${CONTAINER_ROLE_FILE:-/tmp/container-role}" 2>/dev/null || true)"
 
 case "$role" in
   web)

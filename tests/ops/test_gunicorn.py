@@ -64,25 +64,33 @@ def _healthcheck_command() -> list[str]:
     return json.loads(match.group(1))
 
 
-def test_the_image_healthcheck_command_passes_against_gunicorn(gunicorn_server):
-    port, _log, env = gunicorn_server
-    command = _healthcheck_command()
-    assert command[0] == "python"
-    result = subprocess.run(
-        [sys.executable, *command[1:]], env={"PORT": str(port)}, capture_output=True, timeout=10
+def _run_healthcheck_as(role: str, *, port: int, tmp_path: Path) -> subprocess.CompletedProcess:
+    """The image's HEALTHCHECK command from this checkout, in a container of the given role
+    (the file docker/entrypoint.sh writes), with only the environment the image gives it."""
+    assert _healthcheck_command() == ["/app/docker/healthcheck.sh"]
+    role_file = tmp_path / "container-role"
+    role_file.write_text(f"{role}\n")
+    env = {
+        "PORT": str(port),
+        "CONTAINER_ROLE_FILE": str(role_file),
+        # The image's `python` is the one that runs the app; here, this suite's.
+        "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
+    }
+    return subprocess.run(
+        [str(ROOT / "docker" / "healthcheck.sh")], env=env, capture_output=True, timeout=10
     )
+
+
+def test_the_image_healthcheck_command_passes_against_gunicorn(gunicorn_server, tmp_path):
+    port, _log, _env = gunicorn_server
+    result = _run_healthcheck_as("web", port=port, tmp_path=tmp_path)
     assert result.returncode == 0, result.stderr
 
 
-def test_the_healthcheck_command_fails_when_nothing_serves():
-    command = _healthcheck_command()
-    result = subprocess.run(
-        [sys.executable, *command[1:]],
-        env={"PORT": str(free_port())},
-        capture_output=True,
-        timeout=10,
-    )
+def test_the_healthcheck_command_fails_when_nothing_serves(tmp_path):
+    result = _run_healthcheck_as("web", port=free_port(), tmp_path=tmp_path)
     assert result.returncode != 0
+    assert b"Connection refused" in result.stderr, result.stderr
 
 
 def test_gunicorn_logs_json_lines_with_the_request_id(gunicorn_server):

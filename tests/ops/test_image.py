@@ -410,6 +410,42 @@ def test_image_serves_runs_tasks_and_passes_its_health_checks(image, podman_env,
         env_file.unlink(missing_ok=True)
 
 
+def test_web_refuses_to_start_when_the_deploy_check_reports_an_error(
+    image, podman_env, container_db
+):
+    """An ESP without its webhook secret (newsletter.E001): anyone could post bounces to the
+    tracking URL and suppress the list, so the container stops before it serves."""
+    env_file = ROOT / "var" / f"image-test-{uuid.uuid4().hex[:8]}.env"
+    env_file.parent.mkdir(exist_ok=True)
+    env_file.write_text(
+        "\n".join(
+            [
+                "DJANGO_DEBUG=0",
+                "DJANGO_SECRET_KEY=image-test-" + "s" * 50,
+                "NEWSLETTER_ADDRESS_HMAC_KEY=image-test-address-key",
+                "DJANGO_ALLOWED_HOSTS=127.0.0.1,localhost",
+                f"DATABASE_URL={container_db}",
+                "ANYMAIL_ESP=mailgun",
+                "",
+            ]
+        )
+    )
+    name = f"{PREFIX}-deploy-check"
+    run = ["run", "--rm", "--network", "host", "--env-file", str(env_file), "--name", name]
+    try:
+        result = image.run(
+            "web deploy check",
+            lambda: _podman(podman_env, *run, IMAGE, "web", timeout=120, check=False),
+        )
+    finally:
+        env_file.unlink()
+        _podman(podman_env, "rm", "-f", name, check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert "newsletter.E001" in output, output
+    assert "Listening at" not in output, output  # gunicorn never started
+
+
 class HealthTicker(threading.Thread):
     """What podman's systemd timers do elsewhere: run each container's own health check."""
 
@@ -516,11 +552,19 @@ def test_compose_brings_the_stack_up_through_podmans_docker_api(image, podman_en
             env=env,
         )
         containers = {c["Labels"]["com.docker.compose.service"]: c for c in json.loads(ps.stdout)}
-        assert set(containers) == {"migrate", "web", "worker", "beat", "postgres", "redis"}
+        assert set(containers) == {
+            "migrate",
+            "web",
+            "worker",
+            "beat",
+            "postgres",
+            "redis",
+            "redis-cache",
+        }
         assert containers["migrate"]["ExitCode"] == 0 and containers["migrate"]["Exited"]
 
         def healthchecks() -> None:
-            for svc in ("web", "worker", "beat", "postgres", "redis"):
+            for svc in ("web", "worker", "beat", "postgres", "redis", "redis-cache"):
                 _becomes_healthy(env, containers[svc]["Id"])
 
         image.run("compose health checks", healthchecks)

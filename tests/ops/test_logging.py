@@ -210,7 +210,11 @@ def console_lines():
     with json=True, as JSON objects."""
     handler = next(h for h in logging.getLogger().handlers if h.get_name() == "console")
     stream = io.StringIO()
-    old_stream = handler.setStream(stream)
+    # Swap the stream without setStream(): that flushes the old one first, and the handler
+    # holds whatever sys.stderr was when Django configured logging, which pytest's capture
+    # may already have closed by the time this runs later in a session.
+    with handler.lock:
+        old_stream, handler.stream = handler.stream, stream
     old_formatter = handler.formatter
     root = logging.getLogger()
     old_level = root.level
@@ -222,7 +226,8 @@ def console_lines():
     try:
         yield stream.getvalue, use_json
     finally:
-        handler.setStream(old_stream)
+        with handler.lock:
+            handler.stream = old_stream
         handler.setFormatter(old_formatter)
         root.setLevel(old_level)
 
