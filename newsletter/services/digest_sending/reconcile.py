@@ -89,6 +89,9 @@ def _batches_proven_sent(*, digest_id: int, now: datetime) -> int:
     batch_table = Batch._meta.db_table
     event_table = ProviderEvent._meta.db_table
     delivery_table = Delivery._meta.db_table
+    batch_esps = sorted(BATCH_ESPS)
+    # IN with one placeholder each, not = ANY(array): the local run's SQLite has no arrays.
+    esp_placeholders = ", ".join(["%s"] * len(batch_esps))
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
@@ -98,12 +101,12 @@ def _batches_proven_sent(*, digest_id: int, now: datetime) -> int:
                      WHERE x.digest_id = b.digest_id
                        AND x.id BETWEEN b.first_delivery_id AND b.last_delivery_id
                        AND x.state IS NOT NULL)
-            WHERE b.digest_id = %s AND b.state = %s AND b.esp = ANY(%s) AND EXISTS (
+            WHERE b.digest_id = %s AND b.state = %s AND b.esp IN ({esp_placeholders}) AND EXISTS (
                 SELECT 1 FROM {event_table} e JOIN {delivery_table} d ON d.id = e.delivery_id
                 WHERE d.digest_id = b.digest_id
                   AND e.delivery_id BETWEEN b.first_delivery_id AND b.last_delivery_id)
             """,
-            [BatchState.SENT, now, digest_id, BatchState.UNCERTAIN, sorted(BATCH_ESPS)],
+            [BatchState.SENT, now, digest_id, BatchState.UNCERTAIN, *batch_esps],
         )
         return cursor.rowcount
 
