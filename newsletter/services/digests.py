@@ -16,11 +16,11 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from newsletter.enqueue import DIGEST_DRAIN, DIGEST_FAN_OUT, task_enqueue_on_commit
 from newsletter.models import (
     Batch,
     BatchState,
     Delivery,
-    DeliveryState,
     Digest,
     DigestState,
     Frequency,
@@ -33,8 +33,8 @@ from newsletter.selectors.mailings import (
     mailing_audience_of,
     mailing_audience_rows,
 )
+from newsletter.services.digest_sending import digest_finish_check, digest_reconcile
 
-ACTIVE_BATCH_STATES = (BatchState.SENDING, BatchState.RETRY, BatchState.UNCERTAIN)
 # A mailing can be cancelled until it is final.
 CANCELLABLE = (
     DigestState.SCHEDULED,
@@ -51,9 +51,7 @@ class DigestCreated:
 
 
 def _enqueue_fan_out(digest_id: int) -> None:
-    from newsletter.tasks.digests import digest_fan_out_task
-
-    digest_fan_out_task.delay_on_commit(digest_id)
+    task_enqueue_on_commit(DIGEST_FAN_OUT, digest_id)
 
 
 def mailing_fan_out_enqueue(digest_id: int) -> None:
@@ -62,10 +60,8 @@ def mailing_fan_out_enqueue(digest_id: int) -> None:
 
 
 def _enqueue_drains(digest_id: int, count: int | None = None) -> None:
-    from newsletter.tasks.digests import digest_drain_task
-
     for _i in range(max(1, settings.NEWSLETTER_DRAIN_TASKS if count is None else count)):
-        digest_drain_task.delay_on_commit(digest_id)
+        task_enqueue_on_commit(DIGEST_DRAIN, digest_id)
 
 
 def digest_create(*, newsletter: Newsletter, frequency: str, slot: datetime) -> DigestCreated:
@@ -184,30 +180,6 @@ def digest_fan_out(*, digest_id: int) -> int:
     return count
 
 
-def digest_finish_check(*, digest_id: int) -> bool:
-    """Mark the digest done once its cursor passed the last delivery and no batch is in flight.
-
-    The digest row is locked first, as every claim does: the batch check below then runs in a
-    new statement that sees any batch a concurrent claim created (a single UPDATE … NOT EXISTS
-    would re-check only the digest row after waiting, and could finish a digest whose last
-    batch is still being sent)."""
-    with transaction.atomic():
-        digest = (
-            Digest.objects.select_for_update()
-            .filter(pk=digest_id, state=DigestState.SENDING)
-            .only("pk", "cursor", "last_delivery_id")
-            .first()
-        )
-        if digest is None or digest.cursor < (digest.last_delivery_id or 0):
-            return False
-        if Batch.objects.filter(digest_id=digest_id, state__in=ACTIVE_BATCH_STATES).exists():
-            return False
-        Digest.objects.filter(pk=digest_id).update(
-            state=DigestState.DONE, finished_at=timezone.now()
-        )
-    return True
-
-
 def _transition(*, digest_id: int, from_states: tuple, to_state: str) -> bool:
     return Digest.objects.filter(pk=digest_id, state__in=from_states).update(state=to_state) == 1
 
@@ -269,8 +241,6 @@ def digest_kick_stalled(*, now: datetime | None = None) -> list[int]:
     """Periodic safety net: re-enqueue lost fan-outs, reconcile, and wake drains of every
     digest with claimable work (lost messages, killed workers, a worker that just started):
     all of them when nobody holds a live lease, one more otherwise."""
-    from newsletter.services.digest_sending import digest_reconcile
-
     now = now or timezone.now()
     kicked = mailing_start_due(now=now)
     for digest_id in Digest.objects.filter(
@@ -296,12 +266,3 @@ def digest_kick_stalled(*, now: datetime | None = None) -> list[int]:
         _enqueue_drains(digest.pk, count=1 if live else None)
         kicked.append(digest.pk)
     return kicked
-
-
-def delivery_mark_failed(*, delivery_ids: list[int], reason: str) -> int:
-    """Record provider refusals (the rare per-recipient write)."""
-    if not delivery_ids:
-        return 0
-    return Delivery.objects.filter(pk__in=delivery_ids, state__isnull=True).update(
-        state=DeliveryState.FAILED, reason=reason[:200]
-    )

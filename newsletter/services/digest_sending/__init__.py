@@ -11,6 +11,11 @@ it), ``provider`` (the connection and how its errors are read), ``send`` (one ba
 
 from newsletter.services.digest_sending.claim import batch_claim
 from newsletter.services.digest_sending.drain import DrainResult, digest_drain
+from newsletter.services.digest_sending.finish import (
+    ACTIVE_BATCH_STATES,
+    delivery_mark_failed,
+    digest_finish_check,
+)
 from newsletter.services.digest_sending.provider import (
     BATCH_BACKENDS,
     Refused,
@@ -25,6 +30,7 @@ from newsletter.services.digest_sending.reconcile import digest_reconcile
 from newsletter.services.digest_sending.send import SendOutcome, batch_send
 
 __all__ = [
+    "ACTIVE_BATCH_STATES",
     "BATCH_BACKENDS",
     "DrainResult",
     "Refused",
@@ -35,7 +41,9 @@ __all__ = [
     "batch_mode",
     "batch_recheck",
     "batch_send",
+    "delivery_mark_failed",
     "digest_drain",
+    "digest_finish_check",
     "digest_reconcile",
     "provider_name",
     "refused_addresses",

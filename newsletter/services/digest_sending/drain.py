@@ -8,9 +8,9 @@ from django.utils import timezone
 
 from newsletter.models import Batch, BatchState, Digest, DigestState
 from newsletter.services.digest_sending.claim import batch_claim
+from newsletter.services.digest_sending.finish import digest_finish_check
 from newsletter.services.digest_sending.reconcile import digest_reconcile
 from newsletter.services.digest_sending.send import batch_send
-from newsletter.services.digests import digest_finish_check
 
 
 @dataclass(frozen=True)

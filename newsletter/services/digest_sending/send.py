@@ -29,6 +29,7 @@ from newsletter.services.digest_sending.fence import (
     batch_progress,
     claim_lost,
 )
+from newsletter.services.digest_sending.finish import delivery_mark_failed
 from newsletter.services.digest_sending.lease import lease_kept
 from newsletter.services.digest_sending.provider import (
     Refused,
@@ -48,7 +49,6 @@ from newsletter.services.digest_sending.record import (
     _record_uncertain,
     _release,
 )
-from newsletter.services.digests import delivery_mark_failed
 
 logger = logging.getLogger(__name__)
 
