@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "csp",
     "django_guid",
     "reversion",
+    "config.apps.SiteConfig",  # the site above both apps: seed_demo
     "articles",
     "newsletter",
 ]
@@ -142,6 +143,11 @@ if REDIS_CACHE_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 CACHE_PAGE_SECONDS = env.int("CACHE_PAGE_SECONDS", default=300)
+# The site assembles its pages: article, list and topic pages end with the box of
+# templates/site/page_box.html (today the newsletter's signup box), and their cached layout
+# leaves a slot per value named here, filled on every response by the callable's result. So
+# articles never imports newsletter; newsletter fills what the site gives it.
+SITE_PAGE_BOX_READER_VALUES = {"started": "newsletter.forms.form_started_token"}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

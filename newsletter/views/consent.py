@@ -34,7 +34,6 @@ from newsletter.selectors.consent import (
     consent_event_list_for_address,
     newsletter_list_active,
     preferences_link_is_live,
-    signup_offer,
     subscription_list_for_address,
 )
 from newsletter.services.consent import (
@@ -46,6 +45,7 @@ from newsletter.services.consent import (
     subscription_request,
     subscription_revoke,
 )
+from newsletter.signup_box import signup_box_context
 from newsletter.tasks.consent import data_link_send_task, preferences_link_send_task
 from newsletter.views.reader_language import speaks_reader_language
 
@@ -92,41 +92,6 @@ def _refresh_started(form) -> None:
     data = form.data.copy()
     data["started"] = form_started_token()
     form.data = data
-
-
-def signup_box_context(
-    request: HttpRequest | None,
-    *,
-    slug: str = "",
-    form=None,
-    page: str | None = None,
-    started: str = "",
-) -> dict:
-    """What the signup box shows: the newsletter, its current text verbatim, a fresh form.
-
-    `page` and `started` stand in for the page's path and the fill-time token where the box
-    is rendered into a layout for many pages and readers (see articles.layout)."""
-    newsletter, text = signup_offer(slug=slug, language=translation.get_language() or "de")
-    if newsletter is None:
-        return {"newsletter": None}
-    if form is None:
-        if page is None:
-            page = request.get_full_path() if request is not None else ""
-        form = SignupForm(
-            initial={
-                "newsletter": newsletter.slug,
-                "consent_text": text.id if text else None,
-                "page": page,
-                "started": started or form_started_token(),
-            }
-        )
-    return {
-        "newsletter": newsletter,
-        "description": newsletter.description_for(translation.get_language() or "de"),
-        "consent_text": text,
-        "form": form,
-        "request": request,
-    }
 
 
 @require_http_methods(["GET", "HEAD", "POST"])

@@ -7,8 +7,8 @@ returns the current state and writes nothing new.
 The modules group the services by purpose; every public name is importable from here.
 """
 
-from newsletter.services.consent._ledger import LAPSED_STATES
 from newsletter.services.consent.erasure import subscriber_erase
+from newsletter.services.consent.events import LAPSED_STATES
 from newsletter.services.consent.evidence import subscriber_export, subscription_proof
 from newsletter.services.consent.importing import (
     IMPORT_MAX_BYTES,

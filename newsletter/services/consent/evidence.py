@@ -14,7 +14,7 @@ from newsletter.models import (
     Subscription,
     Suppression,
 )
-from newsletter.services.consent._ledger import (
+from newsletter.services.consent.events import (
     event_record,
 )
 

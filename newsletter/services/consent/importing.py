@@ -36,7 +36,7 @@ from newsletter.models import (
     Suppression,
 )
 from newsletter.selectors.consent import consent_text_current
-from newsletter.services.consent._ledger import (
+from newsletter.services.consent.events import (
     clean_ip,
     clean_line,
     event_record,

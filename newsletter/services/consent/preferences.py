@@ -14,7 +14,7 @@ from newsletter.models import (
     RevocationChannel,
     Subscription,
 )
-from newsletter.services.consent._ledger import (
+from newsletter.services.consent.events import (
     event_record,
     language_or_default,
     subscription_locked,

@@ -19,7 +19,7 @@ from newsletter.models import (
     SubscriptionState,
     Suppression,
 )
-from newsletter.services.consent._ledger import (
+from newsletter.services.consent.events import (
     LAPSED_STATES,
 )
 from newsletter.services.ledger import chain_prune

@@ -13,7 +13,7 @@ from newsletter.models import (
     SubscriptionState,
     Suppression,
 )
-from newsletter.services.consent._ledger import (
+from newsletter.services.consent.events import (
     LAPSED_STATES,
     clean_ip,
     clean_line,
