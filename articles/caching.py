@@ -8,10 +8,14 @@ simply never read again and expire on their own.
 import time
 from collections.abc import Callable
 from contextvars import ContextVar
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
+from django.utils import timezone
+
+from .models import Article, ArticleStatus
 
 GENERATION_KEY = "articles:generation"
 
@@ -71,12 +75,22 @@ def cached_fragment(name: str, *parts: object, build: Callable[[], Any]) -> Any:
 _stale_at_memo: tuple[int, float] = (0, 0.0)
 
 
+def article_next_go_live(*, now: datetime | None = None) -> datetime | None:
+    """When the next scheduled article goes live: the moment cached pages turn stale."""
+    return (
+        Article.objects.filter(
+            status=ArticleStatus.SCHEDULED, published_at__gt=now or timezone.now()
+        )
+        .order_by("published_at")
+        .values_list("published_at", flat=True)
+        .first()
+    )
+
+
 def _timeout(generation: int) -> int:
     """CACHE_PAGE_SECONDS, cut short at the next scheduled go-live. That moment is looked up
     once per generation (publishing bumps the generation), not once per fragment."""
     global _stale_at_memo
-    from .selectors import article_next_go_live
-
     timeout = settings.CACHE_PAGE_SECONDS
     memo_generation, stale_at = _stale_at_memo
     if memo_generation != generation or 0 < stale_at <= time.time():

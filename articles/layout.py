@@ -1,7 +1,8 @@
 """Public pages put together from cached pieces by filling named slots.
 
 A page is its own parts (title, head, main: see views._render_parts) inside a layout that is
-the same for every page in a language: header, navigation, signup box, footer. The layout is
+the same for every page in a language: header, navigation, the site's box under the page
+(templates/site/page_box.html, which another app fills), footer. The layout is
 rendered once per content generation with slots where a page or a reader differs, and a page
 is made by filling them; a page that is not in the cache costs its own parts only.
 
@@ -16,6 +17,7 @@ from django.conf import settings
 from django.template.loader import render_to_string
 from django.urls import translate_url
 from django.utils.html import escape
+from django.utils.module_loading import import_string
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import get_language
 
@@ -48,7 +50,15 @@ def join(pieces: Pieces, values: Mapping[str, str]) -> str:
     return "".join(fill(pieces, values))
 
 
-def layout(*, with_signup: bool) -> Pieces:
+def reader_values() -> dict[str, str]:
+    """Fresh per-reader values for the box's slots, from the callables the site names."""
+    return {
+        f"reader_{name}": import_string(path)()
+        for name, path in settings.SITE_PAGE_BOX_READER_VALUES.items()
+    }
+
+
+def layout(*, with_box: bool) -> Pieces:
     """page.html around empty slots, for the current language; cached per generation."""
 
     def build() -> Pieces:
@@ -59,15 +69,17 @@ def layout(*, with_signup: bool) -> Pieces:
                 "page_head": slot("head"),
                 "page_main": slot("main"),
                 "language_urls": {code: slot(f"url_{code}") for code, _ in settings.LANGUAGES},
-                "with_signup": with_signup,
-                "signup_page": slot("path"),
-                "signup_started": slot("started"),
+                "with_box": with_box,
+                "box_page": slot("path"),
+                "box_reader": {
+                    name: slot(f"reader_{name}") for name in settings.SITE_PAGE_BOX_READER_VALUES
+                },
                 "csrf_token": slot("csrf"),
             },
         )
         return _SLOT.split(html)
 
-    return cached_fragment("layout", get_language(), with_signup, build=build)
+    return cached_fragment("layout", get_language(), with_box, build=build)
 
 
 def language_urls(path: str) -> dict[str, str]:
@@ -86,7 +98,7 @@ def alternate_urls(parts: Mapping, path: str) -> dict[str, str]:
     return {code: f"{url}?{query}" if query else url for code, url in alternates.items()}
 
 
-def page(parts: Mapping, *, path: str, with_signup: bool) -> Pieces:
+def page(parts: Mapping, *, path: str, with_box: bool) -> Pieces:
     """A page's parts in the layout; the reader's slots stay open. Parts may name the page's
     `alternates` (an article's slug differs per language); else the path is translated."""
     values = {
@@ -96,4 +108,4 @@ def page(parts: Mapping, *, path: str, with_signup: bool) -> Pieces:
         "path": escape(path),
         **{f"url_{code}": escape(url) for code, url in alternate_urls(parts, path).items()},
     }
-    return fill(layout(with_signup=with_signup), values)
+    return fill(layout(with_box=with_box), values)

@@ -246,18 +246,6 @@ def topic_list_navigation() -> list[Topic]:
     )
 
 
-def article_next_go_live(*, now: datetime | None = None) -> datetime | None:
-    """When the next scheduled article goes live: the moment cached pages turn stale."""
-    return (
-        Article.objects.filter(
-            status=ArticleStatus.SCHEDULED, published_at__gt=now or timezone.now()
-        )
-        .order_by("published_at")
-        .values_list("published_at", flat=True)
-        .first()
-    )
-
-
 def disclaimer_default_version(*, kind: str) -> DisclaimerVersion | None:
     """The newest version of the disclaimer that is the default for `kind`, if any."""
     return (

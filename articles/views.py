@@ -26,8 +26,6 @@ from django.utils.translation import get_language
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST, require_safe
 
-from newsletter.forms import form_started_token
-
 from . import layout
 from .caching import cached_fragment
 from .forms import ArticleForm
@@ -82,12 +80,13 @@ def _show(
     parts: Callable[[], dict[str, str]],
     *,
     query: str = "",
-    with_signup: bool = False,
+    with_box: bool = False,
     preview: Article | None = None,
     unsaved: bool = False,
 ) -> HttpResponse:
     """The page for this reader. For anonymous readers the whole page comes from the cache,
-    with the only per-reader parts (the CSRF token and the signup form's fill-time token)
+    with the only per-reader parts (the CSRF token and what the site's box under the page
+    needs per reader)
     filled in; signed-in users (editors) get it rendered afresh.
 
     `query` is the page's own URL query: what it reads from the request, spelled one way. Only
@@ -98,7 +97,7 @@ def _show(
         own = parts()
         context = _page_context(
             own,
-            with_signup=with_signup,
+            with_box=with_box,
             preview=preview,
             language_urls=layout.alternate_urls(own, request.get_full_path()),
             preview_unsaved=unsaved,
@@ -108,14 +107,14 @@ def _show(
     path = request.get_full_path()
 
     def build() -> layout.Pieces:
-        return layout.page(parts(), path=path, with_signup=with_signup)
+        return layout.page(parts(), path=path, with_box=with_box)
 
     if request.META.get("QUERY_STRING", "") == query:
         pieces = cached_fragment("page", get_language(), path, build=build)
     else:
         pieces = build()
-    # Only the signup box has a form: other pages set no CSRF cookie and sign no token.
-    reader = {"csrf": get_token(request), "started": form_started_token()} if with_signup else {}
+    # Only the box has a form: other pages set no CSRF cookie and sign no token.
+    reader = {"csrf": get_token(request), **layout.reader_values()} if with_box else {}
     return HttpResponse(layout.join(pieces, reader))
 
 
@@ -130,7 +129,7 @@ def article_list(request: HttpRequest) -> HttpResponse:
         request,
         lambda: cached_fragment("list", get_language(), number, build=build),
         query=page_query(number),
-        with_signup=True,
+        with_box=True,
     )
 
 
@@ -149,7 +148,7 @@ def topic_detail(request: HttpRequest, slug: str) -> HttpResponse:
         request,
         lambda: cached_fragment("topic", get_language(), slug, number, build=build),
         query=page_query(number),
-        with_signup=True,
+        with_box=True,
     )
 
 
@@ -185,7 +184,7 @@ def article_detail(request: HttpRequest, slug: str) -> HttpResponse:
     return _show(
         request,
         lambda: cached_fragment("article", get_language(), slug, build=build),
-        with_signup=True,
+        with_box=True,
     )
 
 
@@ -202,7 +201,7 @@ def article_preview(request: HttpRequest, pk: int) -> HttpResponse:
     if page is None:
         raise Http404("not found")
     parts = article_page_parts(page)
-    return _show(request, lambda: parts, with_signup=True, preview=page.article)
+    return _show(request, lambda: parts, with_box=True, preview=page.article)
 
 
 # An average reading speed for German prose, words per minute.
@@ -246,7 +245,7 @@ def article_preview_unsaved(request: HttpRequest) -> HttpResponse:
                 "minutes": max(1, math.ceil(words / READING_WORDS_PER_MINUTE)) if words else 0,
             }
         )
-    return _show(request, lambda: parts, with_signup=True, preview=article, unsaved=True)
+    return _show(request, lambda: parts, with_box=True, preview=article, unsaved=True)
 
 
 @require_safe

@@ -572,9 +572,9 @@ class Bench:
 
         from newsletter.emails.digest import (
             Recipient,
-            _sender,
             common_headers,
             digest_rendered,
+            newsletter_sender,
             personal_headers,
             personal_values,
         )
@@ -608,7 +608,7 @@ class Bench:
             message = AnymailMessage(
                 subject=rendered.subject,
                 body=rendered.text,
-                from_email=_sender(digest.newsletter),
+                from_email=newsletter_sender(digest.newsletter),
                 to=to,
                 headers=common_headers(digest),
             )

@@ -16,9 +16,9 @@ from articles.models import Article
 from newsletter.emails.digest import (
     BERLIN,
     Recipient,
-    _sender,
     article_items,
     common_headers,
+    newsletter_sender,
     personal_headers,
     personal_values,
 )
@@ -57,7 +57,7 @@ def naive_send_task(digest_id: int, subscription_id: int, tag: str) -> None:
     message = AnymailMessage(
         subject=digest.subject,
         body=text,
-        from_email=_sender(digest.newsletter),
+        from_email=newsletter_sender(digest.newsletter),
         to=[subscription.email],
         headers={
             **common_headers(digest),

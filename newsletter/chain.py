@@ -7,14 +7,19 @@ as `personal_digest`, an HMAC under a key derived from NEWSLETTER_ADDRESS_HMAC_K
 can blank them without breaking the chain while a changed IP on a live row still shows.
 
 Every text field is length-prefixed (`<len>:<value>`), so no content can move from one field
-to the next without changing the hash. `CANONICAL_SQL` and `PERSONAL_SQL` build the very same
-strings inside PostgreSQL for the verifier, which then only hashes; the tests hold both in step.
+to the next without changing the hash. The acting staff user and the structured change
+(`actor_id`, `data`) were added later: a row with neither hashes exactly as rows written
+before them did; a row with either appends `extension_text` to its canonical text.
+`CANONICAL_SQL` and `PERSONAL_SQL` build the very same strings inside PostgreSQL for the
+verifier, which then only hashes (and adds the extension, see EXTENSION_SQL); the tests hold
+both in step.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
@@ -71,6 +76,23 @@ def personal_text(*, ip: str | None, user_agent: str, url: str, note: str) -> st
     return "".join(_field(value) for value in (ip, user_agent, url, note))
 
 
+# What an erased row's personal fields read as: erasure blanks all four.
+BLANK_PERSONAL = personal_text(ip=None, user_agent="", url="", note="")
+
+
+def data_json(data: dict | None) -> str:
+    """One spelling of a JSON value: sorted keys, no spaces, text as written (not escaped)."""
+    return json.dumps(data or {}, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def extension_text(*, actor_id: int | None, data: dict | None) -> str:
+    """The part of the canonical text that covers actor and structured data; empty for a row
+    with neither, so rows written before these fields existed keep their hashes."""
+    if actor_id is None and not data:
+        return ""
+    return _field(actor_id) + _field(data_json(data))
+
+
 def personal_digest(*, key: bytes, ip: str | None, user_agent: str, url: str, note: str) -> str:
     text = personal_text(ip=ip, user_agent=user_agent, url=url, note=note)
     return hmac.digest(key, text.encode(), "sha256").hex()
@@ -93,9 +115,11 @@ def canonical_text(
     text_sha256: str,
     message_id: str,
     prune_digest: str,
+    actor_id: int | None = None,
+    data: dict | None = None,
 ) -> str:
     """`prune_digest` is set on retention events only (see prune_records_digest)."""
-    return "".join(
+    base = "".join(
         _field(value)
         for value in (
             chain_seq,
@@ -111,6 +135,7 @@ def canonical_text(
             prune_digest,
         )
     )
+    return base + extension_text(actor_id=actor_id, data=data)
 
 
 def row_hash(*, prev_hash: str, canonical: str, personal_digest: str) -> str:
@@ -145,6 +170,13 @@ CANONICAL_SQL = " || ".join(
         "e.message_id",
         "e.prune_digest",
     )
+)
+# jsonb's text form is not data_json's spelling, so PostgreSQL hands over actor and data as
+# they are (NULL for a row with neither) and the verifier adds extension_text itself.
+EXTENSION_SQL = (
+    "CASE WHEN e.actor_id IS NULL AND e.data = '{}'::jsonb THEN NULL "
+    "ELSE coalesce(e.actor_id::text, '') END AS actor, "
+    "CASE WHEN e.actor_id IS NULL AND e.data = '{}'::jsonb THEN NULL ELSE e.data::text END AS data"
 )
 PERSONAL_SQL = " || ".join(
     _sql_field(expr) for expr in ("coalesce(host(e.ip), '')", "e.user_agent", "e.url", "e.note")

@@ -1,4 +1,5 @@
-"""Demo newsletter for `seed_demo`: a working signup on every article page after `make run`."""
+"""Demo newsletter for `seed_demo` (config/management/commands): a working signup on every
+article page after `make run`."""
 
 from urllib.parse import urlsplit
 

@@ -26,8 +26,8 @@ from django.views.decorators.http import require_POST
 
 from articles.selectors import article_list_live
 from newsletter.admin.workflow import preview_response, test_send_handle, workflow_context
+from newsletter.drafts import campaign_draft
 from newsletter.models import Campaign, Digest
-from newsletter.selectors.mailings import campaign_draft
 from newsletter.services.mailings import campaign_send
 
 

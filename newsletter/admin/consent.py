@@ -344,7 +344,8 @@ class SubscriptionAdmin(AddressSearchMixin, LargeListMixin, admin.ModelAdmin):
                 result = subscription_revoke(
                     subscription_id=subscription.id,
                     channel=RevocationChannel.ADMIN,
-                    note=f"{form.cleaned_data['note']} ({request.user.get_username()})",
+                    note=form.cleaned_data["note"],
+                    actor=request.user,
                 )
                 if result is not None and before != result.state:
                     revoked += 1
@@ -399,7 +400,7 @@ class SubscriptionAdmin(AddressSearchMixin, LargeListMixin, admin.ModelAdmin):
                 newsletter=form.cleaned_data["newsletter"],
                 file_name=upload.name,
                 data=upload.read(IMPORT_MAX_BYTES + 1),
-                user_name=request.user.get_username(),
+                actor=request.user,
             )
             status = 200 if report.imported else 400
         elif request.method == "POST":
@@ -423,7 +424,7 @@ class SubscriptionAdmin(AddressSearchMixin, LargeListMixin, admin.ModelAdmin):
             subscriber_erase(
                 address_hmac=key,
                 channel=RevocationChannel.ADMIN,
-                note=f"admin: {request.user.get_username()}",
+                actor=request.user,
             )
             for key in keys
         )

@@ -38,9 +38,9 @@ from newsletter.admin.workflow import (
     workflow_context,
 )
 from newsletter.charts import figure_csv, figure_svg
+from newsletter.drafts import digest_draft
 from newsletter.models import Batch, Digest, DigestState, Frequency, Newsletter, Subscription
 from newsletter.selectors.digests import digest_list_with_progress, digest_progress
-from newsletter.selectors.mailings import digest_draft
 from newsletter.selectors.reports import mailing_of_digest, mailing_report
 from newsletter.services.digests import (
     CANCELLABLE,

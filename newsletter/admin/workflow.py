@@ -1,6 +1,6 @@
 """The send workflow digests and campaigns share: preview → test → checklist → confirm.
 
-Each step works on a mailing *draft* (an unsaved Digest row from selectors.mailings), so a
+Each step works on a mailing *draft* (an unsaved Digest row from newsletter/drafts.py), so a
 manager sees, tests and counts a mailing before anything exists for sending. Confirming is
 the one step that writes: digest_start_now or campaign_send. The pages are the ModelAdmins'
 own custom views; each checks its permission before it reads anything.

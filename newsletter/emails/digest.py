@@ -279,7 +279,8 @@ def common_headers(digest: Digest) -> dict[str, str]:
     }
 
 
-def _sender(newsletter: Newsletter) -> str:
+def newsletter_sender(newsletter: Newsletter) -> str:
+    """The newsletter's From: its sender name (one header line) and address."""
     from email.utils import formataddr
 
     return formataddr((header_safe(newsletter.sender_name), newsletter.sender_email))
@@ -313,7 +314,7 @@ def digest_message_batch(
     message = AnymailMessage(
         subject=rendered.subject,
         body=rendered.text,
-        from_email=_sender(newsletter),
+        from_email=newsletter_sender(newsletter),
         to=[r.email for r in recipients],
         reply_to=[newsletter.reply_to] if newsletter.reply_to else None,
         headers=common_headers(digest),
@@ -348,7 +349,7 @@ def digest_message_single(
     message = AnymailMessage(
         subject=rendered.subject,
         body=substitute(rendered.text, values),
-        from_email=_sender(newsletter),
+        from_email=newsletter_sender(newsletter),
         to=[recipient.email],
         reply_to=[newsletter.reply_to] if newsletter.reply_to else None,
         headers=headers,
@@ -394,7 +395,7 @@ def mailing_test_message(*, digest: Digest, email: str, language: str) -> Anymai
     message = AnymailMessage(
         subject=f"[Test] {rendered.subject}",
         body=substitute(rendered.text, values),
-        from_email=_sender(newsletter),
+        from_email=newsletter_sender(newsletter),
         to=[email],
         reply_to=[newsletter.reply_to] if newsletter.reply_to else None,
         headers={"Message-ID": make_msgid(domain="mailing-test.invalid")},

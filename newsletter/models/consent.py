@@ -1,5 +1,6 @@
 """The consent ledger: newsletters, their consent texts, subscriptions and their evidence."""
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
@@ -340,6 +341,26 @@ class ConsentEvent(models.Model):
     text_sha256 = models.CharField(_("SHA-256 des Texts"), max_length=64, blank=True)
     message_id = models.CharField(_("Message-ID"), max_length=255, blank=True)
     note = models.TextField(_("Vermerk"), blank=True)
+    # The staff user who made the change (None for the reader, a provider or a job). PROTECT,
+    # not SET_NULL: the chain covers the actor, so blanking it would break the evidence; a
+    # user who acted on consent is deactivated instead of deleted.
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("Bearbeitet von"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    # What changed, as {"field": {"old": …, "new": …}} (or the facts of an import). Part of the
+    # chained content, so it never holds personal data: that goes to ip, user_agent, url, note,
+    # which erasure can blank.
+    data = models.JSONField(
+        _("Änderung"),
+        default=dict,
+        db_default=models.Value({}, output_field=models.JSONField()),
+        blank=True,
+    )
     # The hash chain (newsletter/chain.py), written by event_record under the chain lock.
     chain_seq = models.BigIntegerField(_("Kettenposition"), unique=True, editable=False)
     prev_hash = models.CharField(max_length=64, editable=False)

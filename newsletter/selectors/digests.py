@@ -5,6 +5,8 @@ from __future__ import annotations
 from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
+from articles.models import Article
+from articles.selectors import article_list_live
 from newsletter.models import Batch, BatchState, Delivery, DeliveryState, Digest, DigestState
 
 PROGRESS_KEYS = ("queued", "sending", "sent", "failed", "uncertain", "skipped")
@@ -86,9 +88,6 @@ def digest_list_archive() -> QuerySet[Digest]:
 def digest_articles(*, digest: Digest, live_only: bool = True) -> list:
     """The digest's article snapshot in the digest's order: what is still live (the web
     archive), or everything that still exists (the mail, rendered as it was sent)."""
-    from articles.models import Article
-    from articles.selectors import article_list_live
-
     articles = article_list_live() if live_only else Article.objects.all()
     by_id = {
         a.pk: a

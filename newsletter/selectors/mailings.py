@@ -11,10 +11,8 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from django.db.models import Case, CharField, Max, QuerySet, Value, When
+from django.db.models import Case, CharField, QuerySet, Value, When
 
-from articles.selectors import article_list_published_between
-from newsletter.emails.digest import digest_subject, header_safe
 from newsletter.models import (
     Campaign,
     Digest,
@@ -84,39 +82,3 @@ def mailing_audience_rows(audience: QuerySet[Subscription]) -> QuerySet:
             output_field=CharField(),
         )
     ).values_list("id", "mail_language")
-
-
-def digest_draft(*, newsletter: Newsletter, frequency: str, slot: datetime) -> Digest:
-    """The digest a slot would get, unsaved: the articles since the previous digest of its
-    frequency and the subject they give. The start page previews, tests and counts this
-    before anything exists for sending; digest_create saves the same thing."""
-    previous_end = Digest.objects.filter(
-        newsletter=newsletter, kind=MailingKind.DIGEST, frequency=frequency, slot__lt=slot
-    ).aggregate(end=Max("period_end"))["end"]
-    period_start = previous_end or newsletter.starts_at
-    articles = article_list_published_between(start=period_start, end=slot)
-    return Digest(
-        kind=MailingKind.DIGEST,
-        newsletter=newsletter,
-        frequency=frequency,
-        slot=slot,
-        period_start=period_start,
-        period_end=slot,
-        article_ids=[a.pk for a in articles],
-        subject=digest_subject(newsletter=newsletter, articles=articles, slot=slot),
-    )
-
-
-def campaign_draft(*, campaign: Campaign, slot: datetime) -> Digest:
-    """The mailing a campaign becomes when it is confirmed, unsaved (preview, test, count)."""
-    return Digest(
-        kind=MailingKind.CAMPAIGN,
-        campaign=campaign,
-        newsletter=campaign.newsletter,
-        frequency="",
-        slot=slot,
-        period_start=slot,
-        period_end=slot,
-        article_ids=[campaign.article_id] if campaign.article_id else [],
-        subject=header_safe(campaign.subject)[:300],
-    )

@@ -16,6 +16,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from newsletter.drafts import digest_draft
 from newsletter.enqueue import DIGEST_DRAIN, DIGEST_FAN_OUT, task_enqueue_on_commit
 from newsletter.models import (
     Batch,
@@ -28,11 +29,7 @@ from newsletter.models import (
     Newsletter,
 )
 from newsletter.schedule import newsletter_due_slots, newsletter_frequencies
-from newsletter.selectors.mailings import (
-    digest_draft,
-    mailing_audience_of,
-    mailing_audience_rows,
-)
+from newsletter.selectors.mailings import mailing_audience_of, mailing_audience_rows
 from newsletter.services.digest_sending import digest_finish_check, digest_reconcile
 
 # A mailing can be cancelled until it is final.

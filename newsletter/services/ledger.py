@@ -9,6 +9,7 @@ the chain in position order with COPY: PostgreSQL builds each row's canonical te
 from __future__ import annotations
 
 import ipaddress
+import json
 import logging
 import re
 from collections import defaultdict
@@ -121,6 +122,8 @@ def _canonical_of(event: ConsentEvent) -> str:
         text_sha256=event.text_sha256,
         message_id=event.message_id,
         prune_digest=event.prune_digest,
+        actor_id=event.actor_id,
+        data=event.data,
     )
 
 
@@ -187,17 +190,18 @@ def _sql_chain(after_seq: int, until_seq: int | None) -> str:
     bounds = f"> {int(after_seq)} AND {{seq}} <= {int(until_seq or 2**63 - 1)}"
     return f"""
         SELECT seq, id, prev_hash, row_hash, personal_digest, redacted, address_hmac, kind,
-               canonical, personal, prune_digest
+               canonical, personal, actor, data, prune_digest
         FROM (
             SELECT e.chain_seq AS seq, e.id, e.prev_hash, e.row_hash, e.personal_digest,
                    e.redacted, e.address_hmac, e.kind,
                    {chain.CANONICAL_SQL} AS canonical,
-                   CASE WHEN e.redacted THEN NULL ELSE {chain.PERSONAL_SQL} END AS personal,
+                   {chain.PERSONAL_SQL} AS personal,
+                   {chain.EXTENSION_SQL},
                    e.prune_digest
             FROM {events} e WHERE e.chain_seq {bounds.format(seq="e.chain_seq")}
             UNION ALL
             SELECT p.chain_seq, NULL, NULL, p.row_hash, NULL, NULL, NULL, NULL, NULL, NULL,
-                   p.retention_seq::text
+                   NULL, NULL, p.retention_seq::text
             FROM {prunes} p WHERE p.chain_seq {bounds.format(seq="p.chain_seq")}
         ) links
         ORDER BY seq
@@ -244,14 +248,16 @@ def _chain_rows_portable(after_seq: int, until_seq: int | None) -> Iterator[list
             message_id=e.message_id,
             prune_digest=e.prune_digest,
         )
-        personal = None
-        if not e.redacted:
-            personal = chain.personal_text(ip=e.ip, user_agent=e.user_agent, url=e.url, note=e.note)
+        personal = chain.personal_text(ip=e.ip, user_agent=e.user_agent, url=e.url, note=e.note)
+        actor = data = None
+        if e.actor_id is not None or e.data != {}:
+            actor, data = e.actor_id or "", json.dumps(e.data, ensure_ascii=False)
         row = [e.chain_seq, e.id, e.prev_hash, e.row_hash, e.personal_digest]
         row += ["t" if e.redacted else "f", e.address_hmac, e.kind, canonical, personal]
+        row += [actor, data]
         links.append((e.chain_seq, [*map(_text, row), _text(e.prune_digest)]))
     for p in prunes.iterator(chunk_size=2000):
-        row = [p.chain_seq, None, None, p.row_hash, None, None, None, None, None, None]
+        row = [p.chain_seq, None, None, p.row_hash, None, None, None, None, None, None, None, None]
         links.append((p.chain_seq, [*map(_text, row), str(p.retention_seq)]))
     links.sort(key=lambda link: link[0])
     for _seq, fields in links:
@@ -294,8 +300,8 @@ def _content_diagnosis(event_id: int) -> tuple[str, str]:
         )
     return (
         "row_hash",
-        "kind, at, newsletter, address hash, channel, form, consent text, text_sha256 or "
-        "message_id differ from what was hashed when the row was written",
+        "kind, at, newsletter, address hash, channel, form, consent text, text_sha256, "
+        "message_id, actor or data differ from what was hashed when the row was written",
     )
 
 
@@ -365,6 +371,8 @@ def chain_verify(
                 kind,
                 canonical,
                 personal,
+                actor,
+                data,
                 extra,
             ) in current:
                 seq = int(seq_text)
@@ -403,11 +411,22 @@ def chain_verify(
                             "personal fields are marked erased but no later erasure of this "
                             "address is in the chain",
                         )
+                    elif personal != chain.BLANK_PERSONAL:
+                        fault = (
+                            "redacted",
+                            "the row is marked erased but still holds an ip, user agent, "
+                            "page or note",
+                        )
                 elif personal_hmac(personal.encode()) != personal_stored:
                     fault = (
                         "personal_digest",
                         "ip, user_agent, url or note differ from what was hashed when the row "
                         "was written",
+                    )
+                if actor != NULL:
+                    # A row naming its actor or a structured change (see chain.extension_text).
+                    canonical += chain.extension_text(
+                        actor_id=int(actor) if actor else None, data=json.loads(data)
                     )
                 if (
                     fault is None

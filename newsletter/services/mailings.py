@@ -14,9 +14,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from newsletter.drafts import campaign_draft
 from newsletter.emails.digest import mailing_test_message
 from newsletter.models import Campaign, Digest, DigestState
-from newsletter.selectors.mailings import campaign_draft
 from newsletter.services.digests import mailing_fan_out_enqueue
 
 TEST_ADDRESSES_MAX = 10

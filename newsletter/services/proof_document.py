@@ -103,6 +103,19 @@ def _network(event: ConsentEvent) -> list[tuple[str, str]]:
     return details
 
 
+def _changes(event: ConsentEvent) -> str:
+    """A structured change as one line: "language: de → en; frequency: daily → weekly"."""
+    return "; ".join(
+        f"{name}: {change.get('old', '–')} → {change.get('new', '–')}"
+        for name, change in sorted(event.data.items())
+        if isinstance(change, dict)
+    )
+
+
+def _actor(event: ConsentEvent) -> list[tuple[str, str]]:
+    return [(_("Bearbeitet von"), event.actor.get_username())] if event.actor else []
+
+
 def _step_text(event: ConsentEvent) -> tuple[str, list[tuple[str, str]]]:
     kind = event.kind
     if kind == ConsentEventKind.REQUESTED:
@@ -124,7 +137,7 @@ def _step_text(event: ConsentEvent) -> tuple[str, list[tuple[str, str]]]:
             details.append((_("Vermerk"), _("Eine frühere Sperre der Adresse wurde aufgehoben.")))
         return _("Bestätigung über den Link in der Bestätigungsmail"), details
     if kind == ConsentEventKind.REVOKED:
-        details = [(_("Weg"), _channel(event.channel)), *_network(event)]
+        details = [(_("Weg"), _channel(event.channel)), *_network(event), *_actor(event)]
         if event.note:
             details.append((_("Vermerk"), event.note))
         return _("Widerruf der Einwilligung"), details
@@ -134,7 +147,8 @@ def _step_text(event: ConsentEvent) -> tuple[str, list[tuple[str, str]]]:
             (_("Grund"), event.note or "–"),
         ]
     if kind == ConsentEventKind.PREFERENCES_CHANGED:
-        return _("Einstellungen geändert"), [(_("Änderung"), event.note or "–")]
+        # Events written before changes were structured kept them as prose in the note.
+        return _("Einstellungen geändert"), [(_("Änderung"), _changes(event) or event.note or "–")]
     if kind == ConsentEventKind.EXPORTED:
         return _("Auskunft über die gespeicherten Daten erteilt"), []
     return str(ConsentEventKind(kind).label), [(_("Vermerk"), event.note)] if event.note else []
@@ -149,7 +163,7 @@ def proof_document_build(
     newsletter = subscription.newsletter
     events = list(
         ConsentEvent.objects.filter(subscription=subscription)
-        .select_related("consent_text")
+        .select_related("consent_text", "actor")
         .order_by("chain_seq")
     )
     with translation.override(subscription.language or "de"):

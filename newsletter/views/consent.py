@@ -14,11 +14,11 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone, translation
+from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from config.admin_login import client_ip
 from newsletter import tokens
 from newsletter.addresses import address_hmac
 from newsletter.forms import (
@@ -28,28 +28,29 @@ from newsletter.forms import (
     form_started_token,
 )
 from newsletter.languages import LANGUAGE_PARAM
-from newsletter.models import RevocationChannel, Subscription, SubscriptionState
+from newsletter.models import RevocationChannel, Subscription
 from newsletter.ratelimit import ratelimit_hit, ratelimit_limit
 from newsletter.selectors.consent import (
     consent_event_list_for_address,
     newsletter_list_active,
     preferences_link_is_live,
-    signup_offer,
     subscription_list_for_address,
 )
 from newsletter.services.consent import (
+    PreferenceChoice,
+    data_link_request,
+    preferences_apply,
+    preferences_link_request,
     signup_request_record,
     subscriber_erase,
     subscriber_export,
     subscription_confirm,
-    subscription_preferences_change,
-    subscription_request,
     subscription_revoke,
+    subscription_revoke_all,
 )
-from newsletter.tasks.consent import data_link_send_task, preferences_link_send_task
+from newsletter.signup_box import signup_box_context
 from newsletter.views.reader_language import speaks_reader_language
 
-ACTIVE_STATES = (SubscriptionState.PENDING, SubscriptionState.CONFIRMED)
 # HEAD is answered like GET (the body is dropped on the way out): monitors and link checkers
 # send it, and a 405 would tell them the page is broken.
 READ_METHODS = ("GET", "HEAD")
@@ -60,9 +61,10 @@ BOX_HEADER = "X-Signup-Box"
 
 
 def _client_ip(request: HttpRequest) -> str:
-    # The deployment's one rule for the client address (right-most X-Forwarded-For entry
-    # behind our own proxy), so rate limits count readers, not the proxy.
-    return client_ip(request)
+    # The deployment's one rule for the client address (settings.CLIENT_IP_CALLABLE: the
+    # right-most X-Forwarded-For entry behind our own proxy), so rate limits count readers,
+    # not the proxy.
+    return import_string(settings.CLIENT_IP_CALLABLE)(request)
 
 
 def _user_agent(request: HttpRequest) -> str:
@@ -92,41 +94,6 @@ def _refresh_started(form) -> None:
     data = form.data.copy()
     data["started"] = form_started_token()
     form.data = data
-
-
-def signup_box_context(
-    request: HttpRequest | None,
-    *,
-    slug: str = "",
-    form=None,
-    page: str | None = None,
-    started: str = "",
-) -> dict:
-    """What the signup box shows: the newsletter, its current text verbatim, a fresh form.
-
-    `page` and `started` stand in for the page's path and the fill-time token where the box
-    is rendered into a layout for many pages and readers (see articles.layout)."""
-    newsletter, text = signup_offer(slug=slug, language=translation.get_language() or "de")
-    if newsletter is None:
-        return {"newsletter": None}
-    if form is None:
-        if page is None:
-            page = request.get_full_path() if request is not None else ""
-        form = SignupForm(
-            initial={
-                "newsletter": newsletter.slug,
-                "consent_text": text.id if text else None,
-                "page": page,
-                "started": started or form_started_token(),
-            }
-        )
-    return {
-        "newsletter": newsletter,
-        "description": newsletter.description_for(translation.get_language() or "de"),
-        "consent_text": text,
-        "form": form,
-        "request": request,
-    }
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
@@ -315,7 +282,7 @@ def preferences(request: HttpRequest, token: str) -> HttpResponse:
         limited = _rate_limited(request, scope="data", key=key, kind="address")
         if limited:
             return limited
-        data_link_send_task.delay_on_commit(subscription_id, DATA_ACTIONS[action])
+        data_link_request(subscription_id=subscription_id, purpose=DATA_ACTIONS[action])
         return render(
             request,
             "newsletter/preferences_data_sent.html",
@@ -326,13 +293,12 @@ def preferences(request: HttpRequest, token: str) -> HttpResponse:
             },
         )
     if action == "unsubscribe_all":
-        for sub in subscription_list_for_address(address_hmac=key):
-            subscription_revoke(
-                subscription_id=sub.id,
-                channel=RevocationChannel.PREFERENCES,
-                ip=_client_ip(request),
-                user_agent=_user_agent(request),
-            )
+        subscription_revoke_all(
+            address_hmac=key,
+            channel=RevocationChannel.PREFERENCES,
+            ip=_client_ip(request),
+            user_agent=_user_agent(request),
+        )
         return HttpResponseRedirect(saved, status=303)
     if action != "save":
         return render(
@@ -394,40 +360,25 @@ def _preferences_save(request: HttpRequest, *, key: str, token: str, saved: str)
     if not subscriptions or not form.is_valid():
         context = _preferences_context(key, token, form if subscriptions else None)
         return render(request, "newsletter/preferences.html", context, status=400)
-    email = subscriptions[0].email
-    language = form.cleaned_data["language"]
+    choices = [
+        PreferenceChoice(
+            newsletter=row["newsletter"],
+            wanted=form.cleaned_data[row["field"].name],
+            frequency=form.cleaned_data.get(row["frequency"].name) if row["frequency"] else None,
+            consent_text=row["consent_text"],
+        )
+        for row in form.rows
+    ]
     try:
-        for row in form.rows:
-            newsletter, sub = row["newsletter"], row["subscription"]
-            wanted = form.cleaned_data[row["field"].name]
-            active = sub is not None and sub.state in ACTIVE_STATES
-            if wanted and not active:
-                # Another newsletter: its own text, its own double opt-in.
-                subscription_request(
-                    address=email,
-                    newsletter=newsletter,
-                    ip=_client_ip(request),
-                    user_agent=_user_agent(request),
-                    # The page without its token: the token is a credential, not evidence.
-                    url=settings.SITE_URL + reverse("newsletter:preferences_request"),
-                    form="preferences",
-                    language=language,
-                    consent_text=row["consent_text"],
-                )
-            elif active and not wanted:
-                subscription_revoke(
-                    subscription_id=sub.id,
-                    channel=RevocationChannel.PREFERENCES,
-                    ip=_client_ip(request),
-                    user_agent=_user_agent(request),
-                )
-            if sub is not None:
-                frequency = (
-                    form.cleaned_data.get(row["frequency"].name) if row["frequency"] else None
-                )
-                subscription_preferences_change(
-                    subscription_id=sub.id, language=language, frequency=frequency or None
-                )
+        preferences_apply(
+            address_hmac=key,
+            language=form.cleaned_data["language"],
+            choices=choices,
+            ip=_client_ip(request),
+            user_agent=_user_agent(request),
+            # The page without its token: the token is a credential, not evidence.
+            url=settings.SITE_URL + reverse("newsletter:preferences_request"),
+        )
     except ValidationError as exc:
         form.add_error(None, exc)
         return render(
@@ -457,7 +408,7 @@ def preferences_request(request: HttpRequest) -> HttpResponse:
         limited = _rate_limited(request, scope="link", key=key, kind="address")
         if limited:
             return limited
-        preferences_link_send_task.delay_on_commit(key)
+        preferences_link_request(address_hmac=key)
         return done
     _refresh_started(form)
     return render(request, "newsletter/preferences_request.html", {"form": form}, status=400)

@@ -7,8 +7,8 @@ returns the current state and writes nothing new.
 The modules group the services by purpose; every public name is importable from here.
 """
 
-from newsletter.services.consent._ledger import LAPSED_STATES
 from newsletter.services.consent.erasure import subscriber_erase
+from newsletter.services.consent.events import LAPSED_STATES
 from newsletter.services.consent.evidence import subscriber_export, subscription_proof
 from newsletter.services.consent.importing import (
     IMPORT_MAX_BYTES,
@@ -17,9 +17,14 @@ from newsletter.services.consent.importing import (
     subscription_import,
 )
 from newsletter.services.consent.preferences import (
+    PreferenceChoice,
+    data_link_request,
     data_link_send,
+    preferences_apply,
+    preferences_link_request,
     preferences_link_send,
     subscription_preferences_change,
+    subscription_revoke_all,
 )
 from newsletter.services.consent.retention import consent_retention_run
 from newsletter.services.consent.revocation import (
@@ -51,11 +56,15 @@ __all__ = [
     "IMPORT_MAX_ROWS",
     "ImportReport",
     "LAPSED_STATES",
+    "PreferenceChoice",
     "consent_retention_run",
     "consent_text_default_publish",
     "consent_text_publish",
+    "data_link_request",
     "data_link_send",
     "newsletter_texts_save",
+    "preferences_apply",
+    "preferences_link_request",
     "preferences_link_send",
     "subscriber_erase",
     "signup_request_apply",
@@ -68,6 +77,7 @@ __all__ = [
     "subscription_proof",
     "subscription_request",
     "subscription_revoke",
+    "subscription_revoke_all",
     "subscription_suppress",
     "subscription_welcome_send",
 ]

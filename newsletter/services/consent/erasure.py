@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterable
 
 from django.contrib.admin.models import LogEntry
+from django.contrib.auth.models import AbstractBaseUser
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 from django.db.models import Q
@@ -23,6 +24,7 @@ from newsletter.models import (
     Subscription,
     Suppression,
 )
+from newsletter.services.consent.retention import consent_events_pseudonymise
 from newsletter.services.ledger import chain_append
 
 ERASED = "[gelöscht]"
@@ -42,11 +44,16 @@ def _address_anywhere(field: str, addresses: Iterable[str]) -> Q:
 
 
 def subscriber_erase(
-    *, address_hmac: str, channel: str = RevocationChannel.PREFERENCES, note: str = ""
+    *,
+    address_hmac: str,
+    channel: str = RevocationChannel.PREFERENCES,
+    note: str = "",
+    actor: AbstractBaseUser | None = None,
 ) -> int:
     """Erase an address at once: its subscriptions go; the consent evidence, the provider's
     tracking events, delivery errors and admin log entries that named it keep only its keyed
-    hash or a placeholder (no address, IP or user agent); the hash goes on the suppression list."""
+    hash or a placeholder (no address, IP or user agent); the hash goes on the suppression list.
+    The erasure itself is a new `erased` event per subscription, naming the staff `actor`."""
     now = timezone.now()
     with transaction.atomic():
         subscriptions = list(
@@ -60,14 +67,8 @@ def subscriber_erase(
         addresses = {sub.email for sub in subscriptions}
         scrub = _scrubber(addresses)
 
-        # `redacted` tells the chain's verifier that the personal fields were blanked on
-        # purpose; it accepts that only with the erasure event chained after the rows.
-        for event in ConsentEvent.objects.filter(address_hmac=address_hmac):
-            event.ip, event.user_agent = None, ""
-            event.note, event.url = scrub(event.note), scrub(event.url)
-            event.message_id = scrub(event.message_id)
-            event.redacted = True
-            event.save(update_fields=["ip", "user_agent", "note", "url", "message_id", "redacted"])
+        # The one place old consent events change (see retention.py): personal fields blank.
+        consent_events_pseudonymise(address_hmac=address_hmac)
         # Tracking events: by delivery (read before the subscriptions go), by recipient, and
         # any whose provider text quotes the address. The recipient becomes the hash, so a
         # later complaint about the same address can still be told apart from others.
@@ -112,6 +113,7 @@ def subscriber_erase(
                     at=now,
                     channel=channel,
                     note=scrub(note.strip()[:2000]),
+                    actor=actor,
                 )
             )
     return len(subscriptions)

@@ -14,7 +14,7 @@ from newsletter.models import (
     Subscription,
     Suppression,
 )
-from newsletter.services.consent._ledger import (
+from newsletter.services.consent.events import (
     event_record,
 )
 
@@ -42,6 +42,7 @@ def _event_as_dict(event: ConsentEvent) -> dict[str, Any]:
         "text_sha256": event.text_sha256,
         "message_id": event.message_id,
         "note": event.note,
+        "data": event.data,
     }
 
 

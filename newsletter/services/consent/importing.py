@@ -14,11 +14,11 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -36,7 +36,7 @@ from newsletter.models import (
     Suppression,
 )
 from newsletter.selectors.consent import consent_text_current
-from newsletter.services.consent._ledger import (
+from newsletter.services.consent.events import (
     clean_ip,
     clean_line,
     event_record,
@@ -200,7 +200,7 @@ def _consent_text(newsletter: Newsletter, language: str, version: str) -> Consen
 
 
 def subscription_import(
-    *, newsletter: Newsletter, file_name: str, data: bytes, user_name: str
+    *, newsletter: Newsletter, file_name: str, data: bytes, actor: AbstractBaseUser | None
 ) -> ImportReport:
     """Import a CSV file whole or not at all (see module doc); confirmation mails of the rows
     without proof go out after commit."""
@@ -263,7 +263,7 @@ def subscription_import(
             batch_size=2000,
         )
         for row, subscription in zip(new, created, strict=True):
-            note = {"file": report.file_name, "line": row.line, "user": user_name}
+            facts = {"file": report.file_name, "line": row.line}
             if row.proof is None:
                 event_record(
                     subscription=subscription,
@@ -272,13 +272,19 @@ def subscription_import(
                     form=source,
                     consent_text=texts[row.language],
                     text_sha256=texts[row.language].sha256,
-                    note=json.dumps(note, ensure_ascii=False),
+                    actor=actor,
+                    data=facts,
                 )
                 task_enqueue_on_commit(CONFIRMATION_SEND, subscription.id)
                 report.pending += 1
             else:
                 _proof_record(
-                    newsletter=newsletter, subscription=subscription, row=row, now=now, note=note
+                    newsletter=newsletter,
+                    subscription=subscription,
+                    row=row,
+                    now=now,
+                    facts=facts,
+                    actor=actor,
                 )
                 report.confirmed += 1
     return report
@@ -302,7 +308,13 @@ def _subscription(
 
 
 def _proof_record(
-    *, newsletter: Newsletter, subscription: Subscription, row: _Row, now: datetime, note: dict
+    *,
+    newsletter: Newsletter,
+    subscription: Subscription,
+    row: _Row,
+    now: datetime,
+    facts: dict,
+    actor: AbstractBaseUser | None,
 ) -> None:
     proof = row.proof or {}
     consent_text = _consent_text(newsletter, row.language, proof["text_version"])
@@ -314,14 +326,12 @@ def _proof_record(
         form=proof["source"],
         consent_text=consent_text,
         text_sha256=consent_text.sha256 if consent_text else "",
-        note=json.dumps(
-            {
-                **note,
-                "consent_at": proof["consent_at"].isoformat(),
-                "ip": proof["ip"],
-                "source": proof["source"],
-                "text_version": proof["text_version"],
-            },
-            ensure_ascii=False,
-        ),
+        actor=actor,
+        # The address's IP is in `ip`, which erasure can blank; the chained data holds none.
+        data={
+            **facts,
+            "consent_at": proof["consent_at"].isoformat(),
+            "source": proof["source"],
+            "text_version": proof["text_version"],
+        },
     )

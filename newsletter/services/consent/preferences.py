@@ -1,6 +1,9 @@
-"""The subscriber's own settings: language and frequency, and the link to change them."""
+"""The subscriber's own settings: the preference centre's save and "leave all", language and
+frequency, and the links that reach the centre and the data."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -8,17 +11,121 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from newsletter.emails.consent import data_link_message_build, preferences_link_message_build
+from newsletter.enqueue import DATA_LINK_SEND, PREFERENCES_LINK_SEND, task_enqueue_on_commit
 from newsletter.models import (
     ConsentEventKind,
+    ConsentText,
     Frequency,
+    Newsletter,
     RevocationChannel,
     Subscription,
+    SubscriptionState,
 )
-from newsletter.services.consent._ledger import (
+from newsletter.services.consent.events import (
     event_record,
     language_or_default,
     subscription_locked,
 )
+from newsletter.services.consent.revocation import subscription_revoke
+from newsletter.services.consent.signup import subscription_request
+
+ACTIVE_STATES = (SubscriptionState.PENDING, SubscriptionState.CONFIRMED)
+
+
+@dataclass(frozen=True)
+class PreferenceChoice:
+    """One newsletter's row of the preference centre as the reader left it."""
+
+    newsletter: Newsletter
+    wanted: bool
+    frequency: str | None = None
+    # The text shown beside an unticked newsletter: ticking it is consent to that text.
+    consent_text: ConsentText | None = None
+
+
+def _subscriptions_locked(address_hmac: str) -> dict[int, Subscription]:
+    # All of the address's rows up front, in id order, before any event takes the chain lock:
+    # a transition of one of them elsewhere then waits for this save instead of deadlocking.
+    return {
+        sub.newsletter_id: sub
+        for sub in Subscription.objects.select_for_update(of=("self",))
+        .select_related("newsletter")
+        .filter(address_hmac=address_hmac)
+        .order_by("id")
+    }
+
+
+def preferences_apply(
+    *,
+    address_hmac: str,
+    language: str,
+    choices: list[PreferenceChoice],
+    ip: str | None,
+    user_agent: str,
+    url: str,
+) -> list[Subscription]:
+    """Apply the preference centre's save in one transaction: a ticked newsletter is requested
+    (its own text, its own double opt-in), an unticked one revoked, and every held one gets the
+    language and frequency; an error on any row leaves none of it applied."""
+    with transaction.atomic():
+        held = _subscriptions_locked(address_hmac)
+        if not held:
+            return []
+        email = next(iter(held.values())).email
+        for choice in choices:
+            sub = held.get(choice.newsletter.id)
+            active = sub is not None and sub.state in ACTIVE_STATES
+            if choice.wanted and not active:
+                subscription_request(
+                    address=email,
+                    newsletter=choice.newsletter,
+                    ip=ip,
+                    user_agent=user_agent,
+                    url=url,
+                    form="preferences",
+                    language=language,
+                    consent_text=choice.consent_text,
+                )
+            elif active and not choice.wanted:
+                subscription_revoke(
+                    subscription_id=sub.id,
+                    channel=RevocationChannel.PREFERENCES,
+                    ip=ip,
+                    user_agent=user_agent,
+                )
+            if sub is not None:
+                subscription_preferences_change(
+                    subscription_id=sub.id, language=language, frequency=choice.frequency or None
+                )
+        return list(_subscriptions_locked(address_hmac).values())
+
+
+def subscription_revoke_all(
+    *, address_hmac: str, channel: str, ip: str | None = None, user_agent: str = ""
+) -> int:
+    """Withdraw every consent of an address in one transaction ("leave all"); returns how many
+    were live. Repeating it writes nothing."""
+    with transaction.atomic():
+        held = _subscriptions_locked(address_hmac)
+        revoked = 0
+        for sub in held.values():
+            if sub.state in ACTIVE_STATES:
+                subscription_revoke(
+                    subscription_id=sub.id, channel=channel, ip=ip, user_agent=user_agent
+                )
+                revoked += 1
+    return revoked
+
+
+def preferences_link_request(*, address_hmac: str) -> None:
+    """Mail the preference-centre link after commit (to an address we hold; else nothing)."""
+    task_enqueue_on_commit(PREFERENCES_LINK_SEND, address_hmac)
+
+
+def data_link_request(*, subscription_id: int, purpose: str) -> None:
+    """Mail the short-lived export or erasure link after commit; the preference link alone
+    never releases or deletes the data."""
+    task_enqueue_on_commit(DATA_LINK_SEND, subscription_id, purpose)
 
 
 def subscription_preferences_change(
@@ -30,11 +137,11 @@ def subscription_preferences_change(
         if subscription is None:
             return None
         newsletter = subscription.newsletter
-        changes = []
+        changes: dict[str, dict[str, str]] = {}
         if language is not None:
             language = language_or_default(language, fallback=subscription.language)
             if language != subscription.language:
-                changes.append(f"language: {subscription.language} → {language}")
+                changes["language"] = {"old": subscription.language, "new": language}
                 subscription.language = language
         if frequency is not None and frequency != subscription.frequency:
             offered = {
@@ -45,7 +152,7 @@ def subscription_preferences_change(
                 raise ValidationError(
                     _("Diese Häufigkeit bietet der Newsletter nicht an."), code="frequency"
                 )
-            changes.append(f"frequency: {subscription.frequency} → {frequency}")
+            changes["frequency"] = {"old": subscription.frequency, "new": frequency}
             subscription.frequency = frequency
         if not changes:
             return subscription
@@ -55,7 +162,7 @@ def subscription_preferences_change(
             kind=ConsentEventKind.PREFERENCES_CHANGED,
             at=timezone.now(),
             channel=RevocationChannel.PREFERENCES,
-            note="; ".join(changes),
+            data=changes,
         )
     return subscription
 

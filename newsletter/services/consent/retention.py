@@ -1,4 +1,10 @@
-"""The retention job: the only code that deletes consent evidence."""
+"""The retention and erasure job: the only code that deletes consent evidence or rewrites it.
+
+Consent events are append-only everywhere else. Two things change them, both here:
+`consent_retention_run` deletes the evidence whose retention period ended (the chain keeps
+their positions and hashes), and `consent_events_pseudonymise` blanks the personal fields of an
+erased address's events. Every other change to a consent is a new event.
+"""
 
 from __future__ import annotations
 
@@ -19,12 +25,26 @@ from newsletter.models import (
     SubscriptionState,
     Suppression,
 )
-from newsletter.services.consent._ledger import (
+from newsletter.services.consent.events import (
     LAPSED_STATES,
 )
 from newsletter.services.ledger import chain_prune
 
 logger = logging.getLogger(__name__)
+
+
+def consent_events_pseudonymise(*, address_hmac: str) -> int:
+    """Blank IP, user agent, page and note of every event of an erased address and mark them
+    redacted; returns how many. What stays is pseudonymous: the keyed address hash, the kinds,
+    times, texts, actor and structured data, all still covered by the chain.
+
+    The only update of old consent events (Art. 17 DSGVO). Call it in the erasure's
+    transaction, before its `erased` event: the verifier accepts a redacted row only with an
+    erasure of its address chained after it, and only when its personal fields are blank."""
+    return ConsentEvent.objects.filter(address_hmac=address_hmac).update(
+        ip=None, user_agent="", url="", note="", redacted=True
+    )
+
 
 SIGNUP_REQUEST_MAX_AGE = timedelta(days=1)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
@@ -13,7 +14,7 @@ from newsletter.models import (
     SubscriptionState,
     Suppression,
 )
-from newsletter.services.consent._ledger import (
+from newsletter.services.consent.events import (
     LAPSED_STATES,
     clean_ip,
     clean_line,
@@ -29,9 +30,11 @@ def subscription_revoke(
     note: str = "",
     ip: str | None = None,
     user_agent: str = "",
+    actor: AbstractBaseUser | None = None,
 ) -> Subscription | None:
-    """Withdraw consent with effect from commit; nothing is mailed to it afterwards.
-    Revoking again (or an erased subscription) writes nothing."""
+    """Withdraw consent with effect from commit; nothing is mailed to it afterwards; `actor`
+    is the staff user who did it for the reader. Revoking again (or an erased subscription)
+    writes nothing."""
     if channel not in RevocationChannel.values:
         raise ValueError(f"unknown revocation channel {channel!r}")
     now = timezone.now()
@@ -50,6 +53,7 @@ def subscription_revoke(
             note=note.strip()[:2000],
             ip=clean_ip(ip),
             user_agent=clean_line(user_agent, 500),
+            actor=actor,
         )
     return subscription
 

@@ -33,7 +33,7 @@ from newsletter.models import (
     Suppression,
 )
 from newsletter.selectors.consent import address_refuses_mail, consent_text_current
-from newsletter.services.consent._ledger import (
+from newsletter.services.consent.events import (
     clean_ip,
     clean_line,
     event_record,
@@ -199,7 +199,7 @@ def subscription_request(
             form=clean_line(form, 80),
             consent_text=consent_text,
             text_sha256=consent_text.sha256,
-            note=f"language={language}",
+            data={"language": language},
         )
         task_enqueue_on_commit(CONFIRMATION_SEND, subscription.id)
     return subscription

@@ -13,7 +13,7 @@ from newsletter.models import (
     ConsentText,
     Newsletter,
 )
-from newsletter.services.consent._ledger import (
+from newsletter.services.consent.events import (
     language_or_default,
 )
 

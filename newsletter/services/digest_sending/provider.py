@@ -119,7 +119,9 @@ def batch_message_build(*, digest: Digest, batch: Batch, recipients: list[Recipi
     )
 
 
-def _send_batch_call(*, message) -> list[str]:
+def batch_call_send(*, message) -> list[str]:
+    """One provider call for a built batch message: its message ids, or the outcome class
+    (Transient, Uncertain, Refused) that the caller records."""
     try:
         _provider_connection().send_messages([message])
     except CallGateClosed:

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from newsletter.models import Batch, BatchState, Delivery, ProviderEvent
 from newsletter.services.digest_sending.provider import BATCH_ESPS
-from newsletter.services.digest_sending.record import _record_failed
+from newsletter.services.digest_sending.record import batch_record_failed
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ def digest_reconcile(*, digest_id: int, now: datetime | None = None) -> dict[str
     resent = dropped = 0
     for batch in overdue:
         if settings.NEWSLETTER_UNCERTAIN_POLICY == "drop":
-            _record_failed(
+            batch_record_failed(
                 batch=batch,
                 token=batch.attempts,
                 error="uncertain, dropped (at-most-once policy)",

@@ -21,7 +21,8 @@ _HELD = (BatchState.SENDING,)
 _HELD_OR_UNCERTAIN = (BatchState.SENDING, BatchState.UNCERTAIN)
 
 
-def _record_sent(*, batch: Batch, token: int, sent: int, message_ids: list[str]) -> bool:
+def batch_record_sent(*, batch: Batch, token: int, sent: int, message_ids: list[str]) -> bool:
+    """The provider took the batch (or nobody was left to send to): sent, lease freed."""
     return batch_fenced_update(
         batch=batch,
         token=token,
@@ -42,9 +43,10 @@ def _backoff(attempts: int) -> float:
     return min(base * (2 ** max(0, attempts - 1)), settings.NEWSLETTER_RETRY_MAX_SECONDS)
 
 
-def _record_retry(*, batch: Batch, token: int, error: str, at_once: bool = False) -> bool:
+def batch_record_retry(*, batch: Batch, token: int, error: str, at_once: bool = False) -> bool:
+    """A transient failure: due again after a backoff, or failed once attempts run out."""
     if token >= settings.NEWSLETTER_MAX_ATTEMPTS:
-        return _record_failed(
+        return batch_record_failed(
             batch=batch, token=token, error=f"gave up after {token} attempts: {error}"
         )
     # A batch's first 5xx is due again at once (the next claim takes it): an isolated server
@@ -63,7 +65,8 @@ def _record_retry(*, batch: Batch, token: int, error: str, at_once: bool = False
     )
 
 
-def _record_failed(*, batch: Batch, token: int, error: str) -> bool:
+def batch_record_failed(*, batch: Batch, token: int, error: str) -> bool:
+    """Given up for good: the batch and its unsent deliveries are failed, in one transaction."""
     with transaction.atomic():
         updated = batch_fenced_update(
             batch=batch,
@@ -85,7 +88,8 @@ def _record_failed(*, batch: Batch, token: int, error: str) -> bool:
     return updated
 
 
-def _record_uncertain(*, batch: Batch, token: int, error: str) -> bool:
+def batch_record_uncertain(*, batch: Batch, token: int, error: str) -> bool:
+    """The request may have reached the provider: reconcile decides after a grace period."""
     return batch_fenced_update(
         batch=batch,
         token=token,
@@ -99,7 +103,7 @@ def _record_uncertain(*, batch: Batch, token: int, error: str) -> bool:
     )
 
 
-def _release(*, batch: Batch, token: int) -> bool:
+def batch_release(*, batch: Batch, token: int) -> bool:
     """Give a batch up before its call started (the final check found too little lease left):
     it is due again at once, for whoever claims it next."""
     return (

@@ -24,6 +24,7 @@ from newsletter.emails.digest import Recipient, digest_message_single
 from newsletter.mailgun_backend import CallGateClosed
 from newsletter.models import Batch, BatchState, Digest
 from newsletter.ratelimit_send import send_slot_wait
+from newsletter.services.consent import subscription_suppress
 from newsletter.services.digest_sending.fence import (
     batch_call_start,
     batch_progress,
@@ -35,7 +36,7 @@ from newsletter.services.digest_sending.provider import (
     Refused,
     Transient,
     Uncertain,
-    _send_batch_call,
+    batch_call_send,
     batch_message_build,
     batch_mode,
     provider_name,
@@ -43,11 +44,11 @@ from newsletter.services.digest_sending.provider import (
 )
 from newsletter.services.digest_sending.recheck import batch_recheck
 from newsletter.services.digest_sending.record import (
-    _record_failed,
-    _record_retry,
-    _record_sent,
-    _record_uncertain,
-    _release,
+    batch_record_failed,
+    batch_record_retry,
+    batch_record_sent,
+    batch_record_uncertain,
+    batch_release,
 )
 
 logger = logging.getLogger(__name__)
@@ -64,8 +65,6 @@ class SendOutcome:
 
 
 def _suppress_invalid(recipients: list[Recipient], note: str) -> None:
-    from newsletter.services.consent import subscription_suppress
-
     for recipient in recipients:
         subscription_suppress(
             subscription_id=recipient.subscription_id,
@@ -93,7 +92,7 @@ def _wait_for_rate(batch: Batch, messages: int) -> None:
 def _give_up(*, batch: Batch, token: int) -> SendOutcome:
     """The final check failed: free the batch at once if it is still ours (too little lease
     left, the call never started), otherwise say loudly that the claim was lost."""
-    if _release(batch=batch, token=token):
+    if batch_release(batch=batch, token=token):
         logger.warning(
             "batch %s of digest %s given up before its call: lease too short",
             batch.pk,
@@ -124,7 +123,7 @@ def _send_as_batch(*, digest: Digest, batch: Batch, token: int) -> SendOutcome:
     for _round in range(3):
         recipients = batch_recheck(batch=batch)
         if not recipients:
-            _record_sent(batch=batch, token=token, sent=0, message_ids=[])
+            batch_record_sent(batch=batch, token=token, sent=0, message_ids=[])
             return SendOutcome(state=BatchState.SENT, failed=failed)
         message = batch_message_build(digest=digest, batch=batch, recipients=recipients)
         _wait_for_rate(batch, len(recipients))
@@ -133,20 +132,20 @@ def _send_as_batch(*, digest: Digest, batch: Batch, token: int) -> SendOutcome:
         message.call_gate = functools.partial(batch_call_start, batch=batch, token=token)
         message.call_deadline = settings.NEWSLETTER_CALL_DEADLINE_SECONDS
         try:
-            message_ids = _send_batch_call(message=message)
+            message_ids = batch_call_send(message=message)
         except CallGateClosed:
             return _give_up(batch=batch, token=token)
         except Transient as exc:
             status = getattr(exc.__cause__, "status_code", None) or 0
-            _record_retry(batch=batch, token=token, error=str(exc), at_once=status >= 500)
+            batch_record_retry(batch=batch, token=token, error=str(exc), at_once=status >= 500)
             return SendOutcome(state=BatchState.RETRY)
         except Uncertain as exc:
-            _record_uncertain(batch=batch, token=token, error=str(exc))
+            batch_record_uncertain(batch=batch, token=token, error=str(exc))
             return SendOutcome(state=BatchState.UNCERTAIN)
         except Refused as exc:
             refused = refused_addresses(str(exc), recipients)
             if not refused:
-                _record_failed(batch=batch, token=token, error=f"refused: {exc}")
+                batch_record_failed(batch=batch, token=token, error=f"refused: {exc}")
                 return SendOutcome(state=BatchState.FAILED)
             # The provider named the addresses it will never take: record them and send the
             # rest of the same range again at once.
@@ -158,11 +157,11 @@ def _send_as_batch(*, digest: Digest, batch: Batch, token: int) -> SendOutcome:
             continue
         except (AnymailError, OSError, ValueError) as exc:
             logger.exception("digest batch %s: unexpected send error", batch.pk)
-            _record_retry(batch=batch, token=token, error=f"{type(exc).__name__}: {exc}")
+            batch_record_retry(batch=batch, token=token, error=f"{type(exc).__name__}: {exc}")
             return SendOutcome(state=BatchState.RETRY)
-        _record_sent(batch=batch, token=token, sent=len(recipients), message_ids=message_ids)
+        batch_record_sent(batch=batch, token=token, sent=len(recipients), message_ids=message_ids)
         return SendOutcome(state=BatchState.SENT, sent=len(recipients), failed=failed)
-    _record_retry(batch=batch, token=token, error="refusals kept coming")
+    batch_record_retry(batch=batch, token=token, error="refusals kept coming")
     return SendOutcome(state=BatchState.RETRY, failed=failed)
 
 
@@ -180,7 +179,7 @@ def _send_one_by_one(*, digest: Digest, batch: Batch, token: int) -> SendOutcome
     sent = batch.sent_count if batch.sent_through else 0
     recipients = batch_recheck(batch=batch)
     if not recipients:
-        _record_sent(batch=batch, token=token, sent=sent, message_ids=[])
+        batch_record_sent(batch=batch, token=token, sent=sent, message_ids=[])
         return SendOutcome(state=BatchState.SENT, sent=sent)
     _wait_for_rate(batch, len(recipients))
     conn = get_connection(fail_silently=False)
@@ -188,7 +187,7 @@ def _send_one_by_one(*, digest: Digest, batch: Batch, token: int) -> SendOutcome
     try:
         conn.open()
     except OSError as exc:
-        _record_retry(batch=batch, token=token, error=f"connect: {exc}")
+        batch_record_retry(batch=batch, token=token, error=f"connect: {exc}")
         return SendOutcome(state=BatchState.RETRY)
     done_through: int | None = batch.sent_through
     try:
@@ -223,7 +222,7 @@ def _send_one_by_one(*, digest: Digest, batch: Batch, token: int) -> SendOutcome
                             batch=batch, token=token, sent_through=done_through, sent=sent
                         )
                         batch.sent_through = done_through
-                    _record_uncertain(batch=batch, token=token, error=error)
+                    batch_record_uncertain(batch=batch, token=token, error=error)
                     return SendOutcome(state=BatchState.UNCERTAIN, sent=sent, failed=failed)
                 # The server refused this message: what went before is recorded, the rest of
                 # the range is retried after it.
@@ -231,7 +230,7 @@ def _send_one_by_one(*, digest: Digest, batch: Batch, token: int) -> SendOutcome
                     batch=batch, token=token, sent_through=done_through, sent=sent
                 ):
                     return SendOutcome(state=LOST, sent=sent, failed=failed)
-                _record_retry(batch=batch, token=token, error=error)
+                batch_record_retry(batch=batch, token=token, error=error)
                 return SendOutcome(state=BatchState.RETRY, sent=sent, failed=failed)
             sent += 1
             done_through = recipient.delivery_id
@@ -240,5 +239,5 @@ def _send_one_by_one(*, digest: Digest, batch: Batch, token: int) -> SendOutcome
             conn.close()
         except Exception:  # noqa: BLE001 - the mail is out; a failing QUIT changes nothing
             logger.warning("closing the mail connection failed", exc_info=True)
-    _record_sent(batch=batch, token=token, sent=sent, message_ids=[])
+    batch_record_sent(batch=batch, token=token, sent=sent, message_ids=[])
     return SendOutcome(state=BatchState.SENT, sent=sent, failed=failed)

@@ -17,6 +17,7 @@ from django.core import mail
 from django.urls import reverse
 from django.utils import timezone
 
+from newsletter.drafts import campaign_draft
 from newsletter.emails.digest import digest_render
 from newsletter.models import (
     Campaign,
@@ -27,7 +28,7 @@ from newsletter.models import (
     SegmentLanguage,
     SubscriptionState,
 )
-from newsletter.selectors.mailings import campaign_draft, mailing_audience_of
+from newsletter.selectors.mailings import mailing_audience_of
 from newsletter.services import digests
 from newsletter.services.digests import digest_cancel, digest_fan_out, mailing_start_due
 from newsletter.services.mailings import campaign_send

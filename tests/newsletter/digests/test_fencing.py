@@ -25,7 +25,7 @@ from newsletter.services.digest_sending import (
 from newsletter.services.digest_sending import reconcile as reconcile_module
 from newsletter.services.digest_sending.lease import lease_kept
 from newsletter.services.digest_sending.reconcile import digest_reconcile
-from newsletter.services.digest_sending.record import _record_sent
+from newsletter.services.digest_sending.record import batch_record_sent
 from newsletter.services.digests import digest_fan_out, digest_start_now
 from tests.conftest import ROOT
 from tests.fakes.smtp import SmtpSink
@@ -64,7 +64,7 @@ def test_a_write_under_a_replaced_token_changes_nothing_and_says_so(
     second = batch_claim(digest_id=digest.pk)
     assert second.pk == first.pk and (first.attempts, second.attempts) == (1, 2)
     with caplog.at_level(logging.ERROR):
-        assert not _record_sent(batch=first, token=1, sent=10, message_ids=[])
+        assert not batch_record_sent(batch=first, token=1, sent=10, message_ids=[])
     second.refresh_from_db()
     assert second.state == BatchState.SENDING and second.attempts == 2
     (record,) = [r for r in caplog.records if "lost claim" in r.getMessage()]

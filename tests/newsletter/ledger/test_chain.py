@@ -309,3 +309,81 @@ def test_the_portable_walk_reads_the_same_links_as_copy(ledger):
     portable = list(ledger_service._chain_rows_portable(0, None))
     assert portable == streamed
     assert len(portable) == len(ledger)
+
+
+def test_personal_data_written_back_into_a_redacted_row_is_named(ledger, capsys):
+    revoked = _event(ledger, "revoked")
+    assert subscriber_erase(address_hmac=revoked.address_hmac) == 1
+    requested = ConsentEvent.objects.get(address_hmac=revoked.address_hmac, kind="requested")
+    assert (requested.ip, requested.user_agent, requested.url, requested.note) == (None, "", "", "")
+    # The row still says redacted, and its erasure is in the chain: only its content lies.
+    sql("UPDATE newsletter_consentevent SET ip = '203.0.113.7' WHERE id = %s", [requested.id])
+    code, output = verify(capsys)
+    assert code == 1
+    assert f"position {requested.chain_seq} (event id {requested.id}): redacted:" in output
+    assert "still holds an ip, user agent, page or note" in output
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        """UPDATE newsletter_consentevent SET data = '{"language": "en"}' WHERE id = %s""",
+        "UPDATE newsletter_consentevent SET data = '{}' WHERE id = %s",
+        "UPDATE newsletter_consentevent SET actor_id = (SELECT max(id) FROM auth_user) "
+        "WHERE id = %s",
+    ],
+)
+def test_a_changed_actor_or_structured_change_is_named(
+    ledger, capsys, django_user_model, statement
+):
+    django_user_model.objects.create_user("jemand")
+    requested = _event(ledger, "requested")
+    assert requested.data == {"language": "de"}  # chained with the extension of chain.py
+    sql(statement, [requested.id])
+    code, output = verify(capsys)
+    assert code == 1
+    assert f"position {requested.chain_seq} (event id {requested.id}): row_hash:" in output
+
+
+def test_rows_without_actor_or_data_hash_as_before_these_fields_existed():
+    fields = {
+        "chain_seq": 7,
+        "kind": "confirmed",
+        "at": timezone.now(),
+        "newsletter_id": 1,
+        "address_hmac": "a" * 64,
+        "channel": "",
+        "form": "",
+        "consent_text_id": None,
+        "text_sha256": "",
+        "message_id": "",
+        "prune_digest": "",
+    }
+    before = "".join(
+        f"{len(str(v))}:{v}" if v is not None else "0:"
+        for v in (
+            *list(fields.values())[:2],
+            chain.at_text(fields["at"]),
+            *list(fields.values())[3:],
+        )
+    )
+    assert chain.canonical_text(**fields) == before
+    assert chain.canonical_text(**fields, actor_id=None, data={}) == before
+    assert chain.canonical_text(**fields, actor_id=3, data={}) == before + "1:32:{}"
+
+
+def test_an_admin_erasure_is_a_new_event_naming_its_actor(ledger, capsys, django_user_model):
+    chefin = django_user_model.objects.create_user("chefin", is_staff=True)
+    revoked = _event(ledger, "revoked")
+    kept = {
+        e.id: (e.kind, e.at, e.row_hash)
+        for e in ConsentEvent.objects.filter(address_hmac=revoked.address_hmac)
+    }
+    assert subscriber_erase(address_hmac=revoked.address_hmac, channel="admin", actor=chefin) == 1
+    erased = ConsentEvent.objects.get(address_hmac=revoked.address_hmac, kind="erased")
+    assert erased.actor == chefin and erased.id not in kept
+    # The old rows keep what the chain covers; only their personal fields went blank.
+    after = ConsentEvent.objects.filter(id__in=kept)
+    assert {e.id: (e.kind, e.at, e.row_hash) for e in after} == kept
+    code, output = verify(capsys)
+    assert code == 0, output

@@ -1,10 +1,10 @@
-"""Demo content for a fresh local run. Safe to run again: what exists is left alone."""
+"""Demo articles for a fresh local run (`manage.py seed_demo`, which the site assembles in
+config/management/commands/). Safe to run again: what exists is left alone."""
 
 import io
 import random
 from datetime import timedelta
 
-from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 from PIL import Image as PILImage
@@ -312,65 +312,55 @@ def demo_feature_image(*, slug: str, title: str, topic: Topic) -> Image:
     )
 
 
-class Command(BaseCommand):
-    help = "Create demo topics, authors and published articles (idempotent)."
+@transaction.atomic
+def articles_demo_seed() -> int:
+    """Create the demo topics, authors and published articles once; returns how many articles
+    are new (none on a second run)."""
+    topics = {}
+    for slug, name, description in TOPICS:
+        topic = Topic.objects.filter(slug=slug).first()
+        if topic is None:
+            topic = topic_save(topic=Topic(slug=slug, name=name, description=description))
+        topics[slug] = topic
+    authors = {}
+    for slug, name, bio in AUTHORS:
+        author = Author.objects.filter(slug=slug).first()
+        if author is None:
+            author = author_save(author=Author(slug=slug, name=name, bio=bio))
+        authors[slug] = author
 
-    def handle(self, *args, **options) -> None:
-        created = self._seed()
-        from newsletter.demo import newsletter_demo_seed
-
-        newsletter_demo_seed()
-        self.stdout.write(self.style.SUCCESS(f"Demo content ready ({created} articles new)."))
-
-    @transaction.atomic
-    def _seed(self) -> int:
-        topics = {}
-        for slug, name, description in TOPICS:
-            topic = Topic.objects.filter(slug=slug).first()
-            if topic is None:
-                topic = topic_save(topic=Topic(slug=slug, name=name, description=description))
-            topics[slug] = topic
-        authors = {}
-        for slug, name, bio in AUTHORS:
-            author = Author.objects.filter(slug=slug).first()
-            if author is None:
-                author = author_save(author=Author(slug=slug, name=name, bio=bio))
-            authors[slug] = author
-
-        name, text_de, text_en = ANALYSIS_DISCLAIMER
-        analysis_default = disclaimer_default_version(kind=ArticleKind.ANALYSIS)
-        if analysis_default is None and not Disclaimer.objects.filter(name=name).exists():
-            disclaimer_save(
-                disclaimer=Disclaimer(name=name, default_for_kind=ArticleKind.ANALYSIS),
-                text_de=text_de,
-                text_en=text_en,
-            )
-        now = timezone.now().replace(second=0, microsecond=0)
-        created = 0
-        for slug, title, kind, topic_slugs, author_slugs, hours, lead, body in ARTICLES:
-            existing = Article.objects.filter(slug=slug).first()
-            if existing is not None:
-                # Seeded before pictures existed: it gets its picture now, once.
-                if existing.feature_image_id is None:
-                    existing.feature_image = demo_feature_image(
-                        slug=slug, title=title, topic=topics[topic_slugs[0]]
-                    )
-                    article_save(article=existing)
-                continue
-            article = article_create(
-                title=title,
-                slug=slug,
-                kind=kind,
-                lead=lead,
-                body_markdown=body,
-                meta_description=lead[:300],
-                topics=[topics[t] for t in topic_slugs],
-                authors=[authors[a] for a in author_slugs],
-                feature_image=demo_feature_image(
+    name, text_de, text_en = ANALYSIS_DISCLAIMER
+    analysis_default = disclaimer_default_version(kind=ArticleKind.ANALYSIS)
+    if analysis_default is None and not Disclaimer.objects.filter(name=name).exists():
+        disclaimer_save(
+            disclaimer=Disclaimer(name=name, default_for_kind=ArticleKind.ANALYSIS),
+            text_de=text_de,
+            text_en=text_en,
+        )
+    now = timezone.now().replace(second=0, microsecond=0)
+    created = 0
+    for slug, title, kind, topic_slugs, author_slugs, hours, lead, body in ARTICLES:
+        existing = Article.objects.filter(slug=slug).first()
+        if existing is not None:
+            # Seeded before pictures existed: it gets its picture now, once.
+            if existing.feature_image_id is None:
+                existing.feature_image = demo_feature_image(
                     slug=slug, title=title, topic=topics[topic_slugs[0]]
-                ),
-            )
-            # Publishing gives each kind its default disclaimer (none for news).
-            article_publish(article=article, at=now - timedelta(hours=hours), now=now)
-            created += 1
-        return created
+                )
+                article_save(article=existing)
+            continue
+        article = article_create(
+            title=title,
+            slug=slug,
+            kind=kind,
+            lead=lead,
+            body_markdown=body,
+            meta_description=lead[:300],
+            topics=[topics[t] for t in topic_slugs],
+            authors=[authors[a] for a in author_slugs],
+            feature_image=demo_feature_image(slug=slug, title=title, topic=topics[topic_slugs[0]]),
+        )
+        # Publishing gives each kind its default disclaimer (none for news).
+        article_publish(article=article, at=now - timedelta(hours=hours), now=now)
+        created += 1
+    return created
