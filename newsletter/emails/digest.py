@@ -27,6 +27,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext
 
 from articles.markdown import render_markdown
+from articles.models import Article
 from articles.pictures import picture_file
 from articles.selectors import articles_localize
 from articles.templatetags.article_tags import byline_time
@@ -100,13 +101,25 @@ def digest_subject(
 ) -> str:
     """The editor's template of the language filled in; an unusable template falls back to a
     plain subject."""
+    return subject_fill(
+        newsletter=newsletter,
+        count=len(articles),
+        first=articles[0] if articles else None,
+        slot=slot,
+        language=language,
+    )
+
+
+def subject_fill(
+    *, newsletter: Newsletter, count: int, first: Article | None, slot: datetime, language: str
+) -> str:
     values = {
         "newsletter": newsletter.name,
-        "count": len(articles),
+        "count": count,
         "date": mail_date(slot, language),
         "first_title": (
-            articles_localize([copy.copy(articles[0])], language=digest_language(language))[0].title
-            if articles
+            articles_localize([copy.copy(first)], language=digest_language(language))[0].title
+            if first is not None
             else ""
         ),
     }
@@ -115,6 +128,31 @@ def digest_subject(
     except (KeyError, ValueError, IndexError, AttributeError):
         subject = f"{newsletter.name}: {values['date']}"
     return header_safe(subject)[:300]
+
+
+def digest_subjects_localize(digests: list[Digest], *, language: str) -> list[Digest]:
+    """Each mailing with `display_subject` and `display_date` as readers of `language` got
+    them. A digest from before English subjects were stored fills in its English template,
+    with the first articles of all such digests read in one query."""
+    language = digest_language(language)
+    legacy = [
+        d
+        for d in digests
+        if language == "en" and not d.subject_en and d.kind == MailingKind.DIGEST and d.article_ids
+    ]
+    firsts = Article.objects.in_bulk([d.article_ids[0] for d in legacy])
+    for digest in digests:
+        digest.display_subject = digest.subject_for(language)
+        digest.display_date = mail_date(digest.slot, language)
+    for digest in legacy:
+        digest.display_subject = subject_fill(
+            newsletter=digest.newsletter,
+            count=len(digest.article_ids),
+            first=firsts.get(digest.article_ids[0]),
+            slot=digest.slot,
+            language=language,
+        )
+    return digests
 
 
 def article_items(articles: list, language: str) -> list[dict]:
@@ -177,15 +215,13 @@ def digest_render(
     the article's disclaimer); a digest its articles."""
     newsletter = digest.newsletter
     campaign = digest.campaign if digest.kind == MailingKind.CAMPAIGN else None
-    # A campaign's subject is its own in every language. A digest's stored subject is the
-    # German one (its name in the admin and archive); other languages fill in their template.
-    subject = (
-        digest.subject
-        if campaign is not None or digest_language(language) == "de"
-        else digest_subject(
+    # Both subjects are frozen on the mailing when it is created; a digest from before English
+    # subjects were stored fills in its English template as it always did.
+    subject = digest.subject_for(language)
+    if campaign is None and digest_language(language) == "en" and not digest.subject_en:
+        subject = digest_subject(
             newsletter=newsletter, articles=articles, slot=digest.slot, language=language
         )
-    )
     context = {
         "subject": subject,
         "newsletter": newsletter,
@@ -203,10 +239,13 @@ def digest_render(
     template = "digest"
     if campaign is not None:
         template = "campaign"
+        # Without an English version, English readers get the German text, marked as German
+        # inside their English mail (footer, links and dates stay theirs).
         context.update(
-            body_html=render_markdown(campaign.body_markdown),
-            body_text=campaign.body_markdown,
-            preheader=campaign.preheader,
+            body_html=render_markdown(campaign.body_markdown_for(language)),
+            body_text=campaign.body_markdown_for(language),
+            body_language=campaign.text_language(language),
+            preheader=campaign.preheader_for(language),
         )
     with translation.override(language):
         context.update(legal_links(newsletter))

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from django.db.models import Case, CharField, Max, QuerySet, Value, When
+from django.db.models import Case, CharField, Count, Max, QuerySet, Value, When
 
 from articles.selectors import article_list_published_between
 from newsletter.emails.digest import digest_subject, header_safe
@@ -86,6 +86,18 @@ def mailing_audience_rows(audience: QuerySet[Subscription]) -> QuerySet:
     ).values_list("id", "mail_language")
 
 
+def mailing_audience_languages(audience: QuerySet[Subscription]) -> dict[str, int]:
+    """How many readers of the audience get the mailing in each mail language (one query)."""
+    counts = dict(
+        mailing_audience_rows(audience)
+        .order_by()
+        .values("mail_language")
+        .annotate(n=Count("id"))
+        .values_list("mail_language", "n")
+    )
+    return {"de": counts.get("de", 0), "en": counts.get("en", 0)}
+
+
 def digest_draft(*, newsletter: Newsletter, frequency: str, slot: datetime) -> Digest:
     """The digest a slot would get, unsaved: the articles since the previous digest of its
     frequency and the subject they give. The start page previews, tests and counts this
@@ -104,6 +116,9 @@ def digest_draft(*, newsletter: Newsletter, frequency: str, slot: datetime) -> D
         period_end=slot,
         article_ids=[a.pk for a in articles],
         subject=digest_subject(newsletter=newsletter, articles=articles, slot=slot),
+        subject_en=digest_subject(
+            newsletter=newsletter, articles=articles, slot=slot, language="en"
+        ),
     )
 
 
@@ -119,4 +134,5 @@ def campaign_draft(*, campaign: Campaign, slot: datetime) -> Digest:
         period_end=slot,
         article_ids=[campaign.article_id] if campaign.article_id else [],
         subject=header_safe(campaign.subject)[:300],
+        subject_en=header_safe(campaign.subject_en)[:300],
     )
