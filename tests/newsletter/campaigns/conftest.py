@@ -1,3 +1,7 @@
 """Fixtures shared with the digest tests."""
 
-from tests.newsletter.digests.conftest import newsletter_with_articles  # noqa: F401
+from tests.newsletter.digests.conftest import (  # noqa: F401
+    fake_mailgun,
+    mailgun_in_process,
+    newsletter_with_articles,
+)

@@ -105,3 +105,113 @@ def test_the_english_digest_uses_english_translations_and_marks_the_rest_german(
     assert re.search(rf'<h2 lang="de"{style}>', html) and "Energie im Wandel" in html
     german = _message(digest, "de").alternatives[0][0]
     assert "Zinsen steigen" in german and "Rates are rising" not in german
+
+
+@pytest.fixture
+def archived(digest):
+    from articles.models import Article, ArticleTranslation
+    from articles.services import article_translation_save
+    from newsletter.models import Digest, DigestState
+
+    Digest.objects.filter(pk=digest.pk).update(state=DigestState.DONE, finished_at=timezone.now())
+    article_translation_save(
+        translation=ArticleTranslation(
+            article=Article.objects.get(title="Zinsen steigen"),
+            language="en",
+            title="Rates are rising",
+            slug="rates-are-rising",
+            lead="Why that is good.",
+            body_markdown="Text",
+        )
+    )
+    digest.refresh_from_db()
+    return digest
+
+
+@pytest.mark.parametrize(
+    ("prefix", "language", "subject", "date", "other"),
+    [
+        (
+            "",
+            "de",
+            "Meinung am Morgen: 2 neue Artikel vom 30.11.2026",
+            "30.11.2026",
+            "new articles",
+        ),
+        (
+            "/en",
+            "en",
+            "Meinung am Morgen: 2 new articles, 30 November 2026",
+            "30 November 2026",
+            "neue Artikel",
+        ),
+    ],
+)
+def test_the_archive_names_each_issue_in_the_readers_language(
+    client, archived, prefix, language, subject, date, other
+):
+    html = client.get(f"{prefix}/newsletter/archiv/").content.decode()
+    assert f'<html lang="{language}">' in html
+    assert subject in html and date in html and other not in html
+    detail = client.get(f"{prefix}/newsletter/archiv/{archived.pk}/").content.decode()
+    assert f'<html lang="{language}">' in detail
+    assert f"<h1>{subject}</h1>" in detail and other not in detail
+
+
+def test_the_english_archive_lists_translations_and_marks_the_rest_german(client, archived):
+    html = client.get(f"/en/newsletter/archiv/{archived.pk}/").content.decode()
+    assert '<h2 lang="en"><a href="http://testserver/en/artikel/rates-are-rising/">' in html
+    assert '<p lang="en">Why that is good.</p>' in html
+    assert re.search(r'<h2 lang="de"><a href="[^"]+">Energie im Wandel<', html)
+    assert "Uhr" not in html and "Zinsen steigen" not in html
+    german = client.get(f"/newsletter/archiv/{archived.pk}/").content.decode()
+    assert '<h2 lang="de"><a href="http://testserver/artikel/' in german
+    assert "Zinsen steigen" in german and "Rates are rising" not in german
+
+
+def test_an_issue_from_before_english_subjects_were_stored_gets_its_english_one(
+    client, archived, django_assert_max_num_queries
+):
+    from newsletter.models import Digest
+
+    archived.newsletter.subject_template_en = "{newsletter}: {first_title} and more, {date}"
+    archived.newsletter.save()
+    Digest.objects.filter(pk=archived.pk).update(subject_en="")
+    older = Digest.objects.get(pk=archived.pk)
+    older.pk, older.slot = None, older.slot - timezone.timedelta(days=1)
+    older.save()
+    # One query for the first articles of all such issues, not one per issue.
+    with django_assert_max_num_queries(12):
+        html = client.get("/en/newsletter/archiv/").content.decode()
+    first = Digest.objects.get(pk=archived.pk).article_ids[0]
+    from articles.models import Article
+
+    title = {"Zinsen steigen": "Rates are rising"}.get(Article.objects.get(pk=first).title)
+    title = title or "Energie im Wandel"
+    assert html.count(f"Meinung am Morgen: {title} and more,") == 2
+
+
+def test_the_archive_lists_digests_not_campaigns(client, archived, newsletter_with_articles):
+    from newsletter.models import Campaign, Digest, DigestState
+    from newsletter.services.mailings import campaign_send
+
+    campaign = Campaign.objects.create(
+        newsletter=newsletter_with_articles,
+        name="Angebot",
+        subject="Unser Jahresangebot",
+        article_id=archived.article_ids[0],
+    )
+    mailing = campaign_send(campaign_id=campaign.pk)
+    Digest.objects.filter(pk=mailing.pk).update(state=DigestState.DONE)
+    assert "Jahresangebot" not in client.get("/newsletter/archiv/").content.decode()
+    assert client.get(f"/newsletter/archiv/{mailing.pk}/").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("prefix", "label"), [("", "Newsletter-Archiv"), ("/en", "Newsletter archive")]
+)
+def test_every_page_links_the_archive_in_navigation_and_footer(client, prefix, label):
+    html = client.get(f"{prefix}/").content.decode()
+    link = f'<a href="{prefix}/newsletter/archiv/">{label}</a>'
+    header, _, footer = html.partition("</header>")
+    assert link in header and link in footer
