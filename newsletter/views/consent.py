@@ -123,6 +123,7 @@ def signup_box_context(
     return {
         "newsletter": newsletter,
         "description": newsletter.description_for(translation.get_language() or "de"),
+        "description_language": newsletter.description_language(translation.get_language() or "de"),
         "consent_text": text,
         "form": form,
         "request": request,

@@ -205,13 +205,3 @@ def test_the_archive_lists_digests_not_campaigns(client, archived, newsletter_wi
     Digest.objects.filter(pk=mailing.pk).update(state=DigestState.DONE)
     assert "Jahresangebot" not in client.get("/newsletter/archiv/").content.decode()
     assert client.get(f"/newsletter/archiv/{mailing.pk}/").status_code == 404
-
-
-@pytest.mark.parametrize(
-    ("prefix", "label"), [("", "Newsletter-Archiv"), ("/en", "Newsletter archive")]
-)
-def test_every_page_links_the_archive_in_navigation_and_footer(client, prefix, label):
-    html = client.get(f"{prefix}/").content.decode()
-    link = f'<a href="{prefix}/newsletter/archiv/">{label}</a>'
-    header, _, footer = html.partition("</header>")
-    assert link in header and link in footer
