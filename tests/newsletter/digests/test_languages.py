@@ -205,3 +205,21 @@ def test_the_archive_lists_digests_not_campaigns(client, archived, newsletter_wi
     Digest.objects.filter(pk=mailing.pk).update(state=DigestState.DONE)
     assert "Jahresangebot" not in client.get("/newsletter/archiv/").content.decode()
     assert client.get(f"/newsletter/archiv/{mailing.pk}/").status_code == 404
+
+
+def test_the_sitemap_lists_signup_and_archive_pages_in_both_languages(client, archived):
+    from newsletter.models import Digest, DigestState
+
+    unsent = Digest.objects.get(pk=archived.pk)
+    unsent.pk, unsent.slot, unsent.state = None, unsent.slot.replace(year=2027), DigestState.PAUSED
+    unsent.save()
+    xml = client.get("/sitemap.xml").content.decode()
+    for path in (
+        "/newsletter/anmelden/",
+        "/newsletter/archiv/",
+        f"/newsletter/archiv/{archived.pk}/",
+    ):
+        assert f"<loc>http://testserver{path}</loc>" in xml
+        assert f"<loc>http://testserver/en{path}</loc>" in xml
+        assert f'hreflang="en" href="http://testserver/en{path}"' in xml
+    assert f"/newsletter/archiv/{unsent.pk}/" not in xml
