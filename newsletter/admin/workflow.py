@@ -122,7 +122,7 @@ def preview_response(
             confirmed_at=subscription.confirmed_at if subscription else None,
         ),
         "back_url": back_url,
-        "title": _("Vorschau: %(subject)s") % {"subject": draft.subject},
+        "title": _("Vorschau: %(subject)s") % {"subject": draft.subject_for(language)},
     }
     return TemplateResponse(request, "admin/newsletter/mailing/preview.html", context)
 

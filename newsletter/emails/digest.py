@@ -411,7 +411,7 @@ def mailing_preview_html(*, digest: Digest, language: str, confirmed_at: datetim
     rendered = digest_render(
         digest=digest, articles=digest_articles(digest=digest, live_only=False), language=language
     )
-    return substitute(rendered.html, preview_values(confirmed_at))
+    return substitute(rendered.html, preview_values(confirmed_at, language))
 
 
 def mailing_test_message(*, digest: Digest, email: str, language: str) -> AnymailMessage:
@@ -428,7 +428,7 @@ def mailing_test_message(*, digest: Digest, email: str, language: str) -> Anymai
         language=language,
         test_note=note,
     )
-    values = preview_values(None)
+    values = preview_values(None, language)
     newsletter = digest.newsletter
     message = AnymailMessage(
         subject=f"[Test] {rendered.subject}",
@@ -445,11 +445,11 @@ def mailing_test_message(*, digest: Digest, email: str, language: str) -> Anymai
     return message
 
 
-def preview_values(confirmed_at: datetime | None) -> dict[str, str]:
-    """Visibly inert stand-ins for the personal values (fragment links lead nowhere)."""
-    confirmed = confirmed_at or timezone.now()
+def preview_values(confirmed_at: datetime | None, language: str = "de") -> dict[str, str]:
+    """Visibly inert stand-ins for the personal values (fragment links lead nowhere); the
+    consent date as the reader of `language` would see it."""
     return {
         "unsubscribe_url": PREVIEW_UNSUBSCRIBE_URL,
         "preferences_url": PREVIEW_PREFERENCES_URL,
-        "consent_date": confirmed.astimezone(BERLIN).strftime("%d.%m.%Y"),
+        "consent_date": mail_date(confirmed_at or timezone.now(), language),
     }

@@ -191,6 +191,9 @@ def test_the_admin_writes_checks_previews_and_tests_both_languages(
     )
     assert "Read <strong>a year</strong>" in preview.context["preview_html"]
     assert "Autumn offer" in preview.context["preview_html"]
+    # Titled with the subject English readers get, their consent date written their way.
+    assert "Vorschau: Autumn offer" in preview.content.decode()
+    assert re.search(r"on \d{1,2} [A-Z][a-z]+ \d{4}", preview.context["preview_html"])
     mail.outbox.clear()
     client.post(
         reverse("admin:newsletter_campaign_test", args=[campaign.pk]),
