@@ -101,27 +101,28 @@ def digest_subject(
 ) -> str:
     """The editor's template of the language filled in; an unusable template falls back to a
     plain subject."""
+    first = (
+        articles_localize([copy.copy(articles[0])], language=digest_language(language))[0]
+        if articles
+        else None
+    )
     return subject_fill(
         newsletter=newsletter,
         count=len(articles),
-        first=articles[0] if articles else None,
+        first_title=first.title if first else "",
         slot=slot,
         language=language,
     )
 
 
 def subject_fill(
-    *, newsletter: Newsletter, count: int, first: Article | None, slot: datetime, language: str
+    *, newsletter: Newsletter, count: int, first_title: str, slot: datetime, language: str
 ) -> str:
     values = {
         "newsletter": newsletter.name,
         "count": count,
         "date": mail_date(slot, language),
-        "first_title": (
-            articles_localize([copy.copy(first)], language=digest_language(language))[0].title
-            if first is not None
-            else ""
-        ),
+        "first_title": first_title,
     }
     try:
         subject = newsletter.subject_template_for(language).format_map(values)
@@ -133,22 +134,29 @@ def subject_fill(
 def digest_subjects_localize(digests: list[Digest], *, language: str) -> list[Digest]:
     """Each mailing with `display_subject` and `display_date` as readers of `language` got
     them. A digest from before English subjects were stored fills in its English template,
-    with the first articles of all such digests read in one query."""
+    with the first articles of all such digests (and their translations) read at once."""
     language = digest_language(language)
     legacy = [
         d
         for d in digests
         if language == "en" and not d.subject_en and d.kind == MailingKind.DIGEST and d.article_ids
     ]
-    firsts = Article.objects.in_bulk([d.article_ids[0] for d in legacy])
+    firsts = {
+        article.pk: article
+        for article in articles_localize(
+            Article.objects.filter(pk__in=[d.article_ids[0] for d in legacy]) if legacy else [],
+            language=language,
+        )
+    }
     for digest in digests:
         digest.display_subject = digest.subject_for(language)
         digest.display_date = mail_date(digest.slot, language)
     for digest in legacy:
+        first = firsts.get(digest.article_ids[0])
         digest.display_subject = subject_fill(
             newsletter=digest.newsletter,
             count=len(digest.article_ids),
-            first=firsts.get(digest.article_ids[0]),
+            first_title=first.title if first else "",
             slot=digest.slot,
             language=language,
         )
