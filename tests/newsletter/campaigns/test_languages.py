@@ -7,7 +7,6 @@ from __future__ import annotations
 import re
 
 import pytest
-from django.contrib.auth.models import Group, User
 from django.core import mail
 from django.db import IntegrityError, transaction
 from django.urls import reverse
@@ -145,16 +144,6 @@ def test_an_english_version_is_whole_or_absent(newsletter, fields):
         body_markdown_en="",
         preheader_en="",
     )
-
-
-@pytest.fixture
-def manager(client):
-    user = User.objects.create_user(
-        "verwaltung", email="verwaltung@example.org", password="x", is_staff=True
-    )
-    user.groups.add(Group.objects.get(name="Newsletter-Verwaltung"))
-    client.force_login(user)
-    return user
 
 
 def test_the_admin_writes_checks_previews_and_tests_both_languages(

@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
-from articles.models import Article, ArticleTranslation
-from articles.services import article_translation_save
+from articles.models import Article
 from newsletter.emails.digest import digest_subject
 from newsletter.models import Digest, DigestState
 from newsletter.services import digests
@@ -39,19 +38,9 @@ READERS = {
 
 
 @pytest.fixture
-def archive(newsletter_with_articles, monkeypatch):
+def archive(newsletter_with_articles, rates_in_english, monkeypatch):
     monkeypatch.setattr(digests, "_enqueue_fan_out", lambda pk: None)
     monkeypatch.setattr(digests, "_enqueue_drains", lambda pk, count=None: None)
-    article_translation_save(
-        translation=ArticleTranslation(
-            article=Article.objects.get(title="Zinsen steigen"),
-            language="en",
-            title="Rates are rising",
-            slug="rates-are-rising",
-            lead="Why that is good.",
-            body_markdown="Text",
-        )
-    )
     digest = digest_start_now(newsletter=newsletter_with_articles).digest
     Digest.objects.filter(pk=digest.pk).update(state=DigestState.DONE, finished_at=timezone.now())
     # An issue from before English subjects were stored: named from the English template.

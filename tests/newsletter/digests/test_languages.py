@@ -108,22 +108,10 @@ def test_the_english_digest_uses_english_translations_and_marks_the_rest_german(
 
 
 @pytest.fixture
-def archived(digest):
-    from articles.models import Article, ArticleTranslation
-    from articles.services import article_translation_save
+def archived(digest, rates_in_english):
     from newsletter.models import Digest, DigestState
 
     Digest.objects.filter(pk=digest.pk).update(state=DigestState.DONE, finished_at=timezone.now())
-    article_translation_save(
-        translation=ArticleTranslation(
-            article=Article.objects.get(title="Zinsen steigen"),
-            language="en",
-            title="Rates are rising",
-            slug="rates-are-rising",
-            lead="Why that is good.",
-            body_markdown="Text",
-        )
-    )
     digest.refresh_from_db()
     return digest
 
