@@ -38,6 +38,14 @@ class Topic(models.Model):
             return self.description_en or self.description
         return self.description
 
+    def name_language(self, language: str) -> str:
+        """The language `name_for` answers in: German where no translation exists, so pages
+        can mark it (lang="de") inside an English page."""
+        return "en" if (language or "").startswith("en") and self.name_en else "de"
+
+    def description_language(self, language: str) -> str:
+        return "en" if (language or "").startswith("en") and self.description_en else "de"
+
 
 class Author(models.Model):
     name = models.CharField(_("Name"), max_length=120)

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.core.files.storage import default_storage
 from django.utils.html import format_html
 
-from .models import Image
+from .models import ORIGINAL_LANGUAGE, Image
 
 # The article column is at most 44rem (704 px) wide; on phones the picture spans the screen.
 ARTICLE_SIZES = "(min-width: 46rem) 44rem, 100vw"
@@ -60,8 +60,8 @@ def picture_html(
     largest = image.renditions[-1]
     return format_html(
         '<picture><source type="image/webp" srcset="{}" sizes="{}">'
-        '<img src="{}" srcset="{}" sizes="{}" width="{}" height="{}" alt="{}" class="{}" '
-        'decoding="async" {}="{}"></picture>',
+        '<img src="{}" srcset="{}" sizes="{}" width="{}" height="{}" alt="{}" lang="{}" '
+        'class="{}" decoding="async" {}="{}"></picture>',
         webp,
         sizes,
         url(fallback["jpeg"]),
@@ -70,6 +70,8 @@ def picture_html(
         largest["width"],
         largest["height"],
         image.alt_text,
+        # The library's texts have no translation: an English page marks them as German.
+        ORIGINAL_LANGUAGE,
         css_class,
         *(("fetchpriority", "high") if eager else ("loading", "lazy")),
     )

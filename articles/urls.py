@@ -1,8 +1,6 @@
-from django.contrib.sitemaps.views import sitemap
 from django.urls import path
 
 from . import feeds, views
-from .sitemaps import SITEMAPS
 
 app_name = "articles"
 urlpatterns = [
@@ -15,7 +13,6 @@ urlpatterns = [
     path("feed/atom/", feeds.LatestArticlesAtom(), name="feed_atom"),
     path("thema/<slug:slug>/feed/rss/", feeds.TopicArticlesRss(), name="topic_feed_rss"),
     path("thema/<slug:slug>/feed/atom/", feeds.TopicArticlesAtom(), name="topic_feed_atom"),
-    path("sitemap.xml", sitemap, {"sitemaps": SITEMAPS}, name="sitemap"),
     path("robots.txt", views.robots_txt, name="robots"),
     path("impressum/", views.static_page, {"template": "impressum"}, name="impressum"),
     path("datenschutz/", views.static_page, {"template": "datenschutz"}, name="datenschutz"),

@@ -1,10 +1,13 @@
 from django.conf import settings
 from django.conf.urls.i18n import i18n_patterns
 from django.contrib import admin
+from django.contrib.sitemaps.views import sitemap
 from django.urls import include, path
 from django.utils.translation import gettext_lazy as _
 
+from articles.sitemaps import SITEMAPS as ARTICLE_SITEMAPS
 from config import health, media
+from newsletter.sitemaps import SITEMAPS as NEWSLETTER_SITEMAPS
 
 admin.site.site_header = _("Meinung & Märkte – Redaktion")
 admin.site.site_title = _("Meinung & Märkte")
@@ -24,6 +27,13 @@ if settings.MEDIA_SERVE:
 urlpatterns += i18n_patterns(
     path(settings.ADMIN_URL, admin.site.urls),
     path("newsletter/", include("newsletter.urls")),
+    # One sitemap for both apps' pages, each in every language.
+    path(
+        "sitemap.xml",
+        sitemap,
+        {"sitemaps": {**ARTICLE_SITEMAPS, **NEWSLETTER_SITEMAPS}},
+        name="sitemap",
+    ),
     path("", include("articles.urls")),
     prefix_default_language=False,
 )

@@ -34,6 +34,9 @@ def digest_draft(*, newsletter: Newsletter, frequency: str, slot: datetime) -> D
         period_end=slot,
         article_ids=[a.pk for a in articles],
         subject=digest_subject(newsletter=newsletter, articles=articles, slot=slot),
+        subject_en=digest_subject(
+            newsletter=newsletter, articles=articles, slot=slot, language="en"
+        ),
     )
 
 
@@ -49,4 +52,5 @@ def campaign_draft(*, campaign: Campaign, slot: datetime) -> Digest:
         period_end=slot,
         article_ids=[campaign.article_id] if campaign.article_id else [],
         subject=header_safe(campaign.subject)[:300],
+        subject_en=header_safe(campaign.subject_en)[:300],
     )

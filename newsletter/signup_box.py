@@ -41,9 +41,11 @@ def signup_box_context(
                 "started": started or form_started_token(),
             }
         )
+    language = translation.get_language() or "de"
     return {
         "newsletter": newsletter,
-        "description": newsletter.description_for(translation.get_language() or "de"),
+        "description": newsletter.description_for(language),
+        "description_language": newsletter.description_language(language),
         "consent_text": text,
         "form": form,
         "request": request,

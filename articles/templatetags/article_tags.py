@@ -5,6 +5,7 @@ from datetime import datetime
 from django import template
 from django.conf import settings
 from django.utils import dateformat, timezone
+from django.utils.html import format_html
 from django.utils.translation import get_language, get_language_info, gettext, pgettext
 
 from ..caching import cached_fragment
@@ -41,6 +42,8 @@ def language_links(context) -> list[dict[str, object]]:
             "name": get_language_info(code)["name_local"],
             "url": urls[code],
             "current": code == current,
+            # The unprefixed German page: what search engines show readers of other languages.
+            "default": code == settings.LANGUAGE_CODE,
         }
         for code, _name in settings.LANGUAGES
     ]
@@ -54,7 +57,11 @@ def navigation_topics() -> list[dict[str, str]]:
 
     def build():
         return [
-            {"name": topic.name_for(language), "slug": topic.slug}
+            {
+                "name": topic.name_for(language),
+                "language": topic.name_language(language),
+                "slug": topic.slug,
+            }
             for topic in topic_list_navigation()
         ]
 
@@ -68,6 +75,27 @@ def localized_name(topic) -> str:
 
 
 @register.filter
+def localized_name_marked(topic) -> str:
+    """The name as HTML marked with its language, for a sentence around it ("Topic: …")."""
+    language = get_language() or settings.LANGUAGE_CODE
+    return format_html(
+        '<span lang="{}">{}</span>', topic.name_language(language), topic.name_for(language)
+    )
+
+
+@register.filter
+def name_language(topic) -> str:
+    """The language of `localized_name`'s answer, for a lang attribute."""
+    return topic.name_language(get_language() or settings.LANGUAGE_CODE)
+
+
+@register.filter
+def description_language(obj) -> str:
+    """The language of `localized_description`'s answer, for a lang attribute."""
+    return obj.description_language(get_language() or settings.LANGUAGE_CODE)
+
+
+@register.filter
 def localized_description(obj) -> str:
     """A topic's (or newsletter's) description in the active language."""
     return obj.description_for(get_language() or settings.LANGUAGE_CODE)
@@ -77,6 +105,12 @@ def localized_description(obj) -> str:
 def disclaimer_text(version, language: str) -> str:
     """The disclaimer wording in the page's language (German when no translation exists)."""
     return version.text_for(language or settings.LANGUAGE_CODE) if version else ""
+
+
+@register.simple_tag
+def site_url() -> str:
+    """The site's origin: search engines take hreflang alternates only as absolute URLs."""
+    return settings.SITE_URL
 
 
 @register.simple_tag

@@ -40,12 +40,18 @@ class CampaignForm(forms.ModelForm):
             "subject",
             "preheader",
             "body_markdown",
+            "subject_en",
+            "preheader_en",
+            "body_markdown_en",
             "article",
             "segment_language",
             "segment_confirmed_from",
             "segment_confirmed_until",
         ]
-        widgets = {"body_markdown": forms.Textarea(attrs={"rows": 18, "class": "vLargeTextField"})}
+        widgets = {
+            "body_markdown": forms.Textarea(attrs={"rows": 18, "class": "vLargeTextField"}),
+            "body_markdown_en": forms.Textarea(attrs={"rows": 18, "class": "vLargeTextField"}),
+        }
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -70,7 +76,7 @@ class CampaignAdmin(admin.ModelAdmin):
     form = CampaignForm
     list_display = ("name", "newsletter", "subject", "mailing_state", "send_link")
     list_filter = ("newsletter",)
-    search_fields = ("name", "subject")
+    search_fields = ("name", "subject", "subject_en")
     fieldsets = (
         (None, {"fields": ("newsletter", "name", "subject", "preheader")}),
         (
@@ -80,6 +86,17 @@ class CampaignAdmin(admin.ModelAdmin):
                 "description": _(
                     "Markdown wie bei Artikeln; HTML wird bereinigt. Ein zitierter Artikel "
                     "erscheint mit Vorspann, Link und seinem Hinweis."
+                ),
+            },
+        ),
+        (
+            _("Englische Fassung"),
+            {
+                "fields": ("subject_en", "preheader_en", "body_markdown_en"),
+                "description": _(
+                    "Für Leser, die ihre Mails auf Englisch erhalten. Ohne englische Fassung "
+                    "erhalten sie den deutschen Text, als deutsch ausgezeichnet; ein zitierter "
+                    "Artikel erscheint in seiner englischen Übersetzung, wo es eine gibt."
                 ),
             },
         ),

@@ -92,7 +92,7 @@ class DigestAdmin(admin.ModelAdmin):
     )
     list_filter = ("kind", "state", "frequency", "newsletter")
     date_hierarchy = "slot"
-    search_fields = ("subject", "newsletter__name")
+    search_fields = ("subject", "subject_en", "newsletter__name")
     actions = ("pause_selected", "resume_selected", "cancel_selected")
     readonly_fields = [f.name for f in Digest._meta.fields]
     inlines = [BatchInline]

@@ -21,7 +21,7 @@ from django.utils.translation import gettext_lazy as _
 
 from newsletter.emails.digest import digest_language, mailing_preview_html
 from newsletter.models import Digest, MailingKind, Subscription
-from newsletter.selectors.mailings import mailing_audience_of
+from newsletter.selectors.mailings import mailing_audience_languages, mailing_audience_of
 from newsletter.services.mailings import mailing_test_addresses_parse, mailing_test_send
 
 # Newest subscriptions offered for a preview as a subscriber.
@@ -68,12 +68,18 @@ def workflow_context(
             :SUBSCRIBERS_SHOWN
         ]
     newsletter = draft.newsletter
+    by_language = mailing_audience_languages(mailing_audience_of(draft))
     return {
         **model_admin.admin_site.each_context(request),
         "opts": model_admin.model._meta,
         "draft": draft,
         "is_campaign": draft.kind == MailingKind.CAMPAIGN,
-        "recipient_count": mailing_audience_of(draft).count(),
+        "recipient_count": by_language["de"] + by_language["en"],
+        "recipients_de": by_language["de"],
+        "recipients_en": by_language["en"],
+        # What English readers get in the subject line (the German one where no English exists).
+        "subject_en": draft.subject_for("en"),
+        "english_falls_back": draft.kind == MailingKind.CAMPAIGN and not draft.subject_en,
         "sender": f"{newsletter.sender_name} <{newsletter.sender_email}>",
         "send_at": draft.slot,
         "sends_later": draft.slot > timezone.now(),
@@ -116,7 +122,7 @@ def preview_response(
             confirmed_at=subscription.confirmed_at if subscription else None,
         ),
         "back_url": back_url,
-        "title": _("Vorschau: %(subject)s") % {"subject": draft.subject},
+        "title": _("Vorschau: %(subject)s") % {"subject": draft.subject_for(language)},
     }
     return TemplateResponse(request, "admin/newsletter/mailing/preview.html", context)
 

@@ -27,6 +27,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext
 
 from articles.markdown import render_markdown
+from articles.models import Article
 from articles.pictures import picture_file
 from articles.selectors import articles_localize
 from articles.templatetags.article_tags import byline_time
@@ -100,21 +101,66 @@ def digest_subject(
 ) -> str:
     """The editor's template of the language filled in; an unusable template falls back to a
     plain subject."""
+    first = (
+        articles_localize([copy.copy(articles[0])], language=digest_language(language))[0]
+        if articles
+        else None
+    )
+    return subject_fill(
+        newsletter=newsletter,
+        count=len(articles),
+        first_title=first.title if first else "",
+        slot=slot,
+        language=language,
+    )
+
+
+def subject_fill(
+    *, newsletter: Newsletter, count: int, first_title: str, slot: datetime, language: str
+) -> str:
     values = {
         "newsletter": newsletter.name,
-        "count": len(articles),
+        "count": count,
         "date": mail_date(slot, language),
-        "first_title": (
-            articles_localize([copy.copy(articles[0])], language=digest_language(language))[0].title
-            if articles
-            else ""
-        ),
+        "first_title": first_title,
     }
     try:
         subject = newsletter.subject_template_for(language).format_map(values)
     except (KeyError, ValueError, IndexError, AttributeError):
         subject = f"{newsletter.name}: {values['date']}"
     return header_safe(subject)[:300]
+
+
+def digest_subjects_localize(digests: list[Digest], *, language: str) -> list[Digest]:
+    """Each mailing with `display_subject` and `display_date` as readers of `language` got
+    them. A digest from before English subjects were stored fills in its English template,
+    with the first articles of all such digests (and their translations) read at once."""
+    language = digest_language(language)
+    legacy = [
+        d
+        for d in digests
+        if language == "en" and not d.subject_en and d.kind == MailingKind.DIGEST and d.article_ids
+    ]
+    firsts = {
+        article.pk: article
+        for article in articles_localize(
+            Article.objects.filter(pk__in=[d.article_ids[0] for d in legacy]) if legacy else [],
+            language=language,
+        )
+    }
+    for digest in digests:
+        digest.display_subject = digest.subject_for(language)
+        digest.display_date = mail_date(digest.slot, language)
+    for digest in legacy:
+        first = firsts.get(digest.article_ids[0])
+        digest.display_subject = subject_fill(
+            newsletter=digest.newsletter,
+            count=len(digest.article_ids),
+            first_title=first.title if first else "",
+            slot=digest.slot,
+            language=language,
+        )
+    return digests
 
 
 def article_items(articles: list, language: str) -> list[dict]:
@@ -177,15 +223,13 @@ def digest_render(
     the article's disclaimer); a digest its articles."""
     newsletter = digest.newsletter
     campaign = digest.campaign if digest.kind == MailingKind.CAMPAIGN else None
-    # A campaign's subject is its own in every language. A digest's stored subject is the
-    # German one (its name in the admin and archive); other languages fill in their template.
-    subject = (
-        digest.subject
-        if campaign is not None or digest_language(language) == "de"
-        else digest_subject(
+    # Both subjects are frozen on the mailing when it is created; a digest from before English
+    # subjects were stored fills in its English template as it always did.
+    subject = digest.subject_for(language)
+    if campaign is None and digest_language(language) == "en" and not digest.subject_en:
+        subject = digest_subject(
             newsletter=newsletter, articles=articles, slot=digest.slot, language=language
         )
-    )
     context = {
         "subject": subject,
         "newsletter": newsletter,
@@ -203,10 +247,13 @@ def digest_render(
     template = "digest"
     if campaign is not None:
         template = "campaign"
+        # Without an English version, English readers get the German text, marked as German
+        # inside their English mail (footer, links and dates stay theirs).
         context.update(
-            body_html=render_markdown(campaign.body_markdown),
-            body_text=campaign.body_markdown,
-            preheader=campaign.preheader,
+            body_html=render_markdown(campaign.body_markdown_for(language)),
+            body_text=campaign.body_markdown_for(language),
+            body_language=campaign.text_language(language),
+            preheader=campaign.preheader_for(language),
         )
     with translation.override(language):
         context.update(legal_links(newsletter))
@@ -373,7 +420,7 @@ def mailing_preview_html(*, digest: Digest, language: str, confirmed_at: datetim
     rendered = digest_render(
         digest=digest, articles=digest_articles(digest=digest, live_only=False), language=language
     )
-    return substitute(rendered.html, preview_values(confirmed_at))
+    return substitute(rendered.html, preview_values(confirmed_at, language))
 
 
 def mailing_test_message(*, digest: Digest, email: str, language: str) -> AnymailMessage:
@@ -390,7 +437,7 @@ def mailing_test_message(*, digest: Digest, email: str, language: str) -> Anymai
         language=language,
         test_note=note,
     )
-    values = preview_values(None)
+    values = preview_values(None, language)
     newsletter = digest.newsletter
     message = AnymailMessage(
         subject=f"[Test] {rendered.subject}",
@@ -407,11 +454,11 @@ def mailing_test_message(*, digest: Digest, email: str, language: str) -> Anymai
     return message
 
 
-def preview_values(confirmed_at: datetime | None) -> dict[str, str]:
-    """Visibly inert stand-ins for the personal values (fragment links lead nowhere)."""
-    confirmed = confirmed_at or timezone.now()
+def preview_values(confirmed_at: datetime | None, language: str = "de") -> dict[str, str]:
+    """Visibly inert stand-ins for the personal values (fragment links lead nowhere); the
+    consent date as the reader of `language` would see it."""
     return {
         "unsubscribe_url": PREVIEW_UNSUBSCRIBE_URL,
         "preferences_url": PREVIEW_PREFERENCES_URL,
-        "consent_date": confirmed.astimezone(BERLIN).strftime("%d.%m.%Y"),
+        "consent_date": mail_date(confirmed_at or timezone.now(), language),
     }

@@ -35,6 +35,21 @@ class Campaign(models.Model):
         help_text=_("Erscheint in vielen Postfächern neben dem Betreff."),
     )
     body_markdown = models.TextField(_("Text (Markdown)"), max_length=100_000, blank=True)
+    # The English version, optional: readers whose mails are English get it where it exists,
+    # and the German text (marked as German) where it does not (README, "Campaigns").
+    subject_en = models.CharField(
+        _("Betreff (Englisch)"),
+        max_length=200,
+        blank=True,
+        help_text=_(
+            "Leer lassen, um englischen Lesern die deutsche Fassung zu senden; "
+            "die Auswahl „Deutsch“ unten schließt sie ganz aus."
+        ),
+    )
+    preheader_en = models.CharField(_("Vorschauzeile (Englisch)"), max_length=200, blank=True)
+    body_markdown_en = models.TextField(
+        _("Text (Markdown, Englisch)"), max_length=100_000, blank=True
+    )
     # "One article sent as a mail": quoted with its lead, link and disclaimer.
     article = models.ForeignKey(
         "articles.Article",
@@ -89,7 +104,37 @@ class Campaign(models.Model):
                 violation_error_message=_("Eine Kampagne braucht einen Text oder einen Artikel."),
                 violation_error_code="no_content",
             ),
+            # An English version is whole or absent: an English subject over the German text
+            # (or an English text under no English subject) would be half a translation.
+            models.CheckConstraint(
+                condition=(Q(subject_en="") & Q(preheader_en="") & Q(body_markdown_en=""))
+                | (~Q(subject_en="") & (Q(body_markdown="") | ~Q(body_markdown_en=""))),
+                name="campaign_english_version_whole",
+                violation_error_message=_(
+                    "Die englische Fassung braucht einen Betreff und, wenn die Kampagne einen "
+                    "Text hat, auch den englischen Text."
+                ),
+                violation_error_code="english_incomplete",
+            ),
         ]
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def has_english(self) -> bool:
+        return bool(self.subject_en)
+
+    def text_language(self, language: str) -> str:
+        """The language a reader of `language` reads this campaign in: English where the
+        English version exists, else the German original."""
+        return "en" if (language or "").startswith("en") and self.has_english else "de"
+
+    def subject_for(self, language: str) -> str:
+        return self.subject_en if self.text_language(language) == "en" else self.subject
+
+    def preheader_for(self, language: str) -> str:
+        return self.preheader_en if self.text_language(language) == "en" else self.preheader
+
+    def body_markdown_for(self, language: str) -> str:
+        return self.body_markdown_en if self.text_language(language) == "en" else self.body_markdown

@@ -149,6 +149,10 @@ class Newsletter(models.Model):
             return self.description_en
         return self.description
 
+    def description_language(self, language: str) -> str:
+        """The language `description_for` answers in (German where untranslated)."""
+        return "en" if (language or "").startswith("en") and self.description_en else "de"
+
     def subject_template_for(self, language: str) -> str:
         if (language or "").startswith("en") and self.subject_template_en:
             return self.subject_template_en

@@ -51,6 +51,9 @@ class Digest(models.Model):
     period_end = models.DateTimeField(_("Artikel bis"))
     article_ids = models.JSONField(_("Artikel"), default=list)
     subject = models.CharField(_("Betreff"), max_length=300, blank=True)
+    # Frozen at creation like `subject`: what readers whose mails are English get (the digest's
+    # English template filled in, a campaign's English subject). Empty: they get `subject`.
+    subject_en = models.CharField(_("Betreff (Englisch)"), max_length=300, blank=True)
     # Keyset claim cursor: every delivery with id <= cursor belongs to a claimed batch.
     cursor = models.BigIntegerField(_("Fortschrittszeiger"), default=0)
     last_delivery_id = models.BigIntegerField(_("letzte Zustellung"), null=True, blank=True)
@@ -90,6 +93,12 @@ class Digest(models.Model):
         if self.kind == MailingKind.CAMPAIGN:
             return f"{self.newsletter} {_('Kampagne')} {when}"
         return f"{self.newsletter} {self.get_frequency_display()} {when}"
+
+    def subject_for(self, language: str) -> str:
+        """The subject readers of `language` got: the English one where it exists."""
+        if (language or "").startswith("en") and self.subject_en:
+            return self.subject_en
+        return self.subject
 
 
 class BatchState(models.TextChoices):

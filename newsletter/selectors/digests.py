@@ -7,7 +7,15 @@ from django.db.models.functions import Coalesce
 
 from articles.models import Article
 from articles.selectors import article_list_live
-from newsletter.models import Batch, BatchState, Delivery, DeliveryState, Digest, DigestState
+from newsletter.models import (
+    Batch,
+    BatchState,
+    Delivery,
+    DeliveryState,
+    Digest,
+    DigestState,
+    MailingKind,
+)
 
 PROGRESS_KEYS = ("queued", "sending", "sent", "failed", "uncertain", "skipped")
 
@@ -76,9 +84,13 @@ def digest_list_with_progress(queryset: QuerySet[Digest]) -> QuerySet[Digest]:
 
 
 def digest_list_archive() -> QuerySet[Digest]:
-    """Digests that went out, newest first (the archive shows no personal parts)."""
+    """Digests that went out, newest first (the archive shows no personal parts). Campaigns
+    are left out: the archive lists articles, and a campaign's own text is an offer or an
+    announcement of its day, not an issue of the newsletter."""
     return (
-        Digest.objects.filter(state=DigestState.DONE, newsletter__is_active=True)
+        Digest.objects.filter(
+            kind=MailingKind.DIGEST, state=DigestState.DONE, newsletter__is_active=True
+        )
         .exclude(article_ids=[])
         .select_related("newsletter")
         .order_by("-slot", "-id")

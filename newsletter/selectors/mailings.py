@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from django.db.models import Case, CharField, QuerySet, Value, When
+from django.db.models import Case, CharField, Count, QuerySet, Value, When
 
 from newsletter.models import (
     Campaign,
@@ -82,3 +82,15 @@ def mailing_audience_rows(audience: QuerySet[Subscription]) -> QuerySet:
             output_field=CharField(),
         )
     ).values_list("id", "mail_language")
+
+
+def mailing_audience_languages(audience: QuerySet[Subscription]) -> dict[str, int]:
+    """How many readers of the audience get the mailing in each mail language (one query)."""
+    counts = dict(
+        mailing_audience_rows(audience)
+        .order_by()
+        .values("mail_language")
+        .annotate(n=Count("id"))
+        .values_list("mail_language", "n")
+    )
+    return {"de": counts.get("de", 0), "en": counts.get("en", 0)}

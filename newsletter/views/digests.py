@@ -5,7 +5,7 @@ from django.shortcuts import render
 from django.utils import translation
 
 from articles.pagination import page_get, page_number_get
-from newsletter.emails.digest import article_items, digest_language
+from newsletter.emails.digest import article_items, digest_language, digest_subjects_localize
 from newsletter.selectors.digests import digest_articles, digest_list_archive
 
 ARCHIVE_PAGE_SIZE = 100
@@ -15,10 +15,11 @@ def archive_list(request: HttpRequest) -> HttpResponse:
     page = page_get(
         digest_list_archive(), number=page_number_get(request), per_page=ARCHIVE_PAGE_SIZE
     )
+    digests = digest_subjects_localize(list(page.object_list), language=translation.get_language())
     return render(
         request,
         "newsletter/digest_archive_list.html",
-        {"digests": page.object_list, "page_obj": page},
+        {"digests": digests, "page_obj": page},
     )
 
 
@@ -27,6 +28,7 @@ def archive_detail(request: HttpRequest, pk: int) -> HttpResponse:
     if digest is None:
         raise Http404
     language = digest_language(translation.get_language())
+    digest_subjects_localize([digest], language=language)
     articles = digest_articles(digest=digest)
     items = article_items(articles, language)
     # The subject counted every article that went out; those withdrawn or purged since are

@@ -47,11 +47,13 @@ def test_english_page_shows_the_translation_under_its_own_slug(client, gold):
     assert '<meta name="description" content="Gold, explained.">' in html
     assert 'rel="canonical" href="http://testserver/en/artikel/gold-as-insurance/"' in html
     assert ">Precious metals</a>" in html
-    # The alternates name each language's own slug.
-    assert 'hreflang="de" href="/artikel/gold-als-versicherung/"' in html
-    assert 'hreflang="en" href="/en/artikel/gold-as-insurance/"' in html
+    # The alternates name each language's own slug, absolute (search engines ignore others),
+    # and the German original as the default for readers of any other language.
+    assert 'hreflang="de" href="http://testserver/artikel/gold-als-versicherung/"' in html
+    assert 'hreflang="x-default" href="http://testserver/artikel/gold-als-versicherung/"' in html
+    assert 'hreflang="en" href="http://testserver/en/artikel/gold-as-insurance/"' in html
     german = client.get("/artikel/gold-als-versicherung/").content.decode()
-    assert 'hreflang="en" href="/en/artikel/gold-as-insurance/"' in german
+    assert 'hreflang="en" href="http://testserver/en/artikel/gold-as-insurance/"' in german
     assert "Gold as insurance" not in german and ">Edelmetalle</a>" in german
 
 
@@ -125,3 +127,16 @@ def test_a_new_translation_shows_at_once_on_cached_pages(
         )
     html = client.get("/en/artikel/zinsen/").content.decode()
     assert "Rates" in html
+
+
+def test_untranslated_topic_words_on_an_english_page_are_marked_german(client, gold):
+    plain = TopicFactory(name="Geldpolitik", slug="geldpolitik", description="Zinsen und Geld.")
+    ArticleFactory(slug="zinsen", topics=[plain])
+    html = client.get("/en/thema/geldpolitik/").content.decode()
+    assert '<h1>Topic: <span lang="de">Geldpolitik</span></h1>' in html
+    assert '<p class="lead" lang="de">Zinsen und Geld.</p>' in html
+    assert 'href="/en/thema/geldpolitik/" lang="de">Geldpolitik</a>' in html
+    # A translated topic speaks the page's language everywhere it is named.
+    html = client.get("/en/thema/edelmetalle/").content.decode()
+    assert '<h1>Topic: <span lang="en">Precious metals</span></h1>' in html
+    assert 'href="/en/thema/edelmetalle/" lang="en">Precious metals</a>' in html

@@ -12,7 +12,6 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from django.contrib.auth.models import Group, User
 from django.core import mail
 from django.urls import reverse
 from django.utils import timezone
@@ -203,16 +202,6 @@ def test_the_confirmation_mail_is_branded_too(newsletter):
 
 
 # --- The workflow in the admin --------------------------------------------------------------
-
-
-@pytest.fixture
-def manager(client):
-    user = User.objects.create_user(
-        "verwaltung", email="verwaltung@example.org", password="x", is_staff=True
-    )
-    user.groups.add(Group.objects.get(name="Newsletter-Verwaltung"))
-    client.force_login(user)
-    return user
 
 
 def test_manager_writes_previews_tests_checks_and_sends_a_campaign(

@@ -83,3 +83,17 @@ def test_an_expired_form_gets_a_new_start(client, newsletter):
     )
     assert response.status_code == 400
     assert 'name="started" value="forged"' not in response.content.decode()
+
+
+@pytest.mark.parametrize(("description_en", "marked"), [("", "de"), ("Every morning.", "en")])
+def test_the_boxs_description_and_consent_text_say_which_language_they_are_in(
+    client, newsletter, description_en, marked
+):
+    newsletter.description = "Jeden Morgen."
+    newsletter.description_en = description_en
+    newsletter.save()
+    html = client.get("/en/newsletter/anmelden/").content.decode()
+    assert re.search(rf'<p class="nl-box__lead" lang="{marked}">', html)
+    text = ConsentText.objects.filter(newsletter=newsletter, language="en").first()
+    language = text.language if text else "de"
+    assert f'<div class="nl-consent" lang="{language}">' in html

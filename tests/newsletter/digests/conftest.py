@@ -34,6 +34,24 @@ def newsletter_with_articles(db):
     return newsletter
 
 
+@pytest.fixture
+def rates_in_english(newsletter_with_articles):
+    """The English translation of one of the two articles; the other stays German only."""
+    from articles.models import Article, ArticleTranslation
+    from articles.services import article_translation_save
+
+    return article_translation_save(
+        translation=ArticleTranslation(
+            article=Article.objects.get(title="Zinsen steigen"),
+            language="en",
+            title="Rates are rising",
+            slug="rates-are-rising",
+            lead="Why that is good.",
+            body_markdown="Text",
+        )
+    )
+
+
 def seed_subscribers(newsletter, n: int, *, language_every: int = 0, prefix: str = "r") -> list:
     """Confirmed subscribers in one INSERT … SELECT (no Python loop over rows)."""
     table = Subscription._meta.db_table
