@@ -27,7 +27,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext
 
 from articles.markdown import render_markdown
-from articles.pictures import picture_file
+from articles.pictures import BodyPictures, picture_file, pictures_flattened
 from articles.selectors import articles_localize
 from articles.templatetags.article_tags import byline_time
 from newsletter.emails.consent import legal_links
@@ -204,7 +204,13 @@ def digest_render(
     if campaign is not None:
         template = "campaign"
         context.update(
-            body_html=render_markdown(campaign.body_markdown),
+            body_html=pictures_flattened(
+                render_markdown(
+                    campaign.body_markdown,
+                    pictures=BodyPictures.for_texts(campaign.body_markdown),
+                ),
+                max_width=MAIL_IMAGE_WIDTH,
+            ),
             body_text=campaign.body_markdown,
             preheader=campaign.preheader,
         )
