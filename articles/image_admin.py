@@ -11,7 +11,9 @@ from django.core.files.storage import default_storage
 from django.db.models import F, Func, OuterRef, Q, QuerySet, Subquery
 from django.http import HttpRequest, JsonResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.decorators import method_decorator
+from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
@@ -75,7 +77,7 @@ class UsageFilter(admin.SimpleListFilter):
 
 @admin.register(Image)
 class ImageAdmin(admin.ModelAdmin):
-    list_display = ["thumbnail", "alt_text", "caption", "credit", "size", "uses", "created_at"]
+    list_display = ["thumbnail", "alt_text", "caption_credit", "uses", "uploaded"]
     list_display_links = ["thumbnail", "alt_text"]
     list_filter = [UsageFilter]
     search_fields = ["alt_text", "caption", "credit"]
@@ -94,7 +96,7 @@ class ImageAdmin(admin.ModelAdmin):
         return super().get_queryset(request).annotate(use_count=Subquery(count))
 
     class Media:
-        css = {"all": ["articles/image_upload.css"]}
+        css = {"all": ["articles/image_upload.css", "articles/admin_lists.css"]}
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         kwargs["form"] = ImageChangeForm if obj is not None else ImageUploadForm
@@ -136,6 +138,14 @@ class ImageAdmin(admin.ModelAdmin):
             item["width"],
             item["height"],
         )
+
+    @admin.display(description=_("Bildunterschrift / Nachweis"))
+    def caption_credit(self, obj: Image) -> str:
+        return " · ".join(part for part in (obj.caption, obj.credit) if part) or "–"
+
+    @admin.display(description=_("hochgeladen am"), ordering="created_at")
+    def uploaded(self, obj: Image) -> str:
+        return date_format(timezone.localtime(obj.created_at), "SHORT_DATE_FORMAT")
 
     @admin.display(description=_("Verwendet in"), ordering="use_count")
     def uses(self, obj: Image) -> str:
