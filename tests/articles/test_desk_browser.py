@@ -32,6 +32,7 @@ from tests.articles.factories import (
     TopicFactory,
     picture_bytes,
 )
+from tests.articles.test_browser_images import upload_by_button
 from tests.ops.test_browser_csp import COLLECT_VIOLATIONS
 
 SHOTS = os.environ.get("SHOTS_DIR")
@@ -115,25 +116,21 @@ def test_an_editor_writes_publishes_corrects_restores_and_withdraws(browser_page
     # --- Images: one uploaded into the text, one as the feature image ------------------------
     body.press("Control+End")
     body.type("\n\n")
-    page.fill(".image-upload__alt", "Goldpreis seit 2020")
-    with page.expect_file_chooser() as chooser:
-        page.get_by_role("button", name="Bild hochladen").click()
-    chooser.value.set_files(
-        {"name": "kurve.png", "mimeType": "image/png", "buffer": picture_bytes(width=1800)}
+    upload_by_button(
+        page,
+        alt="Goldpreis seit 2020",
+        file={"name": "kurve.png", "mimeType": "image/png", "buffer": picture_bytes(width=1800)},
     )
-    page.get_by_text("Bild eingefügt.").wait_for()
     assert "![Goldpreis seit 2020](/media/images/" in body.input_value()
-    page.fill(".image-upload__alt", "Goldbarren im Tresor")
-    with page.expect_file_chooser() as chooser:
-        page.get_by_role("button", name="Bild hochladen").click()
-    chooser.value.set_files(
-        {
+    upload_by_button(
+        page,
+        alt="Goldbarren im Tresor",
+        file={
             "name": "tresor.jpg",
             "mimeType": "image/jpeg",
             "buffer": picture_bytes(width=2000, height=1000, fmt="JPEG", colour=(190, 150, 40)),
-        }
+        },
     )
-    page.get_by_text("Bild eingefügt.").wait_for()
     # The second upload is the feature image, not part of the text.
     text = body.input_value()
     body.fill(text[: text.index("![Goldbarren im Tresor]")].rstrip() + "\n")
