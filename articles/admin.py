@@ -182,7 +182,9 @@ class ArticleAdmin(VersionAdmin):
     ]
 
     class Media:
-        css = {"all": ["articles/editor.css", "articles/image_upload.css"]}
+        css = {
+            "all": ["articles/editor.css", "articles/image_upload.css", "articles/admin_lists.css"]
+        }
         js = ["articles/editor.js", "articles/image_upload.js"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Article]:

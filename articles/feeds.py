@@ -10,7 +10,7 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 from .models import Article, Topic
-from .pictures import picture_file
+from .pictures import picture_file, pictures_flattened
 from .selectors import article_list_for_page, article_list_for_topic, articles_localize, topic_get
 
 FEED_SIZE = 20
@@ -37,7 +37,7 @@ class _ArticleItems:
             )
         if item.lead:
             parts.append(f"<p><strong>{escape(item.lead)}</strong></p>")
-        parts.append(item.body_html)
+        parts.append(pictures_flattened(item.body_html, max_width=FEED_IMAGE_WIDTH))
         if item.disclaimer_version:
             text = item.disclaimer_version.text_for(get_language() or settings.LANGUAGE_CODE)
             parts.append(f"<p><em>{escape(text)}</em></p>")

@@ -8,16 +8,21 @@ from django import forms
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.core.files.storage import default_storage
+from django.db.models import F, Func, OuterRef, Q, QuerySet, Subquery
 from django.http import HttpRequest, JsonResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.decorators import method_decorator
-from django.utils.html import format_html
+from django.utils.formats import date_format
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from .imaging import PreparedImage, image_check_size, image_prepare
-from .models import Image
-from .services import image_store, image_update
+from .models import Article, Image
+from .selectors import image_usage
+from .services import image_delete, image_store, image_update
 
 UPLOAD_URL_NAME = "articles_image_upload"
 
@@ -51,16 +56,47 @@ class ImageChangeForm(forms.ModelForm):
         fields = ["alt_text", "caption", "credit"]
 
 
+def _articles_showing(image_ref) -> QuerySet[Article]:
+    return Article.objects.filter(Q(feature_image=image_ref) | Q(body_images__image=image_ref))
+
+
+class UsageFilter(admin.SimpleListFilter):
+    title = _("Verwendung")
+    parameter_name = "verwendet"
+
+    def lookups(self, request, model_admin):
+        return [("ja", _("in Artikeln verwendet")), ("nein", _("unbenutzt"))]
+
+    def queryset(self, request, queryset):
+        if self.value() == "ja":
+            return queryset.filter(use_count__gt=0)
+        if self.value() == "nein":
+            return queryset.filter(use_count=0)
+        return queryset
+
+
 @admin.register(Image)
 class ImageAdmin(admin.ModelAdmin):
-    list_display = ["thumbnail", "alt_text", "caption", "credit", "size", "created_at"]
+    list_display = ["thumbnail", "alt_text", "caption_credit", "uses", "uploaded"]
     list_display_links = ["thumbnail", "alt_text"]
+    list_filter = [UsageFilter]
     search_fields = ["alt_text", "caption", "credit"]
     date_hierarchy = "created_at"
-    readonly_fields = ["preview", "size", "uploaded_by", "created_at"]
+    readonly_fields = ["preview", "usage", "size", "uploaded_by", "created_at"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Image]:
+        # How many articles show each picture, as feature image or in the text: one
+        # subquery in the list's query instead of two queries per row.
+        count = (
+            _articles_showing(OuterRef("pk"))
+            .order_by()
+            .annotate(n=Func(F("pk"), function="COUNT", template="COUNT(DISTINCT %(expressions)s)"))
+            .values("n")
+        )
+        return super().get_queryset(request).annotate(use_count=Subquery(count))
 
     class Media:
-        css = {"all": ["articles/image_upload.css"]}
+        css = {"all": ["articles/image_upload.css", "articles/admin_lists.css"]}
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         kwargs["form"] = ImageChangeForm if obj is not None else ImageUploadForm
@@ -69,7 +105,16 @@ class ImageAdmin(admin.ModelAdmin):
     def get_fields(self, request, obj=None):
         if obj is None:
             return ["upload", "alt_text", "caption", "credit"]
-        return ["preview", "alt_text", "caption", "credit", "size", "uploaded_by", "created_at"]
+        return [
+            "preview",
+            "alt_text",
+            "caption",
+            "credit",
+            "usage",
+            "size",
+            "uploaded_by",
+            "created_at",
+        ]
 
     def get_readonly_fields(self, request, obj=None):
         return self.readonly_fields if obj is not None else []
@@ -94,6 +139,49 @@ class ImageAdmin(admin.ModelAdmin):
             item["height"],
         )
 
+    @admin.display(description=_("Bildunterschrift / Nachweis"))
+    def caption_credit(self, obj: Image) -> str:
+        return " · ".join(part for part in (obj.caption, obj.credit) if part) or "–"
+
+    @admin.display(description=_("hochgeladen am"), ordering="created_at")
+    def uploaded(self, obj: Image) -> str:
+        return date_format(timezone.localtime(obj.created_at), "SHORT_DATE_FORMAT")
+
+    @admin.display(description=_("Verwendet in"), ordering="use_count")
+    def uses(self, obj: Image) -> str:
+        if not obj.use_count:
+            return "–"
+        return ngettext("%(count)d Artikel", "%(count)d Artikeln", obj.use_count) % {
+            "count": obj.use_count
+        }
+
+    @admin.display(description=_("Verwendung"))
+    def usage(self, obj: Image) -> str:
+        uses = image_usage(image=obj)
+        if not uses:
+            return _("Kein Artikel zeigt dieses Bild; es kann gelöscht werden.")
+        roles = {
+            (True, False): _("Titelbild"),
+            (False, True): _("im Text"),
+            (True, True): _("Titelbild und im Text"),
+        }
+        return format_html(
+            '<ul class="media-usage">{}</ul>',
+            format_html_join(
+                "",
+                '<li><a href="{}">{}</a> ({}, {})</li>',
+                (
+                    (
+                        reverse("admin:articles_article_change", args=[use.article.pk]),
+                        use.article.title,
+                        roles[use.feature, use.body],
+                        use.article.get_status_display(),
+                    )
+                    for use in uses
+                ),
+            ),
+        )
+
     @admin.display(description=_("Größe"))
     def size(self, obj: Image) -> str:
         return f"{obj.width} × {obj.height}"
@@ -110,6 +198,22 @@ class ImageAdmin(admin.ModelAdmin):
             uploaded_by=request.user,
             image=obj,
         )
+
+    def get_deleted_objects(self, objs, request):
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        if protected:
+            # The articles showing the picture are why it stays, not the editor's rights
+            # (published articles have no delete right at all): list them as such.
+            perms_needed = set()
+        return deleted, counts, perms_needed, protected
+
+    def delete_model(self, request, obj):
+        image_delete(image=obj)
+
+    def delete_queryset(self, request, queryset):
+        # The admin has already refused a selection with a picture in use (PROTECT).
+        for image in queryset:
+            image_delete(image=image)
 
     def get_urls(self):
         upload = path(

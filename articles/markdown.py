@@ -5,6 +5,7 @@ only an allow-list of tags, attributes and URL schemes. Whatever an editor paste
 event handlers, `javascript:`/`data:` URLs, frames, styles and plugins do not survive.
 """
 
+from collections.abc import Callable
 from html import escape
 from html.parser import HTMLParser
 from urllib.parse import urlsplit
@@ -80,31 +81,29 @@ class _ArticleExtension(markdown.Extension):
         md.treeprocessors.register(_HeadingShift(md), "heading_shift", 5)
 
 
-class _ExternalLinkRel(HTMLParser):
-    """Re-serialises nh3's (already clean, well-formed) output, marking external links.
-
-    nh3 can only add one `rel` to every link; internal links should stay followable.
+class HtmlRewriter(HTMLParser):
+    """Re-serialises clean, well-formed HTML (nh3's output, or markup of our own), tag by
+    tag: a subclass changes or replaces a start tag in `start`, or drops an end tag in `end`.
     """
 
-    def __init__(self, own_hosts: set[str]) -> None:
+    def __init__(self) -> None:
         super().__init__(convert_charrefs=False)
-        self.own_hosts = own_hosts
         self.out: list[str] = []
 
-    def _is_external(self, href: str) -> bool:
-        parts = urlsplit(href.strip())
-        return bool(parts.netloc) and parts.hostname not in self.own_hosts
+    def start(self, tag: str, attrs: list[tuple[str, str | None]]) -> str:
+        return self.tag(tag, attrs)
+
+    def end(self, tag: str) -> str:
+        return f"</{tag}>"
 
     def handle_starttag(self, tag, attrs):
-        if tag == "a" and any(k == "href" and v and self._is_external(v) for k, v in attrs):
-            attrs = [(k, v) for k, v in attrs if k != "rel"] + [("rel", EXTERNAL_REL)]
-        self.out.append(self._tag(tag, attrs))
+        self.out.append(self.start(tag, attrs))
 
     def handle_startendtag(self, tag, attrs):
-        self.out.append(self._tag(tag, attrs))
+        self.out.append(self.start(tag, attrs))
 
     def handle_endtag(self, tag):
-        self.out.append(f"</{tag}>")
+        self.out.append(self.end(tag))
 
     def handle_data(self, data):
         self.out.append(escape(data, quote=False))
@@ -115,10 +114,44 @@ class _ExternalLinkRel(HTMLParser):
     def handle_charref(self, name):
         self.out.append(f"&#{name};")
 
+    def rewrite(self, html: str) -> str:
+        self.feed(html)
+        self.close()
+        return "".join(self.out)
+
     @staticmethod
-    def _tag(tag: str, attrs: list[tuple[str, str | None]]) -> str:
+    def tag(tag: str, attrs: list[tuple[str, str | None]]) -> str:
         rendered = "".join(f' {key}="{escape(value or "", quote=True)}"' for key, value in attrs)
         return f"<{tag}{rendered}>"
+
+
+# Markup for an image of the body: given its src and alt, the HTML to show instead (for a
+# picture of the media library: `<picture>` with srcsets), or None to keep the `<img>`.
+PictureResolver = Callable[[str, str], str | None]
+
+
+class _ArticleRewriter(HtmlRewriter):
+    """Marks external links (nh3 can only add one `rel` to every link; internal links should
+    stay followable) and hands images to the picture resolver."""
+
+    def __init__(self, own_hosts: set[str], pictures: PictureResolver | None) -> None:
+        super().__init__()
+        self.own_hosts = own_hosts
+        self.pictures = pictures
+
+    def _is_external(self, href: str) -> bool:
+        parts = urlsplit(href.strip())
+        return bool(parts.netloc) and parts.hostname not in self.own_hosts
+
+    def start(self, tag, attrs):
+        if tag == "a" and any(k == "href" and v and self._is_external(v) for k, v in attrs):
+            attrs = [(k, v) for k, v in attrs if k != "rel"] + [("rel", EXTERNAL_REL)]
+        if tag == "img" and self.pictures is not None:
+            values = dict(attrs)
+            picture = self.pictures(values.get("src") or "", values.get("alt") or "")
+            if picture is not None:
+                return picture
+        return self.tag(tag, attrs)
 
 
 def _own_hosts() -> set[str]:
@@ -127,8 +160,9 @@ def _own_hosts() -> set[str]:
     return {h.lstrip(".") for h in hosts if h}
 
 
-def sanitize_html(html: str) -> str:
-    """Keep only the allow-listed markup; everything else is stripped."""
+def sanitize_html(html: str, *, pictures: PictureResolver | None = None) -> str:
+    """Keep only the allow-listed markup; everything else is stripped. Images the resolver
+    knows become its markup, made after the sanitiser from our own data."""
     cleaned = nh3.clean(
         html,
         tags=ALLOWED_TAGS,
@@ -138,17 +172,14 @@ def sanitize_html(html: str) -> str:
         link_rel=None,
         strip_comments=True,
     )
-    rewriter = _ExternalLinkRel(_own_hosts())
-    rewriter.feed(cleaned)
-    rewriter.close()
-    return "".join(rewriter.out)
+    return _ArticleRewriter(_own_hosts(), pictures).rewrite(cleaned)
 
 
-def render_markdown(text: str) -> str:
+def render_markdown(text: str, *, pictures: PictureResolver | None = None) -> str:
     """Markdown to sanitised HTML, the only HTML an article page ever shows."""
     html = markdown.markdown(
         text or "",
         extensions=["extra", "sane_lists", _ArticleExtension()],
         output_format="html",
     )
-    return sanitize_html(html)
+    return sanitize_html(html, pictures=pictures)

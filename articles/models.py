@@ -1,3 +1,7 @@
+import re
+import secrets
+from datetime import datetime
+
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import models
@@ -123,6 +127,15 @@ class DisclaimerVersion(models.Model):
         return self.text_de
 
 
+# Every file of a library picture is named "<stem>.jpg" or "<stem>-<width>.<ext>", the stem
+# holding a random token: a URL that names any of its files, on any host, names the picture.
+IMAGE_STEM = re.compile(r"images/\d{4}/\d{2}/[0-9a-f]{16}")
+
+
+def image_stem_new(*, now: datetime) -> str:
+    return f"images/{now:%Y/%m}/{secrets.token_hex(8)}"
+
+
 class Image(models.Model):
     """A picture of the media library: only re-encoded files, never the uploaded bytes.
 
@@ -175,6 +188,14 @@ class Image(models.Model):
     @property
     def url(self) -> str:
         return default_storage.url(self.file)
+
+    @property
+    def file_names(self) -> list[str]:
+        """The storage names of the master and of every rendition."""
+        names = [self.file]
+        for item in self.renditions:
+            names += [item["jpeg"], item["webp"]]
+        return names
 
     def rendition(self, *, min_width: int) -> dict:
         """The smallest rendition at least `min_width` wide, else the largest there is."""
@@ -312,6 +333,30 @@ for _through, _name, _plural in (
     _through.__str__ = _through_str
     _through._meta.verbose_name = _name
     _through._meta.verbose_name_plural = _plural
+
+
+class ArticleImage(models.Model):
+    """A library picture that an article's text (the original or a translation) shows.
+
+    Kept in step with the texts at every save (services.article_body_images_sync), so the
+    library can say where a picture is used, and the database refuses to delete one in use."""
+
+    article = models.ForeignKey(
+        Article, verbose_name=_("Artikel"), on_delete=models.CASCADE, related_name="body_images"
+    )
+    image = models.ForeignKey(
+        Image, verbose_name=_("Bild"), on_delete=models.PROTECT, related_name="body_uses"
+    )
+
+    class Meta:
+        verbose_name = _("Bild im Text")
+        verbose_name_plural = _("Bilder im Text")
+        constraints = [
+            models.UniqueConstraint(fields=["article", "image"], name="article_image_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.image} – {self.article}"
 
 
 class ArticleEventKind(models.TextChoices):

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from .caching import cached_fragment
 from .models import (
+    IMAGE_STEM,
     ORIGINAL_LANGUAGE,
     Article,
     ArticleStatus,
@@ -17,6 +18,7 @@ from .models import (
     Author,
     Disclaimer,
     DisclaimerVersion,
+    Image,
     Topic,
 )
 
@@ -257,3 +259,38 @@ def disclaimer_default_version(*, kind: str) -> DisclaimerVersion | None:
 
 def disclaimer_latest_version(*, disclaimer: Disclaimer) -> DisclaimerVersion | None:
     return disclaimer.versions.order_by("-version").first()
+
+
+def image_list_named_in(*, texts: Iterable[str]) -> list[Image]:
+    """The library pictures whose files the texts name (an image, or a link to the file),
+    whatever host the URL has: one query for all of them."""
+    stems = {match.group(0) for text in texts for match in IMAGE_STEM.finditer(text or "")}
+    if not stems:
+        return []
+    named = Q()
+    for stem in sorted(stems):
+        named |= Q(file__startswith=f"{stem}.")
+    return list(Image.objects.filter(named))
+
+
+@dataclass(frozen=True)
+class ImageUse:
+    article: Article
+    feature: bool
+    body: bool
+
+
+def image_usage(*, image: Image) -> list[ImageUse]:
+    """Where a library picture appears: every article showing it as its feature image or in
+    its text (two queries)."""
+    featured = {article.pk: article for article in image.featured_in.order_by("-id")}
+    in_body = {
+        article.pk: article
+        for article in Article.objects.filter(body_images__image=image).order_by("-id")
+    }
+    return [
+        ImageUse(
+            article=featured.get(pk) or in_body[pk], feature=pk in featured, body=pk in in_body
+        )
+        for pk in sorted(featured.keys() | in_body.keys(), reverse=True)
+    ]

@@ -4,7 +4,6 @@ Each change that readers can see bumps the content generation after commit, so c
 never outlive the change.
 """
 
-import secrets
 from collections.abc import Iterable
 from datetime import datetime
 
@@ -25,6 +24,7 @@ from .models import (
     Article,
     ArticleEvent,
     ArticleEventKind,
+    ArticleImage,
     ArticleKind,
     ArticleStatus,
     ArticleTranslation,
@@ -34,8 +34,14 @@ from .models import (
     Image,
     Topic,
     UnpublishedRevision,
+    image_stem_new,
 )
-from .selectors import disclaimer_default_version, disclaimer_latest_version
+from .pictures import BodyPictures
+from .selectors import (
+    disclaimer_default_version,
+    disclaimer_latest_version,
+    image_list_named_in,
+)
 
 LIVE_STATUSES = (ArticleStatus.PUBLISHED, ArticleStatus.SCHEDULED)
 
@@ -45,8 +51,34 @@ def _invalidate_on_commit() -> None:
 
 
 def article_render_body(*, article: Article) -> None:
-    """Render the Markdown body to sanitised HTML on the instance (saved by the caller)."""
-    article.body_html = render_markdown(article.body_markdown)
+    """Render the Markdown body to sanitised HTML on the instance (saved by the caller);
+    pictures of the media library in it get their renditions and dimensions."""
+    article.body_html = render_markdown(
+        article.body_markdown, pictures=BodyPictures.for_texts(article.body_markdown)
+    )
+
+
+def article_translation_render_body(*, translation: ArticleTranslation) -> None:
+    """The same for a translation's text."""
+    translation.body_html = render_markdown(
+        translation.body_markdown, pictures=BodyPictures.for_texts(translation.body_markdown)
+    )
+
+
+def article_body_images_sync(*, article: Article) -> None:
+    """Record the library pictures the article's texts (original and translations) name as
+    in use by it, and only those: the library shows where a picture is used, and the
+    database refuses to delete one that is."""
+    texts = [article.body_markdown]
+    texts += ArticleTranslation.objects.filter(article=article).values_list(
+        "body_markdown", flat=True
+    )
+    wanted = {image.pk for image in image_list_named_in(texts=texts)}
+    ArticleImage.objects.filter(article=article).exclude(image_id__in=wanted).delete()
+    ArticleImage.objects.bulk_create(
+        [ArticleImage(article=article, image_id=pk) for pk in sorted(wanted)],
+        ignore_conflicts=True,
+    )
 
 
 def article_apply_publishing_defaults(*, article: Article, now: datetime | None = None) -> None:
@@ -152,6 +184,7 @@ def article_save(
         if actor is not None:
             reversion.set_user(actor)
         reversion.set_comment(comment or (_("Korrektur") if corrected else _("Gespeichert")))
+    article_body_images_sync(article=article)
     if corrected:
         ArticleEvent.objects.create(
             article=article,
@@ -173,9 +206,10 @@ def article_save(
 @transaction.atomic
 def article_translation_save(*, translation: ArticleTranslation) -> ArticleTranslation:
     """Validate and store a translation with its body rendered once; readers see it at once."""
-    translation.body_html = render_markdown(translation.body_markdown)
+    article_translation_render_body(translation=translation)
     translation.full_clean()
     translation.save()
+    article_body_images_sync(article=translation.article)
     _invalidate_on_commit()
     return translation
 
@@ -183,7 +217,9 @@ def article_translation_save(*, translation: ArticleTranslation) -> ArticleTrans
 @transaction.atomic
 def article_translation_delete(*, translation: ArticleTranslation) -> None:
     """Remove a translation; its pages show the original again at once."""
+    article = translation.article
     translation.delete()
+    article_body_images_sync(article=article)
     _invalidate_on_commit()
 
 
@@ -493,7 +529,7 @@ def image_store(
     files can be cached for good; a failed row leaves orphan files, never a row without files.
     """
     now = timezone.now()
-    stem = f"images/{now:%Y/%m}/{secrets.token_hex(8)}"
+    stem = image_stem_new(now=now)
     master = default_storage.save(f"{stem}.jpg", ContentFile(prepared.master.jpeg))
     renditions = []
     for item in prepared.renditions:
@@ -522,9 +558,32 @@ def image_store(
     return image
 
 
+@transaction.atomic
 def image_update(*, image: Image) -> Image:
-    """Store changed alt text, caption or credit; pages showing the picture are refreshed."""
+    """Store changed alt text, caption or credit; pages showing the picture are refreshed,
+    texts showing it rendered anew (where their Markdown gives no alt text of its own, the
+    library's is in the stored HTML). A re-rendering changes no words: no revision."""
     image.full_clean()
     image.save()
+    for article in Article.objects.filter(body_images__image=image).select_for_update():
+        article_render_body(article=article)
+        article.save(update_fields=["body_html"])
+        for translation in article.translations.all():
+            article_translation_render_body(translation=translation)
+            translation.save(update_fields=["body_html"])
     _invalidate_on_commit()
     return image
+
+
+@transaction.atomic
+def image_delete(*, image: Image) -> None:
+    """Delete a picture nothing shows, and its files once that is committed; one that an
+    article shows (as feature image or in its text) is refused by the database (PROTECT)."""
+    names = image.file_names
+    image.delete()
+
+    def remove_files() -> None:
+        for name in names:
+            default_storage.delete(name)
+
+    transaction.on_commit(remove_files)

@@ -12,7 +12,8 @@ Scenarios, each run --runs times (the JSON reports the median run and every run'
   warm, as it is in production. These archive articles have no feature image.
 - article_image_cached, article_image_uncached: the same two with a feature image (the
   `<picture>` with six renditions, figure caption, Open Graph and Twitter image tags), drawn
-  from the other half of the archive; `vs_plain` is their rps against the pages without.
+  from the other half of the archive; `vs_plain` is their rps against the pages without
+  (run alternately with them, the median of the rounds' ratios, when both are measured).
 - article_cache_off, list_cache_off: the article page and the list with the cache switched
   off altogether (CACHE_PAGE_SECONDS=0, a second server): the floor, when even the shared
   parts are built on every request.
@@ -274,10 +275,37 @@ class Pages:
 
     def measure(self, name: str, path: str, script: Callable[[int], str] | str = "") -> dict:
         """`--runs` runs of wrk: the median of each figure, with every run's beside them."""
-        runs = []
+        return self.summary(
+            name, [self.run(name, run, path, script) for run in range(self.args.runs)]
+        )
+
+    def measure_paired(self, plain: tuple, pictured: tuple) -> tuple[dict, dict]:
+        """Two scenarios (name, path, script) run by run in turn, which goes first swapping
+        every round, so load from elsewhere on the machine falls on both alike; `vs_plain` is
+        the median of the rounds' ratios (pictured rps / plain rps)."""
+        plain_runs, pictured_runs = [], []
         for run in range(self.args.runs):
-            lua = script(run) if callable(script) else script
-            runs.append(self.wrk(f"{name}[{run + 1}/{self.args.runs}]", path, lua))
+            pair = [(plain, plain_runs), (pictured, pictured_runs)]
+            for (name, path, script), runs in pair if run % 2 == 0 else pair[::-1]:
+                runs.append(self.run(name, run, path, script))
+        pictured_result = self.summary(pictured[0], pictured_runs)
+        pictured_result["vs_plain"] = round(
+            median(
+                [
+                    p["rps"] / max(q["rps"], 0.001)
+                    for p, q in zip(pictured_runs, plain_runs, strict=True)
+                ]
+            ),
+            3,
+        )
+        log(f"{pictured[0]}: vs_plain by round {pictured_result['vs_plain']}")
+        return self.summary(plain[0], plain_runs), pictured_result
+
+    def run(self, name: str, run: int, path: str, script: Callable[[int], str] | str) -> dict:
+        lua = script(run) if callable(script) else script
+        return self.wrk(f"{name}[{run + 1}/{self.args.runs}]", path, lua)
+
+    def summary(self, name: str, runs: list[dict]) -> dict:
         result = {key: median([r[key] for r in runs]) for key in ("rps", "p50_ms", "p99_ms")}
         result["errors"] = sum(r["errors"] + r["status_errors"] for r in runs)
         result["runs"] = [
@@ -514,27 +542,22 @@ def main(argv: list[str] | None = None) -> dict:
     results: dict = {}
     only = set(args.only)
     pages.serve()
-    if "article_cached" in only:
-        results["article_cached"] = pages.measure("article_cached", ARTICLE)
-    if "list_cached" in only:
-        results["list_cached"] = pages.measure("list_cached", "/")
-    if "article_uncached" in only:
-        uncached = pages.measure("article_uncached", "/", pages.archive_script)
-        if max(run["requests"] for run in uncached["runs"]) > pages.per_run():
+    cached = ("article_cached", ARTICLE, "")
+    cached_image = ("article_image_cached", ARTICLE_IMAGE, "")
+    uncached = ("article_uncached", "/", pages.archive_script)
+    uncached_image = ("article_image_uncached", "/", pages.archive_image_script)
+    for plain, pictured in ((cached, cached_image), (uncached, uncached_image)):
+        if {plain[0], pictured[0]} <= only:
+            results[plain[0]], results[pictured[0]] = pages.measure_paired(plain, pictured)
+        else:
+            for name, path, script in (plain, pictured):
+                if name in only:
+                    results[name] = pages.measure(name, path, script)
+        if plain[0] == "article_cached" and "list_cached" in only:
+            results["list_cached"] = pages.measure("list_cached", "/")
+    for name in ("article_uncached", "article_image_uncached"):
+        if name in results and max(r["requests"] for r in results[name]["runs"]) > pages.per_run():
             raise RuntimeError("some uncached requests were cache hits: raise --archive")
-        results["article_uncached"] = uncached
-    if "article_image_cached" in only:
-        cached = pages.measure("article_image_cached", ARTICLE_IMAGE)
-        if "article_cached" in results:
-            cached["vs_plain"] = round(cached["rps"] / results["article_cached"]["rps"], 3)
-        results["article_image_cached"] = cached
-    if "article_image_uncached" in only:
-        uncached = pages.measure("article_image_uncached", "/", pages.archive_image_script)
-        if max(run["requests"] for run in uncached["runs"]) > pages.per_run():
-            raise RuntimeError("some uncached requests were cache hits: raise --archive")
-        if "article_uncached" in results:
-            uncached["vs_plain"] = round(uncached["rps"] / results["article_uncached"]["rps"], 3)
-        results["article_image_uncached"] = uncached
     if "signup_post" in only:
         results["signup_post"] = pages.measure(
             "signup_post", "/newsletter/anmelden/", pages.signup_script()

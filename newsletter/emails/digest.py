@@ -28,7 +28,7 @@ from django.utils.translation import pgettext
 
 from articles.markdown import render_markdown
 from articles.models import Article
-from articles.pictures import picture_file
+from articles.pictures import BodyPictures, picture_file, pictures_flattened
 from articles.selectors import articles_localize
 from articles.templatetags.article_tags import byline_time
 from newsletter.emails.consent import legal_links
@@ -249,9 +249,13 @@ def digest_render(
         template = "campaign"
         # Without an English version, English readers get the German text, marked as German
         # inside their English mail (footer, links and dates stay theirs).
+        body = campaign.body_markdown_for(language)
         context.update(
-            body_html=render_markdown(campaign.body_markdown_for(language)),
-            body_text=campaign.body_markdown_for(language),
+            body_html=pictures_flattened(
+                render_markdown(body, pictures=BodyPictures.for_texts(body)),
+                max_width=MAIL_IMAGE_WIDTH,
+            ),
+            body_text=body,
             body_language=campaign.text_language(language),
             preheader=campaign.preheader_for(language),
         )

@@ -63,7 +63,10 @@
     status.setAttribute("role", "status");
     status.textContent = textarea.dataset.imageUploadHint || "";
     bar.append(alt, button, picker, status);
-    textarea.insertAdjacentElement("afterend", bar);
+    // Inside the Markdown editor (editor.js) the bar goes under its text and preview panes,
+    // not between them; a plain textarea gets it right below.
+    var panes = textarea.closest(".md-editor__panes");
+    (panes || textarea).insertAdjacentElement("afterend", bar);
 
     function upload(file) {
       var altText = alt.value.trim();

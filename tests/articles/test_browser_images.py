@@ -16,6 +16,19 @@ def _log_in(page, base: str) -> None:
     page.wait_for_url(f"{base}/admin/")
 
 
+def upload_by_button(page, *, alt: str, file: dict) -> None:
+    """The editor's upload bar: the alt text first, then the file chooser behind the button;
+    returns once the picture's Markdown is in the text."""
+    page.fill(".image-upload__alt", alt)
+    with page.expect_file_chooser() as chooser:
+        page.get_by_role("button", name="Bild hochladen").click()
+    chooser.value.set_files(file)
+    page.wait_for_function(
+        "alt => document.querySelector('#id_body_markdown').value.includes('![' + alt + '](')",
+        arg=alt,
+    )
+
+
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
 def test_editor_uploads_pictures_into_an_article_and_readers_see_them(browser_page, live_server):
@@ -30,12 +43,10 @@ def test_editor_uploads_pictures_into_an_article_and_readers_see_them(browser_pa
     body.click()
     body.press("End")
 
-    # By the button: the alt text first, then the file chooser behind the button.
-    page.fill(".image-upload__alt", "Goldbarren im Tresor")
-    with page.expect_file_chooser() as chooser:
-        page.get_by_role("button", name="Bild hochladen").click()
-    chooser.value.set_files(
-        {"name": "tresor.png", "mimeType": "image/png", "buffer": picture_bytes(width=1800)}
+    upload_by_button(
+        page,
+        alt="Goldbarren im Tresor",
+        file={"name": "tresor.png", "mimeType": "image/png", "buffer": picture_bytes(width=1800)},
     )
     page.get_by_text("Bild eingefügt.").wait_for()
     first = Image.objects.get()

@@ -5,6 +5,7 @@ Set SHOTS_DIR to keep screenshots of the pages at 1280 and 390 px."""
 
 import os
 import re
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from articles.models import (
     ArticleEventKind,
     ArticleKind,
     ArticleStatus,
+    Image,
 )
 from articles.selectors import disclaimer_default_version
 from tests.articles.factories import (
@@ -28,21 +30,32 @@ from tests.articles.factories import (
     DisclaimerFactory,
     DisclaimerVersionFactory,
     TopicFactory,
+    picture_bytes,
 )
+from tests.articles.test_browser_images import upload_by_button
 from tests.ops.test_browser_csp import COLLECT_VIOLATIONS
 
 SHOTS = os.environ.get("SHOTS_DIR")
 
 
 def _shot(page, name: str) -> None:
-    """Screenshots at both widths, when asked for (SHOTS_DIR)."""
-    if not SHOTS:
-        return
+    """The page at 1280 and at 390 px: nothing scrolls sideways, neither the page nor the
+    article form's editor; screenshots of both when asked for (SHOTS_DIR)."""
     size = page.viewport_size
     for width in (1280, 390):
         page.set_viewport_size({"width": width, "height": 900})
         page.wait_for_timeout(300)  # one layout pass after the resize, nothing to wait on
-        page.screenshot(path=str(Path(SHOTS) / f"desk-{name}-{width}.png"), full_page=True)
+        if SHOTS:
+            page.screenshot(path=str(Path(SHOTS) / f"desk-{name}-{width}.png"), full_page=True)
+        overflow = page.evaluate(
+            "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        assert overflow <= 0, f"{name} at {width} px scrolls {overflow} px sideways"
+        # A change list shows all its columns without scrolling its table either.
+        table = page.locator("#changelist .results")
+        if table.count():
+            overflow = table.evaluate("el => el.scrollWidth - el.clientWidth")
+            assert overflow <= 0, f"{name}'s table at {width} px is {overflow} px too wide"
     page.set_viewport_size(size)
 
 
@@ -53,6 +66,15 @@ def _login(page, base: str) -> None:
     page.fill("#id_password", "pw-chefin-123")
     page.click("input[type=submit]")
     page.wait_for_url(re.compile(r".*/admin/$"))
+
+
+def _eventually(read, seconds: float = 15):
+    """What the browser stores in the background (autosave), once it is there."""
+    deadline = time.monotonic() + seconds
+    while (found := read()) is None:
+        assert time.monotonic() < deadline, "not stored in time"
+        time.sleep(0.2)
+    return found
 
 
 def _preview_main(page):
@@ -91,11 +113,73 @@ def test_an_editor_writes_publishes_corrects_restores_and_withdraws(browser_page
     # "Die Lage" + "Der Goldpreis steigt." + "Zweiter Absatz mit vier Wörtern."
     page.locator("[data-editor-counts]").filter(has_text="10 Wörter · ca. 1 Min.").wait_for()
 
+    # --- Images: one uploaded into the text, one as the feature image ------------------------
+    body.press("Control+End")
+    body.type("\n\n")
+    upload_by_button(
+        page,
+        alt="Goldpreis seit 2020",
+        file={"name": "kurve.png", "mimeType": "image/png", "buffer": picture_bytes(width=1800)},
+    )
+    assert "![Goldpreis seit 2020](/media/images/" in body.input_value()
+    upload_by_button(
+        page,
+        alt="Goldbarren im Tresor",
+        file={
+            "name": "tresor.jpg",
+            "mimeType": "image/jpeg",
+            "buffer": picture_bytes(width=2000, height=1000, fmt="JPEG", colour=(190, 150, 40)),
+        },
+    )
+    # The second upload is the feature image, not part of the text.
+    text = body.input_value()
+    body.fill(text[: text.index("![Goldbarren im Tresor]")].rstrip() + "\n")
+    page.locator(".field-feature_image .select2-selection").click()
+    page.locator(".select2-search__field[aria-controls=select2-id_feature_image-results]").fill(
+        "Tresor"
+    )
+    page.locator(".select2-results__option", has_text="Goldbarren im Tresor").click()
+    body.press("Control+End")
+    body.type("Quelle: eigene Daten.")
+    # The live preview shows both as readers will get them: every rendition, the box
+    # reserved by width and height, and the files load under the CSP.
+    preview = _preview_main(page)
+    for image in (
+        preview.locator(".article__body img[alt='Goldpreis seit 2020']"),
+        preview.locator("img.article__image[alt='Goldbarren im Tresor']"),
+    ):
+        image.wait_for()
+        assert image.get_attribute("srcset").count("w, ") == 2  # three widths
+        assert image.get_attribute("width") and image.get_attribute("height")
+        image.scroll_into_view_if_needed()
+        image.evaluate("el => el.loading = 'eager'")
+        page.wait_for_function(
+            "el => el.complete && el.naturalWidth > 0", arg=image.element_handle()
+        )
+
     # --- Autosave: the draft is stored without pressing save ------------------------------
     page.locator("[data-editor-saved]").filter(has_text="Entwurf gesichert").wait_for()
     assert re.search(r"/admin/articles/article/\d+/change/$", page.url)
-    article = Article.objects.get(slug="gold-im-aufwind")
+    chart = Image.objects.get(alt_text="Goldpreis seit 2020")
+    tresor = Image.objects.get(alt_text="Goldbarren im Tresor")
+    # The last autosave stored the text's end, the feature image and the picture in the text.
+    article = _eventually(
+        lambda: Article.objects.filter(
+            slug="gold-im-aufwind", body_markdown__endswith="eigene Daten.", feature_image=tresor
+        ).first()
+    )
     assert article.status == ArticleStatus.DRAFT
+    assert list(article.body_images.values_list("image", flat=True)) == [chart.pk]
+    # Side by side on a desktop, the preview under the text on a phone.
+    frame = page.locator("iframe[data-preview-frame]")
+    text_box, frame_box = body.bounding_box(), frame.bounding_box()
+    assert frame_box["x"] >= text_box["x"] + text_box["width"]
+    assert abs(frame_box["y"] - text_box["y"]) < 2
+    page.set_viewport_size({"width": 390, "height": 900})
+    text_box, frame_box = body.bounding_box(), frame.bounding_box()
+    assert frame_box["y"] >= text_box["y"] + text_box["height"]
+    assert frame_box["x"] + frame_box["width"] <= 390
+    page.set_viewport_size({"width": 1280, "height": 900})
     _shot(page, "article-form")
 
     # --- Close the tab; the draft is in the list --------------------------------------------
@@ -144,6 +228,16 @@ def test_an_editor_writes_publishes_corrects_restores_and_withdraws(browser_page
     reader.goto(base + article.get_absolute_url())
     assert "Nachtrag" not in reader.locator("main").inner_text()
     assert reader.locator(".corrected").count() == 0
+    # Readers get both pictures, each as the WebP rendition their screen needs.
+    for image in (
+        reader.locator(".article__body img[alt='Goldpreis seit 2020']"),
+        reader.locator("img.article__image[alt='Goldbarren im Tresor']"),
+    ):
+        image.scroll_into_view_if_needed()
+        reader.wait_for_function(
+            "el => el.complete && el.naturalWidth > 0", arg=image.element_handle()
+        )
+        assert image.evaluate("el => el.currentSrc").endswith(".webp")
 
     # --- Correct it: "aktualisiert am" from the first change after go-live -----------------
     page.click("input[name=_continue]")
@@ -218,6 +312,16 @@ def test_an_editor_writes_publishes_corrects_restores_and_withdraws(browser_page
         "chefin",
     )
     assert reader.goto(base + article.get_absolute_url()).status == 404
+
+    # --- The library says where its pictures are used ----------------------------------------
+    page.goto(base + reverse("admin:articles_image_changelist"))
+    assert (
+        "1 Artikel" in page.locator("#result_list tr", has_text="Goldpreis seit 2020").inner_text()
+    )
+    _shot(page, "image-library")
+    page.goto(base + reverse("admin:articles_image_change", args=[chart.pk]))
+    assert "Gold im Aufwind (im Text, Zurückgezogen)" in page.locator(".media-usage").inner_text()
+    _shot(page, "image-change")
 
 
 @pytest.mark.browser

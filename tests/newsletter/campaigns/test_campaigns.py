@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.core import mail
+from django.core.files.storage import default_storage
 from django.urls import reverse
 from django.utils import timezone
 
@@ -31,7 +32,7 @@ from newsletter.selectors.mailings import mailing_audience_of
 from newsletter.services import digests
 from newsletter.services.digests import digest_cancel, digest_fan_out, mailing_start_due
 from newsletter.services.mailings import campaign_send
-from tests.articles.factories import ArticleFactory, DraftArticleFactory
+from tests.articles.factories import ArticleFactory, DraftArticleFactory, image_create
 from tests.newsletter.factories import NewsletterFactory, SubscriptionFactory
 
 pytestmark = pytest.mark.django_db
@@ -414,3 +415,17 @@ def test_campaign_segment_dates_must_be_in_order(newsletter):
             segment_confirmed_from=date(2026, 3, 1),
             segment_confirmed_until=date(2026, 2, 1),
         )
+
+
+def test_a_library_picture_in_the_campaign_text_reaches_the_mail_absolute_with_alt(newsletter):
+    image = image_create(width=2000, height=1000, alt_text="Ein Balkendiagramm")
+    url = default_storage.url(next(i["jpeg"] for i in image.renditions if i["width"] == 960))
+    campaign = campaign_for(newsletter, body_markdown=f"Angebot.\n\n![Gold seit 2020]({url})")
+    html = digest_render(
+        digest=campaign_draft(campaign=campaign, slot=timezone.now()), articles=[], language="de"
+    ).html
+    img = re.search(r"<img [^>]*alt=\"Gold seit 2020\"[^>]*>", html).group(0)
+    # JPEG by absolute URL, scaled to the mail's 600 px column with its height.
+    assert f'src="http://testserver{url}"' in img
+    assert 'width="600"' in img and 'height="300"' in img
+    assert "<picture" not in html and ".webp" not in html
