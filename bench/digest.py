@@ -7,6 +7,7 @@
                                                      # a campaign instead of a digest
     .venv/bin/python bench/digest.py --faults        # fail every 7th call, latency, rate limit,
                                                      # three SIGKILLs (kill_3x)
+    .venv/bin/python bench/digest.py --profile       # cProfile one worker during the digests
 
 It builds its own PostgreSQL database and Redis db, seeds N confirmed subscribers (plus pending,
 unsubscribed and suppressed ones that must be left out) with set-based SQL, starts the suite's
@@ -100,6 +101,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--kill-n", type=int, default=30_000, help="recipients of the kill_3x scenario"
     )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="profile the first worker's CPU during the digests (bench/worker_profile.py) "
+        "and report its top entries per recipient",
+    )
+    parser.add_argument("--profile-top", type=int, default=25, help="entries --profile reports")
     parser.add_argument("--db", default="bench_digest", help="PostgreSQL database (recreated)")
     parser.add_argument("--redis-db", type=int, default=13, help="Redis database number")
     parser.add_argument("--timeout", type=float, default=0, help="per digest, 0 = from N")
@@ -129,6 +137,7 @@ class Bench:
         self.queue = f"bench-digest-{uuid.uuid4().hex[:8]}"
         self.workers: list = []
         self.worker_env_extra: dict[str, str] = {}
+        self.profile_prefix = self.tmp / "worker0"
 
     # --- setup ---------------------------------------------------------------------------
     def setup(self) -> None:
@@ -196,7 +205,10 @@ class Bench:
         self.stop_workers()
         self.worker_env_extra = extra
         for i in range(self.args.workers):
-            proc, log_path = self._spawn_worker(self.tmp / f"worker{i}.log")
+            profile = (
+                {"BENCH_PROFILE": str(self.profile_prefix)} if self.args.profile and i == 0 else {}
+            )
+            proc, log_path = self._spawn_worker(self.tmp / f"worker{i}.log", **profile)
             self.workers.append(proc)
             deadline = time.monotonic() + 60
             while b" ready." not in log_path.read_bytes():
@@ -219,9 +231,9 @@ class Bench:
         self.workers[i] = proc
         return {"spawned": spawned, "log": log_path}
 
-    def _spawn_worker(self, log_path: Path):
+    def _spawn_worker(self, log_path: Path, **profile: str):
         # INFO so that the worker's " ready." and "claimed batch" lines show.
-        env = {**self.env, "LOG_LEVEL": "INFO", **self.worker_env_extra}
+        env = {**self.env, "LOG_LEVEL": "INFO", **self.worker_env_extra, **profile}
         log_path.write_bytes(b"")
         proc = spawn(
             [
@@ -239,7 +251,7 @@ class Bench:
                 "--without-gossip",
                 "--without-mingle",
                 "--without-heartbeat",
-                "--include=bench.naive",
+                "--include=bench.naive,bench.worker_profile",
                 "-n",
                 f"bench-{uuid.uuid4().hex[:6]}@%h",
             ],
@@ -603,7 +615,7 @@ class Bench:
         tag = f"raw-{digest_id}-{backend or 'stock'}"
         connection = get_connection(backend, fail_silently=False)
         connection.open()
-        started = time.monotonic()
+        started, cpu_started = time.monotonic(), time.process_time()
         for to, merge_data, merge_headers, merge_metadata in batches:
             message = AnymailMessage(
                 subject=rendered.subject,
@@ -621,12 +633,84 @@ class Bench:
             message.track_opens = False
             connection.send_messages([message])
         elapsed = time.monotonic() - started
+        cpu = time.process_time() - cpu_started
         connection.close()
         stats = http_json(f"{self.provider_url}/_fake/stats")["digests"][tag]
         assert stats["distinct"] == n and stats["duplicates"] == 0, stats
-        result = {"n": n, "seconds": round(elapsed, 2), "recipients_per_s": round(n / elapsed, 1)}
+        result = {
+            "n": n,
+            "seconds": round(elapsed, 2),
+            "recipients_per_s": round(n / elapsed, 1),
+            # The sending loop's own CPU, to hold against the workers' (load moves it less).
+            "cpu_us_per_recipient": round(cpu * 1e6 / n, 1),
+        }
         log(f"raw ceiling ({backend or 'anymail stock backend'}): {result}")
         return result
+
+    def profile_summary(self, top: int) -> dict:
+        """The first worker's CPU profile over the digests so far: its top entries by own time,
+        per recipient that worker sent (the batches its log says it claimed)."""
+        import pstats
+
+        from newsletter.models import Batch
+
+        time.sleep(1.5)  # the last drain task's profile is written after the task returns
+        dumps = sorted(self.tmp.glob(f"{self.profile_prefix.name}.*.prof"))
+        if not dumps:
+            return {"error": "no profile written"}
+        stats = pstats.Stats(*[str(d) for d in dumps])
+        claimed = {
+            int(m)
+            for m in re.findall(r"claimed batch (\d+) ", (self.tmp / "worker0.log").read_text())
+        }
+        recipients = (
+            sum(Batch.objects.filter(pk__in=claimed).values_list("sent_count", flat=True)) or 1
+        )
+        root = str(Path(__file__).resolve().parent.parent) + "/"
+
+        def name(func: tuple) -> str:
+            path, line, function = func
+            path = path.replace(root, "").split("site-packages/")[-1]
+            return f"{path}:{line}({function})"
+
+        total = stats.total_tt
+        rows = sorted(stats.stats.items(), key=lambda item: item[1][2], reverse=True)[:top]
+        by_cum = sorted(
+            (
+                item
+                for item in stats.stats.items()
+                if root in item[0][0] and ".venv" not in item[0][0]
+            ),
+            key=lambda item: item[1][3],
+            reverse=True,
+        )[:top]
+
+        def entry(func, data) -> dict:
+            _cc, calls, tottime, cumtime, _callers = data
+            return {
+                "function": name(func),
+                "calls": calls,
+                "self_us_per_recipient": round(tottime * 1e6 / recipients, 2),
+                "cum_us_per_recipient": round(cumtime * 1e6 / recipients, 2),
+                "self_share": round(tottime / total, 3),
+            }
+
+        summary = {
+            "recipients": recipients,
+            "cpu_s": round(total, 2),
+            "cpu_us_per_recipient": round(total * 1e6 / recipients, 1),
+            "top_self": [entry(func, data) for func, data in rows],
+            "top_cumulative_own_code": [entry(func, data) for func, data in by_cum],
+        }
+        log("profile of worker 0 (CPU, cProfile):")
+        for item in summary["top_self"]:
+            log(
+                f"  {item['self_share']:6.1%} {item['self_us_per_recipient']:7.2f} µs/rcpt "
+                f"self  {item['function']}"
+            )
+        for item in summary["top_cumulative_own_code"]:
+            log(f"  {item['cum_us_per_recipient']:7.2f} µs/rcpt cum  {item['function']}")
+        return summary
 
     def naive(self, digest_id: int, newsletter_id: int, n: int) -> dict:
         """One task, one full render and one API call per recipient, on the same workers."""
@@ -697,6 +781,8 @@ def main(argv: list[str] | None = None) -> dict:
     result = summarise(runs, args.workers)
     result["per_run"] = runs
     result["settings"] = dict(item.split("=", 1) for item in args.set)
+    if args.profile:
+        result["profile"] = bench.profile_summary(args.profile_top)
     last = runs[-1]
     from newsletter.models import Digest
 
@@ -715,6 +801,12 @@ def main(argv: list[str] | None = None) -> dict:
         same = bench.raw_ceiling(last["digest_id"], args.raw_n, backend=own)
         result["raw_ceiling_same_backend_recipients_per_s"] = same["recipients_per_s"]
         result["ratio_vs_raw_ceiling_same_backend"] = round(rate / same["recipients_per_s"], 3)
+        # CPU per recipient: the workers' (claim, re-check, personal links, send, record)
+        # against the raw loop's (send only) over the same backend.
+        result["raw_ceiling_same_backend_cpu_us_per_recipient"] = same["cpu_us_per_recipient"]
+        result["worker_cpu_vs_raw_cpu"] = round(
+            result["cpu_us_per_recipient"] / max(same["cpu_us_per_recipient"], 0.1), 2
+        )
     if args.naive_n:
         naive = bench.naive(last["digest_id"], newsletter_id, min(args.naive_n, args.n))
         result["naive_recipients_per_s"] = naive["recipients_per_s"]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from email.utils import make_msgid
 from functools import lru_cache
 from zoneinfo import ZoneInfo
@@ -90,10 +90,17 @@ class Recipient:
 
 def mail_date(value: datetime, language: str) -> str:
     """A day as readers of the language write it: '30.11.2026', '30 November 2026'."""
+    return _mail_day(value.astimezone(BERLIN).date(), language)
+
+
+@lru_cache(maxsize=4096)
+def _mail_day(day: date, language: str) -> str:
+    # Once per day and language and process: every reader of a batch has a consent date, and
+    # switching the language for each of them cost more than signing their links.
     with translation.override(digest_language(language)):
         # Translators: a PHP-style date format (Django's `date` filter) for dates in mails.
         fmt = pgettext("mail date format", "d.m.Y")
-        return dateformat.format(value.astimezone(BERLIN), fmt)
+        return dateformat.format(day, fmt)
 
 
 def digest_subject(

@@ -18,6 +18,9 @@ In a test (in-process; see the ``fake_mailgun`` fixture in tests/newsletter/dige
     fake.refuse = {"bad@example.org"}   # 400 naming the address, nothing accepted
     fake.drop_every = 5            # accept, record, then drop the connection (no answer)
     fake.webhook_mode = "first"    # webhooks are off unless asked for: "first" or "all"
+    held = fake.hold_next_call()   # the next call waits, neither accepted nor answered...
+    fields = held.wait(60)         # ...until it has arrived (a batch provably mid-call)...
+    held.release(accept=False)     # ...and is then taken (True) or lost (False)
     fake.stop()                    # raises if a webhook is still being posted after a while
 
 For a benchmark, as a process of its own (lean: counts only, no bodies kept, no webhooks), which
@@ -148,6 +151,36 @@ def _addr_spec(value: str) -> str:
     return (match.group(1) if match else value).strip()
 
 
+class HeldCall:
+    """One call the fake holds on arrival, before it accepts anything: while it is held the
+    sender is provably mid-call (a test kills it there), and the test decides afterwards
+    whether the provider got the call (accepted, with its webhooks) or lost it (answered 503,
+    nothing accepted, which only a killed sender never hears)."""
+
+    def __init__(self) -> None:
+        self.arrived = threading.Event()
+        self.fields: dict[str, list[str]] = {}
+        self.accept = True
+        self._released = threading.Event()
+
+    def wait(self, timeout: float) -> dict[str, list[str]]:
+        """The held call's form fields, once it has arrived."""
+        if not self.arrived.wait(timeout):
+            raise TimeoutError(f"no call arrived within {timeout}s")
+        return self.fields
+
+    def release(self, *, accept: bool) -> None:
+        self.accept = accept
+        self._released.set()
+
+    def _hold(self, fields: dict[str, list[str]], timeout: float) -> bool:
+        self.fields = fields
+        self.arrived.set()
+        # A test that never releases does not hang the fake's thread for ever.
+        self._released.wait(timeout)
+        return self.accept
+
+
 class FakeMailgun:
     def __init__(
         self,
@@ -193,6 +226,7 @@ class FakeMailgun:
         self._events: queue.Queue = queue.Queue()
         self._posters: list[threading.Thread] = []
         self._pending_events = 0
+        self._held: HeldCall | None = None
 
     # --- control -------------------------------------------------------------------------
     def start(self, port: int = 0) -> FakeMailgun:
@@ -255,6 +289,13 @@ class FakeMailgun:
     def status_until(self, status: int, seconds: float) -> None:
         """Answer every call with `status` for the next `seconds`."""
         self._status, self._status_until = status, time.monotonic() + seconds
+
+    def hold_next_call(self) -> HeldCall:
+        """Hold the next call that arrives until the test releases it (see HeldCall)."""
+        held = HeldCall()
+        with self._lock:
+            self._held = held
+        return held
 
     def reset_faults(self) -> None:
         self.latency, self.fail_every, self.drop_every, self.rate_limit = 0.0, 0, 0, 0.0
@@ -358,6 +399,14 @@ class FakeMailgun:
         return "accept", 200
 
     def handle_send(self, fields: dict[str, list[str]]) -> tuple[str, int, dict]:
+        if self._held is not None:
+            with self._lock:
+                held, self._held = self._held, None
+            if held is not None and not held._hold(fields, timeout=120):
+                with self._lock:
+                    self.stats.calls += 1
+                    self.stats.failed_calls += 1
+                return "answer", 503, {"message": "fake: held call lost"}
         if self.latency:
             time.sleep(self.latency)
         action, status = self._decide()

@@ -24,6 +24,7 @@ def digest_drain(*, digest_id: int) -> DrainResult:
     """Claim and send batches until nothing is claimable, then reconcile and check for done;
     says when a waiting retry becomes due (the task re-wakes itself then)."""
     batches = 0
+    digest = None
     while True:
         batch = batch_claim(digest_id=digest_id)
         if batch is None:
@@ -31,7 +32,10 @@ def digest_drain(*, digest_id: int) -> DrainResult:
             batch = batch_claim(digest_id=digest_id)
             if batch is None:
                 break
-        batch_send(batch_id=batch.pk, token=batch.attempts)
+        if digest is None:
+            # Read once per drain: what a batch's mail needs of it (sender, names) is fixed.
+            digest = Digest.objects.select_related("newsletter").get(pk=digest_id)
+        batch_send(batch_id=batch.pk, token=batch.attempts, claimed=batch, digest=digest)
         batches += 1
     done = digest_finish_check(digest_id=digest_id)
     wake_in = None

@@ -104,14 +104,21 @@ def _give_up(*, batch: Batch, token: int) -> SendOutcome:
     return SendOutcome(state=LOST)
 
 
-def batch_send(*, batch_id: int, token: int) -> SendOutcome:
+def batch_send(
+    *, batch_id: int, token: int, claimed: Batch | None = None, digest: Digest | None = None
+) -> SendOutcome:
     """Send one batch claimed under attempt `token` as one provider call and record it: sent,
     retry (transient), uncertain (no answer after the request left) or, per recipient,
-    refused; nothing at all once the claim is no longer this attempt's."""
-    batch = Batch.objects.filter(pk=batch_id).first()
+    refused; nothing at all once the claim is no longer this attempt's.
+
+    A drain passes the batch as its claim returned it and the digest it loaded once (two
+    reads fewer per batch); whether the claim is still ours is decided by the final check
+    before the call and the fenced writes, never by these copies."""
+    batch = claimed if claimed is not None else Batch.objects.filter(pk=batch_id).first()
     if batch is None or batch.state != BatchState.SENDING or batch.attempts != token:
         return SendOutcome(state="not_claimed")
-    digest = Digest.objects.select_related("newsletter").get(pk=batch.digest_id)
+    if digest is None or digest.pk != batch.digest_id:
+        digest = Digest.objects.select_related("newsletter").get(pk=batch.digest_id)
     with lease_kept(batch_id=batch.pk, token=token):
         if batch_mode():
             return _send_as_batch(digest=digest, batch=batch, token=token)

@@ -269,6 +269,43 @@ def test_dropped_answer_is_uncertain_until_a_webhook_proves_the_send(
     assert fake.duplicates == 0
 
 
+def test_batch_signers_write_djangos_tokens_bit_for_bit(monkeypatch, settings):
+    """The batch signers derive their key once and encode the clock once a second; every token
+    is still the one Django's signing writes, for the values links carry and for any other."""
+    import time
+
+    from django.core import signing
+
+    from newsletter.tokens import (
+        DELIVERY_REF,
+        PREFERENCES,
+        UNSUBSCRIBE,
+        BatchTimestampSigner,
+        LinkSigners,
+        delivery_ref_signer,
+        make_delivery_ref,
+        read_delivery_ref,
+    )
+
+    monkeypatch.setattr(time, "time", lambda: 1_790_000_000.5)
+    signers = LinkSigners()
+    for value in (1, 4711, 2**40):
+        assert signers.unsubscribe.sign_object(value, compress=False) == signing.dumps(
+            value, salt=UNSUBSCRIBE, compress=False
+        )
+    for value in ("12." + "ab" * 32, "ä", 'a"b', "x\\y", "", 1.5, True, None, [1, "x"]):
+        assert signers.preferences.sign_object(value, compress=False) == signing.dumps(
+            value, salt=PREFERENCES, compress=False
+        )
+    ref = delivery_ref_signer()
+    assert make_delivery_ref(99, ref) == signing.Signer(salt=DELIVERY_REF).sign("99")
+    assert read_delivery_ref(make_delivery_ref(99, ref)) == 99
+    # Verifying stays Django's own, old keys included.
+    old = signing.dumps(7, key="an-old-secret-key", salt=UNSUBSCRIBE, compress=False)
+    settings.SECRET_KEY_FALLBACKS = ["an-old-secret-key"]
+    assert BatchTimestampSigner(salt=UNSUBSCRIBE).unsign_object(old) == 7
+
+
 def test_batch_signer_tokens_are_ordinary_tokens():
     from django.core import signing
 

@@ -445,19 +445,36 @@ def test_smtp_worker_paused_mid_batch_then_proven_by_events_sends_everyone_once(
 def test_three_kills_with_a_slow_provider_still_exactly_once(
     newsletter_with_articles, fake_mailgun, workers
 ):
+    """Each kill lands while the fake holds one of the worker's calls, so a batch is provably
+    mid-call every time (not wherever a timer happens to fall). The provider loses the first
+    held call: its batch must be claimed and sent again. It takes the other two: their
+    webhooks prove them, and they must not be sent again."""
     subs = seed_subscribers(newsletter_with_articles, 1200)
     fake_mailgun.latency = 0.5
     (worker,) = workers(**_FAST)
     digest = digest_start_now(newsletter=newsletter_with_articles).digest
-    for _round in range(3):
-        # Killed after a few more claims each time: mid-call, mid-claim, whatever comes.
-        _wait_for_log(worker, _CLAIMED, count=3)
+    held_calls: list[tuple[int, int, bool]] = []
+    for round_ in range(3):
+        held = fake_mailgun.hold_next_call()
+        batch_id = int(held.wait(timeout=60)["v:batch_id"][0])
+        # The held call's attempt: its final check recorded the call's start before the request.
+        batch = Batch.objects.get(pk=batch_id)
+        assert batch.state == BatchState.SENDING and batch.call_started_at is not None
         assert Digest.objects.get(pk=digest.pk).state == DigestState.SENDING
         worker.kill()
+        accepted = round_ > 0
+        held.release(accept=accepted)
+        held_calls.append((batch_id, batch.attempts, accepted))
         (worker,) = workers(**_FAST)
     digest = run_until_final(digest.pk, timeout=180)
     assert_exactly_once(fake_mailgun, digest, _emails(subs))
-    assert Batch.objects.filter(digest=digest, attempts__gt=1).exists()
+    for batch_id, token, accepted in held_calls:
+        batch = Batch.objects.get(pk=batch_id)
+        assert batch.state == BatchState.SENT
+        # Lost at the provider: claimed again under a new token; taken: proven by its
+        # webhook, never sent again.
+        resent = batch.attempts > token
+        assert resent is not accepted, (batch_id, token, accepted, batch.attempts)
 
 
 def test_worker_started_mid_digest_gets_work_within_seconds(
