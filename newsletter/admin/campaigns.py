@@ -44,8 +44,13 @@ class CampaignForm(forms.ModelForm):
             "segment_language",
             "segment_confirmed_from",
             "segment_confirmed_until",
+            "segment_topics",
         ]
-        widgets = {"body_markdown": forms.Textarea(attrs={"rows": 18, "class": "vLargeTextField"})}
+        widgets = {
+            "body_markdown": forms.Textarea(attrs={"rows": 18, "class": "vLargeTextField"}),
+            # A handful of topics: checkboxes show every choice at once, no widget script.
+            "segment_topics": forms.CheckboxSelectMultiple,
+        }
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -90,6 +95,7 @@ class CampaignAdmin(admin.ModelAdmin):
                     "segment_language",
                     "segment_confirmed_from",
                     "segment_confirmed_until",
+                    "segment_topics",
                 ),
                 "description": _(
                     "Bestätigte Abonnenten des Newsletters; leere Felder schränken nicht ein."

@@ -73,6 +73,9 @@ def workflow_context(
         "opts": model_admin.model._meta,
         "draft": draft,
         "is_campaign": draft.kind == MailingKind.CAMPAIGN,
+        "segment_topics": [str(t) for t in draft.campaign.segment_topics.all()]
+        if draft.kind == MailingKind.CAMPAIGN
+        else [],
         "recipient_count": mailing_audience_of(draft).count(),
         "sender": f"{newsletter.sender_name} <{newsletter.sender_email}>",
         "send_at": draft.slot,

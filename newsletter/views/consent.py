@@ -36,6 +36,7 @@ from newsletter.selectors.consent import (
     preferences_link_is_live,
     signup_offer,
     subscription_list_for_address,
+    topic_ids_chosen_by_address,
 )
 from newsletter.services.consent import (
     signup_request_record,
@@ -283,6 +284,7 @@ def _preferences_context(key: str, token: str, form: PreferencesForm | None = No
             newsletters=newsletter_list_active(),
             subscriptions=subscriptions,
             initial={"language": subscriptions[0].language if subscriptions else "de"},
+            chosen_topics=topic_ids_chosen_by_address(address_hmac=key),
         )
     return {
         "token": token,
@@ -426,7 +428,10 @@ def _preferences_save(request: HttpRequest, *, key: str, token: str, saved: str)
                     form.cleaned_data.get(row["frequency"].name) if row["frequency"] else None
                 )
                 subscription_preferences_change(
-                    subscription_id=sub.id, language=language, frequency=frequency or None
+                    subscription_id=sub.id,
+                    language=language,
+                    frequency=frequency or None,
+                    topic_ids=[topic.pk for topic in form.cleaned_data["topics"]],
                 )
     except ValidationError as exc:
         form.add_error(None, exc)

@@ -1,6 +1,8 @@
-"""The subscriber's own settings: language and frequency, and the link to change them."""
+"""The subscriber's own settings: language, frequency, topics, and the link to change them."""
 
 from __future__ import annotations
+
+from collections.abc import Collection
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -22,9 +24,14 @@ from newsletter.services.consent._ledger import (
 
 
 def subscription_preferences_change(
-    *, subscription_id: int, language: str | None = None, frequency: str | None = None
+    *,
+    subscription_id: int,
+    language: str | None = None,
+    frequency: str | None = None,
+    topic_ids: Collection[int] | None = None,
 ) -> Subscription | None:
-    """Change language or frequency (only one the newsletter offers); records what changed."""
+    """Change language, frequency (only one the newsletter offers) or the topics the reader
+    chose; records what changed."""
     with transaction.atomic():
         subscription = subscription_locked(subscription_id)
         if subscription is None:
@@ -47,6 +54,13 @@ def subscription_preferences_change(
                 )
             changes.append(f"frequency: {subscription.frequency} → {frequency}")
             subscription.frequency = frequency
+        if topic_ids is not None:
+            before = set(subscription.topics.values_list("pk", flat=True))
+            after = set(topic_ids)
+            if after != before:
+                # Ids, not names: a topic renamed later must not change what the record says.
+                changes.append(f"topics: {sorted(before)} → {sorted(after)}")
+                subscription.topics.set(after)
         if not changes:
             return subscription
         subscription.save(update_fields=["language", "frequency"])
