@@ -16,6 +16,7 @@ from django.db import transaction
 SIGNUP_REQUEST_APPLY = "newsletter.tasks.consent.signup_request_apply_task"
 CONFIRMATION_SEND = "newsletter.tasks.consent.subscription_confirmation_send_task"
 WELCOME_SEND = "newsletter.tasks.consent.subscription_welcome_send_task"
+SUBSCRIPTION_IMPORT_RUN = "newsletter.tasks.consent.subscription_import_run_task"
 DIGEST_FAN_OUT = "newsletter.tasks.digests.digest_fan_out_task"
 DIGEST_DRAIN = "newsletter.tasks.digests.digest_drain_task"
 
