@@ -3,7 +3,8 @@
 The dashboard reads the daily roll-up (services/stats.py counts each day once); a report is a
 few grouped queries bounded by its mailing's id range (batch sums, exception rows, provider
 events), so a page costs the same few queries at a thousand subscribers as at ten million.
-Days are calendar days in Europe/Berlin. Opens and clicks are never measured, so no figure here is about them.
+Days are calendar days in Europe/Berlin. Opens and clicks are never measured, so no figure
+here is about them.
 """
 
 from __future__ import annotations

@@ -333,6 +333,8 @@ def subscription_import_write(
         batch_size=2000,
     )
     events = []
+    # The text each proof names, looked up once per (language, version), not once per row.
+    named: dict[tuple[str, str], ConsentText | None] = {}
     for row, subscription in zip(new, created, strict=True):
         note = {"file": report.file_name, "line": row.line, "user": user_name}
         if row.proof is None:
@@ -354,7 +356,12 @@ def subscription_import_write(
         else:
             events.append(
                 _proof_event(
-                    newsletter=newsletter, subscription=subscription, row=row, now=now, note=note
+                    newsletter=newsletter,
+                    subscription=subscription,
+                    row=row,
+                    now=now,
+                    note=note,
+                    named=named,
                 )
             )
             report.confirmed += 1
@@ -394,10 +401,19 @@ def _subscription(
 
 
 def _proof_event(
-    *, newsletter: Newsletter, subscription: Subscription, row: _Row, now: datetime, note: dict
+    *,
+    newsletter: Newsletter,
+    subscription: Subscription,
+    row: _Row,
+    now: datetime,
+    note: dict,
+    named: dict[tuple[str, str], ConsentText | None],
 ) -> ConsentEvent:
     proof = row.proof or {}
-    consent_text = _consent_text(newsletter, row.language, proof["text_version"])
+    key = (row.language, proof["text_version"])
+    if key not in named:
+        named[key] = _consent_text(newsletter, *key)
+    consent_text = named[key]
     return ConsentEvent(
         subscription=subscription,
         newsletter_id=newsletter.pk,

@@ -13,10 +13,10 @@ from django.urls import reverse
 
 from newsletter.models import (
     ConsentEvent,
-    SubscriptionImport,
     ConsentEventKind,
     RevocationChannel,
     Subscription,
+    SubscriptionImport,
     SubscriptionState,
 )
 from newsletter.services.consent import (

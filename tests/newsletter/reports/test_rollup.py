@@ -156,7 +156,8 @@ def test_the_dashboard_shows_the_roll_up_and_says_when_it_was_counted(
     expected = counted_in_python()
     assert dashboard.requested == sum(n for k, n in expected.items() if k[2] == "consent:requested")
     per_newsletter = dashboard_build(newsletter=newsletter)
-    assert per_newsletter.confirmed_now == newsletter.subscriptions.filter(state="confirmed").count()
+    confirmed = newsletter.subscriptions.filter(state="confirmed").count()
+    assert per_newsletter.confirmed_now == confirmed
     bounces = per_newsletter.figure("zustellfehler")
     assert sum(bounces.series[0].values) == sum(
         n for k, n in expected.items() if k[0] == newsletter.pk and k[2] == "provider:bounced"
