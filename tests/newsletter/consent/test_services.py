@@ -370,5 +370,5 @@ def test_every_task_a_service_names_is_a_task_of_that_name():
     from newsletter import enqueue
 
     paths = [value for key, value in vars(enqueue).items() if key.isupper()]
-    assert len(paths) == 5  # signup, confirmation, welcome; digest fan-out and drain
+    assert len(paths) == 6  # signup, confirmation, welcome, import; digest fan-out and drain
     assert all(enqueue.task_by_path(path).name == path for path in paths), paths
