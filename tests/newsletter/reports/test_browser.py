@@ -24,6 +24,7 @@ from newsletter.services.consent import (
     subscription_request,
     subscription_revoke,
 )
+from newsletter.services.stats import daily_counts_roll_up
 from tests.ops.test_browser_csp import COLLECT_VIOLATIONS
 
 from .conftest import PASSWORD
@@ -83,6 +84,7 @@ def test_manager_reads_the_dashboard_and_downloads_its_numbers(
     browser_page, live_server, newsletter, manager
 ):
     subs = seed(newsletter)
+    daily_counts_roll_up()  # as the beat does every five minutes
     page = browser_page
     page.add_init_script(COLLECT_VIOLATIONS)
     page.set_viewport_size({"width": 1280, "height": 900})
