@@ -78,3 +78,8 @@ class SubscriptionImport(models.Model):
     @property
     def is_open(self) -> bool:
         return self.state in IMPORT_OPEN_STATES
+
+    @property
+    def imported(self) -> bool:
+        """As ImportReport.imported: one template shows both reports."""
+        return self.state == ImportState.IMPORTED
