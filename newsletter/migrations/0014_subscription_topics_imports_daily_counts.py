@@ -6,76 +6,180 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('articles', '0007_article_events_and_revisions'),
-        ('newsletter', '0013_consent_event_kinds_retention_and_imported'),
+        ("articles", "0007_article_events_and_revisions"),
+        ("newsletter", "0013_consent_event_kinds_retention_and_imported"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='campaign',
-            name='segment_topics',
-            field=models.ManyToManyField(blank=True, help_text='Nur Leser, die mindestens eines dieser Themen gewählt haben.', related_name='+', to='articles.topic', verbose_name='Themen der Leser'),
+            model_name="campaign",
+            name="segment_topics",
+            field=models.ManyToManyField(
+                blank=True,
+                help_text="Nur Leser, die mindestens eines dieser Themen gewählt haben.",
+                related_name="+",
+                to="articles.topic",
+                verbose_name="Themen der Leser",
+            ),
         ),
         migrations.AddField(
-            model_name='subscription',
-            name='topics',
-            field=models.ManyToManyField(blank=True, related_name='+', to='articles.topic', verbose_name='gewählte Themen'),
+            model_name="subscription",
+            name="topics",
+            field=models.ManyToManyField(
+                blank=True, related_name="+", to="articles.topic", verbose_name="gewählte Themen"
+            ),
         ),
         migrations.AlterField(
-            model_name='delivery',
-            name='digest',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='deliveries', to='newsletter.digest'),
+            model_name="delivery",
+            name="digest",
+            field=models.ForeignKey(
+                db_index=False,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="deliveries",
+                to="newsletter.digest",
+            ),
         ),
         migrations.CreateModel(
-            name='DailyCount',
+            name="DailyCount",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('day', models.DateField(verbose_name='Tag')),
-                ('metric', models.CharField(max_length=60, verbose_name='Kennzahl')),
-                ('n', models.BigIntegerField(verbose_name='Anzahl')),
-                ('counted_at', models.DateTimeField(verbose_name='gezählt am')),
-                ('newsletter', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='newsletter.newsletter', verbose_name='Newsletter')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("day", models.DateField(verbose_name="Tag")),
+                ("metric", models.CharField(max_length=60, verbose_name="Kennzahl")),
+                ("n", models.BigIntegerField(verbose_name="Anzahl")),
+                ("counted_at", models.DateTimeField(verbose_name="gezählt am")),
+                (
+                    "newsletter",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="newsletter.newsletter",
+                        verbose_name="Newsletter",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'Tageszahl',
-                'verbose_name_plural': 'Tageszahlen',
-                'indexes': [models.Index(fields=['day'], name='daily_count_day_idx')],
-                'constraints': [models.UniqueConstraint(fields=('newsletter', 'day', 'metric'), name='daily_count_unique'), models.CheckConstraint(condition=models.Q(('n__gte', 0)), name='daily_count_not_negative')],
+                "verbose_name": "Tageszahl",
+                "verbose_name_plural": "Tageszahlen",
+                "indexes": [models.Index(fields=["day"], name="daily_count_day_idx")],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("newsletter", "day", "metric"), name="daily_count_unique"
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("n__gte", 0)), name="daily_count_not_negative"
+                    ),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='SubscriptionImport',
+            name="SubscriptionImport",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('file_name', models.CharField(max_length=200, verbose_name='Datei')),
-                ('data', models.BinaryField()),
-                ('user_name', models.CharField(max_length=150)),
-                ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='hochgeladen am')),
-                ('started_at', models.DateTimeField(blank=True, null=True, verbose_name='begonnen am')),
-                ('finished_at', models.DateTimeField(blank=True, null=True, verbose_name='beendet am')),
-                ('attempts', models.PositiveSmallIntegerField(default=0)),
-                ('state', models.CharField(choices=[('queued', 'wartet'), ('checking', 'wird geprüft'), ('writing', 'wird übernommen'), ('imported', 'importiert'), ('refused', 'nicht importiert')], default='queued', max_length=10, verbose_name='Status')),
-                ('lines', models.PositiveIntegerField(default=0, verbose_name='Zeilen der Datei')),
-                ('rows_checked', models.PositiveIntegerField(default=0, verbose_name='geprüfte Zeilen')),
-                ('rows', models.PositiveIntegerField(default=0, verbose_name='Zeilen')),
-                ('confirmed', models.PositiveIntegerField(default=0, verbose_name='bestätigt übernommen')),
-                ('pending', models.PositiveIntegerField(default=0, verbose_name='mit Bestätigungsmail')),
-                ('existing', models.PositiveIntegerField(default=0, verbose_name='schon eingetragen')),
-                ('suppressed', models.PositiveIntegerField(default=0, verbose_name='auf der Sperrliste')),
-                ('error_count', models.PositiveIntegerField(default=0, verbose_name='fehlerhafte Zeilen')),
-                ('errors', models.JSONField(blank=True, default=list)),
-                ('file_error', models.TextField(blank=True)),
-                ('created_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='importiert von')),
-                ('newsletter', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='newsletter.newsletter', verbose_name='Newsletter')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("file_name", models.CharField(max_length=200, verbose_name="Datei")),
+                ("data", models.BinaryField()),
+                ("user_name", models.CharField(max_length=150)),
+                (
+                    "created_at",
+                    models.DateTimeField(auto_now_add=True, verbose_name="hochgeladen am"),
+                ),
+                (
+                    "started_at",
+                    models.DateTimeField(blank=True, null=True, verbose_name="begonnen am"),
+                ),
+                (
+                    "finished_at",
+                    models.DateTimeField(blank=True, null=True, verbose_name="beendet am"),
+                ),
+                ("attempts", models.PositiveSmallIntegerField(default=0)),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("queued", "wartet"),
+                            ("checking", "wird geprüft"),
+                            ("writing", "wird übernommen"),
+                            ("imported", "importiert"),
+                            ("refused", "nicht importiert"),
+                        ],
+                        default="queued",
+                        max_length=10,
+                        verbose_name="Status",
+                    ),
+                ),
+                ("lines", models.PositiveIntegerField(default=0, verbose_name="Zeilen der Datei")),
+                (
+                    "rows_checked",
+                    models.PositiveIntegerField(default=0, verbose_name="geprüfte Zeilen"),
+                ),
+                ("rows", models.PositiveIntegerField(default=0, verbose_name="Zeilen")),
+                (
+                    "confirmed",
+                    models.PositiveIntegerField(default=0, verbose_name="bestätigt übernommen"),
+                ),
+                (
+                    "pending",
+                    models.PositiveIntegerField(default=0, verbose_name="mit Bestätigungsmail"),
+                ),
+                (
+                    "existing",
+                    models.PositiveIntegerField(default=0, verbose_name="schon eingetragen"),
+                ),
+                (
+                    "suppressed",
+                    models.PositiveIntegerField(default=0, verbose_name="auf der Sperrliste"),
+                ),
+                (
+                    "error_count",
+                    models.PositiveIntegerField(default=0, verbose_name="fehlerhafte Zeilen"),
+                ),
+                ("errors", models.JSONField(blank=True, default=list)),
+                ("file_error", models.TextField(blank=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="importiert von",
+                    ),
+                ),
+                (
+                    "newsletter",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="newsletter.newsletter",
+                        verbose_name="Newsletter",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'CSV-Import',
-                'verbose_name_plural': 'CSV-Importe',
-                'ordering': ['-created_at', '-id'],
-                'constraints': [models.CheckConstraint(condition=models.Q(('state__in', ('queued', 'checking', 'writing')), ('finished_at__isnull', False), _connector='OR'), name='subscription_import_ended_has_time')],
+                "verbose_name": "CSV-Import",
+                "verbose_name_plural": "CSV-Importe",
+                "ordering": ["-created_at", "-id"],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("state__in", ("queued", "checking", "writing")),
+                            ("finished_at__isnull", False),
+                            _connector="OR",
+                        ),
+                        name="subscription_import_ended_has_time",
+                    )
+                ],
             },
         ),
     ]
