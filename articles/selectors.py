@@ -237,6 +237,11 @@ def topic_get(*, slug: str) -> Topic | None:
     return Topic.objects.filter(slug=slug).first()
 
 
+def topic_list_all() -> QuerySet[Topic]:
+    """Every topic, by name: what a reader may choose to hear more about."""
+    return Topic.objects.order_by("name", "id")
+
+
 def topic_list_navigation() -> list[Topic]:
     """Topics that have at least one live article, for the site navigation. EXISTS looks for
     one live article per topic instead of joining every live article of the archive."""

@@ -4,7 +4,8 @@ Seeds, in a database of its own, N subscriptions (80 % confirmed, 10 % pending, 
 unsubscribed, signed up over three years) and about 5N consent and provider events with
 set-based SQL (generate_series), then requests each page ROUNDS times as a logged-in
 superuser through Django's test client with production settings (DEBUG off) and prints
-p50/p95 and the number of SQL queries of each page, as one JSON line on stdout.
+p50/p95 and the number of SQL queries of each page, the time of the dashboard's daily
+roll-up and of one campaign's fan-out to every confirmed reader, as one JSON line on stdout.
 
     .venv/bin/python bench/admin.py --n 1000000
     .venv/bin/python bench/admin.py            # N = 10,000,000 (disk: about 25 GB)
@@ -42,6 +43,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--redis-db", type=int, default=13)
     parser.add_argument(
         "--reuse", action="store_true", help="measure an already seeded database again"
+    )
+    parser.add_argument(
+        "--no-fan-out", action="store_true", help="skip the campaign fan-out measurement"
     )
     return parser.parse_args(argv)
 
@@ -219,6 +223,53 @@ def measure(pages: dict[str, str], rounds: int, *, cold: bool = False) -> dict:
     return figures
 
 
+def roll_up() -> dict:
+    """The dashboard's daily roll-up: the first run counts 90 days, a beat tick two."""
+    from newsletter.services.stats import daily_counts_roll_up
+
+    t0 = time.monotonic()
+    rows = daily_counts_roll_up()
+    first = time.monotonic() - t0
+    t0 = time.monotonic()
+    daily_counts_roll_up()
+    tick = time.monotonic() - t0
+    log(f"roll-up: 90 days {first:.1f}s ({rows} rows), a beat tick {tick:.1f}s")
+    return {"first_run_seconds": round(first, 2), "tick_seconds": round(tick, 2), "rows": rows}
+
+
+def campaign_fan_out(newsletter_id: int) -> dict:
+    """Confirm a campaign to every confirmed reader and time its fan-out (the one INSERT …
+    SELECT that writes a delivery per recipient); its deliveries are removed afterwards so
+    that a --reuse run measures the same pages again."""
+    from django.db import connection
+
+    from newsletter.models import Campaign, Delivery, Digest
+    from newsletter.services import digests
+    from newsletter.services.digests import digest_fan_out
+    from newsletter.services.mailings import campaign_send
+
+    # Measured without workers: the drains it would wake are not part of the fan-out.
+    digests._enqueue_drains = lambda *args, **kwargs: None
+    digests._enqueue_fan_out = lambda *args, **kwargs: None
+    campaign = Campaign.objects.create(
+        newsletter_id=newsletter_id, name="Bench", subject="Bench", body_markdown="Bench"
+    )
+    mailing = campaign_send(campaign_id=campaign.pk)
+    t0 = time.monotonic()
+    recipients = digest_fan_out(digest_id=mailing.pk)
+    seconds = time.monotonic() - t0
+    log(f"campaign fan-out: {recipients} recipients in {seconds:.1f}s")
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {Delivery._meta.db_table} WHERE digest_id = %s", [mailing.pk])
+    Digest.objects.filter(pk=mailing.pk).delete()
+    campaign.delete()
+    return {
+        "recipients": recipients,
+        "seconds": round(seconds, 1),
+        "rows_per_second": round(recipients / seconds) if seconds else None,
+    }
+
+
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     redis_url = f"redis://127.0.0.1:6379/{args.redis_db}"
@@ -250,6 +301,9 @@ def main(argv: list[str] | None = None) -> dict:
         ids = seed(args.n)
         seed_seconds = round(time.monotonic() - t0)
     else:
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0)  # a database seeded before the last migrations
         from newsletter.models import Digest
 
         digest = Digest.objects.order_by("id").first()
@@ -266,18 +320,25 @@ def main(argv: list[str] | None = None) -> dict:
         "subscription_detail": f"/admin/newsletter/subscription/{middle.pk}/change/",
         "suppression_search": f"/admin/newsletter/suppression/?q={middle.email}",
         "digests": "/admin/newsletter/digest/",
+        "campaigns": "/admin/newsletter/campaign/",
         "digest_report": f"/admin/newsletter/digest/{ids['digest']}/bericht/",
     }
+    rolled = roll_up()
     result = {
         "n": args.n,
         "rows": counts(),
         "seed_seconds": seed_seconds,
         "limit_ms": LIMIT_MS,
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+        "roll_up": rolled,
         "pages": measure(pages, args.rounds),
         "dashboard_cold": measure(
             {"dashboard_rebuilt": pages["dashboard"]}, max(3, args.rounds // 4), cold=True
         ),
     }
+    if not args.no_fan_out:
+        result["campaign_fan_out"] = campaign_fan_out(ids["newsletter"])
+    result["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
     print(json.dumps(result))
     return result
 

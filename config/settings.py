@@ -324,6 +324,11 @@ CELERY_BEAT_SCHEDULE["newsletter-consent-retention"] = {
     "task": "newsletter.tasks.consent.consent_retention_task",
     "schedule": 3600.0,
 }
+# The dashboard's daily counts: today and yesterday recounted (newsletter/services/stats.py).
+CELERY_BEAT_SCHEDULE["newsletter-daily-counts"] = {
+    "task": "newsletter.tasks.stats.daily_counts_roll_up_task",
+    "schedule": 300.0,
+}
 # The consent chain: verified daily from the last checkpoint, its head recorded and mailed.
 CELERY_BEAT_SCHEDULE["newsletter-consent-chain-checkpoint"] = {
     "task": "newsletter.tasks.ledger.chain_checkpoint_task",

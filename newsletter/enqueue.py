@@ -18,6 +18,7 @@ CONFIRMATION_SEND = "newsletter.tasks.consent.subscription_confirmation_send_tas
 WELCOME_SEND = "newsletter.tasks.consent.subscription_welcome_send_task"
 PREFERENCES_LINK_SEND = "newsletter.tasks.consent.preferences_link_send_task"
 DATA_LINK_SEND = "newsletter.tasks.consent.data_link_send_task"
+SUBSCRIPTION_IMPORT_RUN = "newsletter.tasks.consent.subscription_import_run_task"
 DIGEST_FAN_OUT = "newsletter.tasks.digests.digest_fan_out_task"
 DIGEST_DRAIN = "newsletter.tasks.digests.digest_drain_task"
 

@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
+from articles.selectors import topic_list_all
 from newsletter.addresses import address_validate
 from newsletter.models import ConsentText, Newsletter
 from newsletter.selectors.consent import consent_text_current
@@ -114,13 +115,28 @@ class PreferencesLinkForm(BotCheckForm):
     email = AddressField()
 
 
+class TopicChoiceField(forms.ModelMultipleChoiceField):
+    def label_from_instance(self, obj) -> str:
+        return obj.name_for(get_language() or "de")
+
+
 class PreferencesForm(forms.Form):
     """The preference centre's switches, built from the reader's subscriptions."""
 
     language = forms.ChoiceField(label=_("Sprache der Mails"), choices=settings.LANGUAGES)
+    topics = TopicChoiceField(
+        label=_("Themen, die Sie besonders interessieren"),
+        queryset=None,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("Manche Mailings gehen nur an Leser dieser Themen."),
+    )
 
-    def __init__(self, *args, newsletters, subscriptions, **kwargs):
+    def __init__(self, *args, newsletters, subscriptions, chosen_topics=(), **kwargs):
         super().__init__(*args, **kwargs)
+        self.fields["topics"].queryset = topic_list_all()
+        # The choice is the reader's, kept on each subscription: one set shown for all of them.
+        self.initial.setdefault("topics", list(chosen_topics))
         self.newsletters = list(newsletters)
         by_newsletter = {sub.newsletter_id: sub for sub in subscriptions}
         self.rows = []

@@ -47,10 +47,13 @@ class CampaignForm(forms.ModelForm):
             "segment_language",
             "segment_confirmed_from",
             "segment_confirmed_until",
+            "segment_topics",
         ]
         widgets = {
             "body_markdown": forms.Textarea(attrs={"rows": 18, "class": "vLargeTextField"}),
             "body_markdown_en": forms.Textarea(attrs={"rows": 18, "class": "vLargeTextField"}),
+            # A handful of topics: checkboxes show every choice at once, no widget script.
+            "segment_topics": forms.CheckboxSelectMultiple,
         }
 
     def __init__(self, *args, **kwargs):
@@ -107,6 +110,7 @@ class CampaignAdmin(admin.ModelAdmin):
                     "segment_language",
                     "segment_confirmed_from",
                     "segment_confirmed_until",
+                    "segment_topics",
                 ),
                 "description": _(
                     "Bestätigte Abonnenten des Newsletters; leere Felder schränken nicht ein."

@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from newsletter.admin.imports import import_job_view, import_view
 from newsletter.admin.lists import (
     AddressSearchMixin,
     EvidenceMediaMixin,
@@ -35,11 +36,8 @@ from newsletter.models import (
 from newsletter.proof_pdf import proof_pdf_render
 from newsletter.selectors.consent import consent_text_current, subscription_export_csv
 from newsletter.services.consent import (
-    IMPORT_MAX_BYTES,
-    IMPORT_MAX_ROWS,
     newsletter_texts_save,
     subscriber_erase,
-    subscription_import,
     subscription_proof,
     subscription_revoke,
 )
@@ -194,18 +192,6 @@ class ConsentEventInline(ReadOnlyMixin, admin.TabularInline):
         return super().get_queryset(request).select_related("consent_text__newsletter")
 
 
-class ImportForm(forms.Form):
-    newsletter = forms.ModelChoiceField(Newsletter.objects.all(), label=_("Newsletter"))
-    file = forms.FileField(
-        label=_("CSV-Datei (UTF-8)"),
-        help_text=_(
-            "Spalten: email, optional language; als Nachweis einer Einwilligung alle vier: "
-            "consent_at, ip, source, text_version. Zeilen ohne Nachweis erhalten eine "
-            "Bestätigungsmail."
-        ),
-    )
-
-
 class RevokeForm(forms.Form):
     note = forms.CharField(
         label=_("Vermerk"),
@@ -265,6 +251,11 @@ class SubscriptionAdmin(AddressSearchMixin, LargeListMixin, admin.ModelAdmin):
         wrap = self.admin_site.admin_view
         return [
             path("import/", wrap(self.import_view), name="newsletter_subscription_import"),
+            path(
+                "import/<int:pk>/",
+                wrap(self.import_job_view),
+                name="newsletter_subscription_import_job",
+            ),
             path(
                 "<int:pk>/nachweis.json",
                 wrap(self.proof_json_view),
@@ -389,33 +380,10 @@ class SubscriptionAdmin(AddressSearchMixin, LargeListMixin, admin.ModelAdmin):
         return super().changelist_view(request, extra_context)
 
     def import_view(self, request: HttpRequest) -> HttpResponse:
-        if not self.has_import_permission(request):
-            raise PermissionDenied
-        form = ImportForm(request.POST or None, request.FILES or None)
-        report = None
-        status = 200
-        if request.method == "POST" and form.is_valid():
-            upload = form.cleaned_data["file"]
-            report = subscription_import(
-                newsletter=form.cleaned_data["newsletter"],
-                file_name=upload.name,
-                data=upload.read(IMPORT_MAX_BYTES + 1),
-                actor=request.user,
-            )
-            status = 200 if report.imported else 400
-        elif request.method == "POST":
-            status = 400
-        context = {
-            **self.admin_site.each_context(request),
-            "title": _("Abonnements aus CSV importieren"),
-            "opts": self.model._meta,
-            "form": form,
-            "report": report,
-            "max_rows": IMPORT_MAX_ROWS,
-        }
-        return TemplateResponse(
-            request, "admin/newsletter/subscription/import.html", context, status=status
-        )
+        return import_view(self, request)
+
+    def import_job_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        return import_job_view(self, request, pk)
 
     @admin.action(description=_("Daten löschen (Art. 17 DSGVO)"), permissions=["change"])
     def erase_subscribers(self, request: HttpRequest, queryset):

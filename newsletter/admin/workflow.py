@@ -74,6 +74,9 @@ def workflow_context(
         "opts": model_admin.model._meta,
         "draft": draft,
         "is_campaign": draft.kind == MailingKind.CAMPAIGN,
+        "segment_topics": [str(t) for t in draft.campaign.segment_topics.all()]
+        if draft.kind == MailingKind.CAMPAIGN
+        else [],
         "recipient_count": by_language["de"] + by_language["en"],
         "recipients_de": by_language["de"],
         "recipients_en": by_language["en"],

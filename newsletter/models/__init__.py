@@ -23,9 +23,15 @@ from .delivery import (
     MailingKind,
     ProviderEvent,
 )
+from .imports import IMPORT_OPEN_STATES, ImportState, SubscriptionImport
 from .ledger import CHAIN_HEAD_ID, ChainCheckpoint, ChainHead, ChainPrune
+from .stats import DailyCount
 
 __all__ = [
+    "DailyCount",
+    "IMPORT_OPEN_STATES",
+    "ImportState",
+    "SubscriptionImport",
     "CHAIN_HEAD_ID",
     "Batch",
     "ChainCheckpoint",

@@ -60,8 +60,7 @@ class Campaign(models.Model):
         related_name="+",
         help_text=_("Optional: ein veröffentlichter Artikel, mit seinem Hinweis zitiert."),
     )
-    # The segment; empty fields narrow nothing. Subscriptions record no topics, so there is
-    # no topic segment (README, "Campaigns").
+    # The segment; empty fields narrow nothing.
     segment_language = models.CharField(
         _("Sprache der Leser"), max_length=2, choices=SegmentLanguage.choices, blank=True
     )
@@ -70,6 +69,13 @@ class Campaign(models.Model):
     )
     segment_confirmed_until = models.DateField(
         _("bestätigt bis"), null=True, blank=True, help_text=_("einschließlich")
+    )
+    segment_topics = models.ManyToManyField(
+        "articles.Topic",
+        verbose_name=_("Themen der Leser"),
+        blank=True,
+        related_name="+",
+        help_text=_("Nur Leser, die mindestens eines dieser Themen gewählt haben."),
     )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,

@@ -238,6 +238,11 @@ class Subscription(models.Model):
     )
     soft_bounces = models.PositiveSmallIntegerField(_("vorübergehende Zustellfehler"), default=0)
     last_mailed_at = models.DateTimeField(_("zuletzt angeschrieben am"), null=True, blank=True)
+    # Chosen by the reader in the preference centre; a campaign can be narrowed to them. The
+    # link table's unique (subscription, topic) index answers the fan-out's EXISTS per reader.
+    topics = models.ManyToManyField(
+        "articles.Topic", verbose_name=_("gewählte Themen"), blank=True, related_name="+"
+    )
 
     class Meta:
         ordering = ["-created_at"]

@@ -66,6 +66,16 @@ def subscription_list_for_address(*, address_hmac: str) -> QuerySet[Subscription
     )
 
 
+def topic_ids_chosen_by_address(*, address_hmac: str) -> set[int]:
+    """The topics the reader chose, on any of the address's live subscriptions."""
+    return set(
+        Subscription.topics.through.objects.filter(
+            subscription__address_hmac=address_hmac,
+            subscription__state__in=(SubscriptionState.PENDING, SubscriptionState.CONFIRMED),
+        ).values_list("topic_id", flat=True)
+    )
+
+
 def consent_event_list_for_address(*, address_hmac: str) -> QuerySet[ConsentEvent]:
     """Every event about the address, including the pseudonymised ones of erased rows."""
     return (

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from django.db.models import Case, CharField, Count, QuerySet, Value, When
+from django.db.models import Case, CharField, Count, Exists, OuterRef, QuerySet, Value, When
 
 from newsletter.models import (
     Campaign,
@@ -35,7 +35,8 @@ def campaign_segment_filter(
     queryset: QuerySet[Subscription], *, campaign: Campaign
 ) -> QuerySet[Subscription]:
     """Narrow confirmed readers to a campaign's segment (language as mails use it: English for
-    any English code, German for everything else; confirmation day in Europe/Berlin)."""
+    any English code, German for everything else; confirmation day in Europe/Berlin; at least
+    one of the segment's topics among those the reader chose)."""
     if campaign.segment_language == SegmentLanguage.EN:
         queryset = queryset.filter(language__startswith="en")
     elif campaign.segment_language == SegmentLanguage.DE:
@@ -48,6 +49,13 @@ def campaign_segment_filter(
         queryset = queryset.filter(
             confirmed_at__lt=berlin_midnight(campaign.segment_confirmed_until + timedelta(days=1))
         )
+    topic_ids = list(campaign.segment_topics.values_list("pk", flat=True)) if campaign.pk else []
+    if topic_ids:
+        # EXISTS rather than a join: a reader with two of the topics is still one recipient.
+        chose = Subscription.topics.through.objects.filter(
+            subscription_id=OuterRef("pk"), topic_id__in=topic_ids
+        )
+        queryset = queryset.filter(Exists(chose))
     return queryset
 
 

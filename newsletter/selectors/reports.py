@@ -1,9 +1,10 @@
 """Figures for the newsletter dashboard and the report of one mailing.
 
-Every figure is a grouped query over an index (kinds of consent events per day, provider
-events per day, batch sums, exception rows), never a walk over rows in Python, so a page costs
-the same few queries at a thousand subscribers as at ten million. Days are calendar days in
-Europe/Berlin. Opens and clicks are never measured, so no figure here is about them.
+The dashboard reads the daily roll-up (services/stats.py counts each day once); a report is a
+few grouped queries bounded by its mailing's id range (batch sums, exception rows, provider
+events), so a page costs the same few queries at a thousand subscribers as at ten million.
+Days are calendar days in Europe/Berlin. Opens and clicks are never measured, so no figure
+here is about them.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from zoneinfo import ZoneInfo
 
 from django.core.cache import cache
 from django.db.models import Count, Exists, Max, Min, OuterRef, Q, QuerySet, Subquery, Sum
-from django.db.models.functions import TruncDate
 from django.utils import timezone
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
@@ -25,19 +25,18 @@ from newsletter.models import (
     BatchState,
     ConsentEvent,
     ConsentEventKind,
+    DailyCount,
     Delivery,
     DeliveryState,
     Digest,
     Newsletter,
     ProviderEvent,
     RevocationChannel,
-    Subscription,
-    SubscriptionState,
 )
 
 BERLIN = ZoneInfo("Europe/Berlin")
 DASHBOARD_DAYS = 90
-DASHBOARD_MAX_AGE = 300
+DASHBOARD_MAX_AGE = 60
 UNSUBSCRIBE_WINDOW = timedelta(days=7)
 BOUNCE_TYPES = ("bounced", "rejected")
 COMPLAINT_TYPES = ("complained",)
@@ -46,6 +45,8 @@ COMPLAINT_TYPES = ("complained",)
 JOIN_KINDS = (ConsentEventKind.CONFIRMED, ConsentEventKind.IMPORTED)
 LEAVE_KINDS = (ConsentEventKind.REVOKED, ConsentEventKind.SUPPRESSED, ConsentEventKind.ERASED)
 DASHBOARD_KINDS = (ConsentEventKind.REQUESTED, *JOIN_KINDS, *LEAVE_KINDS)
+# The roll-up's metric for a list's size (services/stats.py).
+METRIC_CONFIRMED = "confirmed"
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,7 @@ class Dashboard:
     built_at: datetime
     figures: list[Figure]
     confirmed_now: int
+    counted_at: datetime | None
     requested: int
     confirmed: int
     conversion_percent: float | None
@@ -96,10 +98,9 @@ def _day_label(day: date) -> str:
 
 
 def dashboard_cached(*, newsletter: Newsletter | None = None) -> Dashboard:
-    """The dashboard as built at most DASHBOARD_MAX_AGE seconds ago: its grouped counts read
-    every event of 90 days, which at ten million subscribers is seconds of database time, too
-    much for every page view. The page and its CSVs read the same cached object, so a CSV
-    always has the numbers of the table beside its chart."""
+    """The dashboard as built at most DASHBOARD_MAX_AGE seconds ago: its numbers are one
+    query over the roll-up, but its charts take pygal longer than that, and the page and its
+    CSVs read the same cached object, so a CSV always has the numbers beside its chart."""
     key = f"newsletter:dashboard:{newsletter.pk if newsletter else 'all'}"
     dashboard = cache.get(key)
     if dashboard is None:
@@ -112,50 +113,42 @@ def dashboard_build(
     *, newsletter: Newsletter | None = None, today: date | None = None
 ) -> Dashboard:
     """The last 90 Berlin days: subscribers, signups and confirmations, revocations by
-    channel, bounces and complaints; four grouped queries whatever the list's size."""
+    channel, bounces and complaints; read from the daily roll-up (services/stats.py), one
+    query over at most a few hundred rows per newsletter whatever the list's size."""
     today = today or timezone.localtime(timezone.now(), BERLIN).date()
     start = today - timedelta(days=DASHBOARD_DAYS - 1)
-    since = datetime.combine(start, datetime.min.time(), tzinfo=BERLIN)
     days = _days(start, today)
     index = {day: n for n, day in enumerate(days)}
 
-    events = ConsentEvent.objects.filter(kind__in=DASHBOARD_KINDS, at__gte=since)
-    provider = ProviderEvent.objects.filter(
-        event_type__in=BOUNCE_TYPES + COMPLAINT_TYPES, received_at__gte=since
-    )
-    confirmed = Subscription.objects.filter(state=SubscriptionState.CONFIRMED)
+    rolled = DailyCount.objects.filter(day__gte=start, day__lte=today)
     if newsletter is not None:
-        events = events.filter(newsletter=newsletter)
-        confirmed = confirmed.filter(newsletter=newsletter)
-        provider = provider.filter(delivery__digest__newsletter=newsletter)
-
+        rolled = rolled.filter(newsletter=newsletter)
     per_kind: dict[str, list[int]] = defaultdict(lambda: [0] * len(days))
     per_channel: dict[str, list[int]] = defaultdict(lambda: [0] * len(days))
-    grouped = (
-        events.annotate(day=TruncDate("at", tzinfo=BERLIN))
-        .values_list("day", "kind", "channel")
-        .annotate(n=Count("id"))
-        .order_by()
-    )
-    for day, kind, channel, n in grouped:
-        if day not in index:
-            continue
-        per_kind[kind][index[day]] += n
-        if kind in (ConsentEventKind.REVOKED, ConsentEventKind.SUPPRESSED):
-            per_channel[channel or RevocationChannel.ADMIN][index[day]] += n
-
     bounces = [0] * len(days)
     complaints = [0] * len(days)
-    for day, event_type, n in (
-        provider.annotate(day=TruncDate("received_at", tzinfo=BERLIN))
-        .values_list("day", "event_type")
-        .annotate(n=Count("id"))
-        .order_by()
+    # The latest size per newsletter: today's, or the last day rolled up before a quiet night.
+    sizes: dict[int, tuple[date, int]] = {}
+    counted_at = None
+    for newsletter_id, day, metric, n, at in rolled.values_list(
+        "newsletter_id", "day", "metric", "n", "counted_at"
     ):
-        if day in index:
-            (complaints if event_type in COMPLAINT_TYPES else bounces)[index[day]] += n
+        counted_at = max(counted_at, at) if counted_at else at
+        i = index[day]
+        source, _sep, name = metric.partition(":")
+        if metric == METRIC_CONFIRMED:
+            if newsletter_id not in sizes or sizes[newsletter_id][0] < day:
+                sizes[newsletter_id] = (day, n)
+        elif source == "consent":
+            per_kind[name][i] += n
+        elif source == "revoked":
+            per_channel[name][i] += n
+        elif name == "complained":
+            complaints[i] += n
+        else:
+            bounces[i] += n
 
-    confirmed_now = confirmed.count()
+    confirmed_now = sum(n for _day, n in sizes.values())
     # The list's size at the end of each day, counted back from today's along the ledger.
     joins = [sum(per_kind[k][i] for k in JOIN_KINDS) for i in range(len(days))]
     leaves = [sum(per_kind[k][i] for k in LEAVE_KINDS) for i in range(len(days))]
@@ -221,6 +214,7 @@ def dashboard_build(
         built_at=timezone.now(),
         figures=figures,
         confirmed_now=confirmed_now,
+        counted_at=counted_at,
         requested=requested_total,
         confirmed=confirmed_total,
         conversion_percent=conversion,

@@ -109,6 +109,35 @@ def chain_append(*, event: ConsentEvent) -> ConsentEvent:
     return event
 
 
+def chain_append_many(*, events: list[ConsentEvent], batch_size: int = 2000) -> None:
+    """Insert unsaved events as the next links of the chain, in list order, under one lock of
+    the head and with bulk INSERTs: what an import of a hundred thousand rows needs, where
+    chain_append's statement per event held the head for minutes. Same hashes, same rule."""
+    if not events:
+        return
+    key = chain.personal_key()
+    for event in events:
+        if event.ip:
+            event.ip = _ip_text(event.ip)
+        event.personal_digest = chain.personal_digest(
+            key=key, ip=event.ip, user_agent=event.user_agent, url=event.url, note=event.note
+        )
+    with transaction.atomic(savepoint=False):
+        seq, prev_hash = _head_locked()
+        for event in events:
+            seq += 1
+            event.chain_seq = seq
+            event.prev_hash = prev_hash
+            event.row_hash = chain.row_hash(
+                prev_hash=prev_hash,
+                canonical=_canonical_of(event),
+                personal_digest=event.personal_digest,
+            )
+            prev_hash = event.row_hash
+        ConsentEvent.objects.bulk_create(events, batch_size=batch_size)
+        ChainHead.objects.filter(pk=CHAIN_HEAD_ID).update(seq=seq, row_hash=prev_hash)
+
+
 def _canonical_of(event: ConsentEvent) -> str:
     return chain.canonical_text(
         chain_seq=event.chain_seq,

@@ -1,3 +1,3 @@
 """Celery finds tasks here; each module holds the tasks of one flow."""
 
-from . import consent, digests  # noqa: F401
+from . import consent, digests, stats  # noqa: F401

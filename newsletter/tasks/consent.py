@@ -43,5 +43,10 @@ def data_link_send_task(subscription_id: int, purpose: str) -> bool:
 
 
 @shared_task(acks_late=True)
+def subscription_import_run_task(import_id: int) -> str | None:
+    return services.subscription_import_run(import_id=import_id)
+
+
+@shared_task(acks_late=True)
 def consent_retention_task() -> dict[str, int]:
     return services.consent_retention_run()

@@ -35,6 +35,7 @@ from newsletter.selectors.consent import (
     newsletter_list_active,
     preferences_link_is_live,
     subscription_list_for_address,
+    topic_ids_chosen_by_address,
 )
 from newsletter.services.consent import (
     PreferenceChoice,
@@ -250,6 +251,7 @@ def _preferences_context(key: str, token: str, form: PreferencesForm | None = No
             newsletters=newsletter_list_active(),
             subscriptions=subscriptions,
             initial={"language": subscriptions[0].language if subscriptions else "de"},
+            chosen_topics=topic_ids_chosen_by_address(address_hmac=key),
         )
     return {
         "token": token,
@@ -378,6 +380,7 @@ def _preferences_save(request: HttpRequest, *, key: str, token: str, saved: str)
             user_agent=_user_agent(request),
             # The page without its token: the token is a credential, not evidence.
             url=settings.SITE_URL + reverse("newsletter:preferences_request"),
+            topic_ids=[topic.pk for topic in form.cleaned_data["topics"]],
         )
     except ValidationError as exc:
         form.add_error(None, exc)

@@ -32,6 +32,7 @@ from newsletter.models import (
     DigestState,
     Frequency,
     Subscription,
+    SubscriptionImport,
     SubscriptionState,
     Suppression,
 )
@@ -257,6 +258,12 @@ CUSTOM_PAGES = [
         "newsletter/subscription/import/",
         (302, 403, 403, 200, 403, 403, 200),
     ),
+    # A large file's job page: counts and problems by line, for those who may import.
+    Page(
+        "newsletter/subscription/import/<int:pk>/",
+        "newsletter/subscription/import/{subscription_import}/",
+        (302, 403, 403, 200, 403, 403, 200),
+    ),
     Page(
         "newsletter/digest/<int:pk>/test/",
         "newsletter/digest/{digest}/test/",
@@ -437,6 +444,9 @@ def world(db) -> dict[str, object]:
         "subscription": subscription.pk,
         "digest": digest.pk,
         "campaign": campaign.pk,
+        "subscription_import": SubscriptionImport.objects.create(
+            newsletter=newsletter, file_name="gross.csv", data=b"email\n", user_name="x"
+        ).pk,
         "article": draft.pk,
         "published": published.pk,
         "article_type": ContentType.objects.get_for_model(Article).pk,

@@ -10,7 +10,13 @@ The modules group the services by purpose; every public name is importable from 
 from newsletter.services.consent.erasure import subscriber_erase
 from newsletter.services.consent.events import LAPSED_STATES
 from newsletter.services.consent.evidence import subscriber_export, subscription_proof
+from newsletter.services.consent.import_jobs import (
+    subscription_import_queue,
+    subscription_import_run,
+)
 from newsletter.services.consent.importing import (
+    IMPORT_JOB_MAX_BYTES,
+    IMPORT_JOB_MAX_ROWS,
     IMPORT_MAX_BYTES,
     IMPORT_MAX_ROWS,
     ImportReport,
@@ -52,6 +58,8 @@ __all__ = [
     "CONFIRMATION_MAX_SENDS",
     "CONFIRMATION_RESEND_AFTER",
     "DEFAULT_CONSENT_TEXTS",
+    "IMPORT_JOB_MAX_BYTES",
+    "IMPORT_JOB_MAX_ROWS",
     "IMPORT_MAX_BYTES",
     "IMPORT_MAX_ROWS",
     "ImportReport",
@@ -73,6 +81,8 @@ __all__ = [
     "subscription_confirm",
     "subscription_confirmation_send",
     "subscription_import",
+    "subscription_import_queue",
+    "subscription_import_run",
     "subscription_preferences_change",
     "subscription_proof",
     "subscription_request",

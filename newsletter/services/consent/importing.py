@@ -6,7 +6,9 @@ importing user; a row without proof becomes pending, with a `requested` event na
 the user and the text the confirmation mail asks about, and gets that mail after commit.
 Suppressed addresses and addresses the newsletter already knows are never re-added.
 The file is checked whole before anything is written, and written in one transaction: a file
-with a single bad row imports nothing and answers with every problem by line.
+with a single bad row imports nothing and answers with every problem by line. Up to
+IMPORT_MAX_ROWS rows this happens within the request; a larger file becomes a
+SubscriptionImport job (import_jobs.py) that a worker checks and writes by the same rules.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -25,8 +28,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from newsletter.addresses import address_hmac, address_validate
+from newsletter.csvcells import FORMULA_PREFIXES
 from newsletter.enqueue import CONFIRMATION_SEND, task_enqueue_on_commit
 from newsletter.models import (
+    ConsentEvent,
     ConsentEventKind,
     ConsentText,
     Frequency,
@@ -39,17 +44,21 @@ from newsletter.selectors.consent import consent_text_current
 from newsletter.services.consent.events import (
     clean_ip,
     clean_line,
-    event_record,
     language_or_default,
 )
+from newsletter.services.ledger import chain_append_many
 
 BERLIN = ZoneInfo("Europe/Berlin")
-# Synchronous within one request and one transaction (10,000 rows took 34 s on the loaded
-# 2-core test machine, one ledger INSERT per row): beyond this a file is refused whole
-# (and can be split) rather than imported in part or left to time out.
+# Within the request up to this many rows; a larger file goes to a worker as a job, up to
+# IMPORT_JOB_MAX_ROWS (a file of 100,000 rows is about 10 MB).
 IMPORT_MAX_ROWS = 2_000
 IMPORT_MAX_BYTES = 5 * 1024 * 1024
+IMPORT_JOB_MAX_ROWS = 200_000
+IMPORT_JOB_MAX_BYTES = 40 * 1024 * 1024
+PROGRESS_EVERY = 5_000
 ERRORS_SHOWN = 200
+# Stripped cells: a leading tab or CR is already gone.
+FORMULA_STARTS = tuple(p for p in FORMULA_PREFIXES if p.strip())
 PROOF_COLUMNS = ("consent_at", "ip", "source", "text_version")
 KNOWN_COLUMNS = ("email", "language", *PROOF_COLUMNS)
 
@@ -87,14 +96,16 @@ class _Row:
 
 
 def _decode(data: bytes) -> str:
+    # UTF-16 with its byte-order mark (Excel's "Unicode text") says what it is: read it.
+    # Anything else must be UTF-8; a Latin-1 or Windows-1252 file is refused with the line
+    # of its first foreign byte rather than guessed, since a wrong guess changes addresses.
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        raise ValidationError(
-            _(
-                "Die Datei ist nicht UTF-8-kodiert, sondern UTF-16. Bitte als „CSV UTF-8“ "
-                "speichern und erneut hochladen."
-            ),
-            code="encoding",
-        )
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError:
+            raise ValidationError(
+                _("Die Datei gibt sich als UTF-16 aus, ist es aber nicht."), code="encoding"
+            ) from None
     if b"\x00" in data:
         raise ValidationError(_("Die Datei ist keine Textdatei."), code="binary")
     try:
@@ -102,12 +113,20 @@ def _decode(data: bytes) -> str:
     except UnicodeDecodeError as exc:
         raise ValidationError(
             _(
-                "Die Datei ist nicht UTF-8-kodiert (Byte %(pos)d). Bitte als „CSV UTF-8“ "
-                "speichern und erneut hochladen."
+                "Die Datei ist nicht UTF-8-kodiert (Zeile %(line)d, Byte %(pos)d; vermutlich "
+                "Latin-1 oder Windows-1252). Bitte als „CSV UTF-8“ speichern und erneut "
+                "hochladen."
             )
-            % {"pos": exc.start + 1},
+            % {"line": data[: exc.start].count(b"\n") + 1, "pos": exc.start + 1},
             code="encoding",
         ) from None
+
+
+def _delimiter(text: str) -> str:
+    """Comma, or the semicolon of German spreadsheets, or a tab: whichever the header uses."""
+    header = text.split("\n", 1)[0]
+    found = [(header.find(d), d) for d in (",", ";", "\t") if d in header]
+    return min(found)[1] if found else ","
 
 
 def _consent_at(raw: str) -> datetime:
@@ -124,8 +143,15 @@ def _consent_at(raw: str) -> datetime:
     return value
 
 
-def _parse(*, text: str, newsletter: Newsletter, report: ImportReport) -> list[_Row]:
-    reader = csv.DictReader(io.StringIO(text, newline=""))
+def _parse(
+    *,
+    text: str,
+    newsletter: Newsletter,
+    report: ImportReport,
+    max_rows: int,
+    progress: Callable[[int], None] | None = None,
+) -> list[_Row]:
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=_delimiter(text))
     header = [(name or "").strip().lower() for name in (reader.fieldnames or [])]
     if "email" not in header:
         report.file_error = _(
@@ -137,11 +163,13 @@ def _parse(*, text: str, newsletter: Newsletter, report: ImportReport) -> list[_
     rows: list[_Row] = []
     first_line: dict[str, int] = {}
     for number, record in enumerate(reader, start=2):
-        if number - 1 > IMPORT_MAX_ROWS:
+        if number - 1 > max_rows:
             report.file_error = _(
                 "Die Datei hat mehr als %(max)d Zeilen. Bitte in kleinere Dateien aufteilen."
-            ) % {"max": IMPORT_MAX_ROWS}
+            ) % {"max": max_rows}
             return []
+        if progress is not None and number % PROGRESS_EVERY == 0:
+            progress(number - 1)
         if None in record:
             report.error_add(number, _("Mehr Felder als Spaltennamen."))
             continue
@@ -149,6 +177,16 @@ def _parse(*, text: str, newsletter: Newsletter, report: ImportReport) -> list[_
         if not any(values.values()):
             continue
         report.rows += 1
+        formula = next((k for k, v in values.items() if k and v.startswith(FORMULA_STARTS)), None)
+        if formula is not None:
+            # A cell a spreadsheet would run as a formula is no address, source or version
+            # anyone typed: the file is refused rather than the formula kept as evidence.
+            report.error_add(
+                number,
+                _("Spalte „%(column)s“ beginnt wie eine Tabellenformel (=, +, -, @).")
+                % {"column": formula[:40]},
+            )
+            continue
         try:
             email = address_validate(values.get("email", ""))
         except ValidationError as exc:
@@ -199,74 +237,112 @@ def _consent_text(newsletter: Newsletter, language: str, version: str) -> Consen
     ).first()
 
 
-def subscription_import(
-    *, newsletter: Newsletter, file_name: str, data: bytes, actor: AbstractBaseUser | None
-) -> ImportReport:
-    """Import a CSV file whole or not at all (see module doc); confirmation mails of the rows
-    without proof go out after commit."""
+@dataclass
+class ImportChecked:
+    """A file that passed every check, ready to be written; `report` says why not otherwise."""
+
+    report: ImportReport
+    rows: list[_Row] = field(default_factory=list)
+    texts: dict[str, ConsentText] = field(default_factory=dict)
+
+
+def subscription_import_check(
+    *,
+    newsletter: Newsletter,
+    file_name: str,
+    data: bytes,
+    max_rows: int = IMPORT_MAX_ROWS,
+    max_bytes: int = IMPORT_MAX_BYTES,
+    progress: Callable[[int], None] | None = None,
+) -> ImportChecked:
+    """Read and check a whole CSV file without writing anything: encoding, header, every row."""
     report = ImportReport(file_name=clean_line(file_name, 200))
-    if len(data) > IMPORT_MAX_BYTES:
+    checked = ImportChecked(report=report)
+    if len(data) > max_bytes:
         report.file_error = _("Die Datei ist größer als %(mb)d MB.") % {
-            "mb": IMPORT_MAX_BYTES // (1024 * 1024)
+            "mb": max_bytes // (1024 * 1024)
         }
-        return report
+        return checked
     try:
         text = _decode(data)
     except ValidationError as exc:
         report.file_error = " ".join(exc.messages)
-        return report
+        return checked
     try:
-        rows = _parse(text=text, newsletter=newsletter, report=report)
+        rows = _parse(
+            text=text, newsletter=newsletter, report=report, max_rows=max_rows, progress=progress
+        )
     except csv.Error as exc:
         report.file_error = _("Die Datei ist kein lesbares CSV: %(error)s") % {"error": exc}
-        return report
+        return checked
     if not report.imported:
-        return report
+        return checked
     if not rows:
         report.file_error = _("Die Datei enthält keine Adressen.")
-        return report
-
-    keys = [row.key for row in rows]
-    suppressed = set(
-        Suppression.objects.filter(address_hmac__in=keys).values_list("address_hmac", flat=True)
-    )
+        return checked
     texts = {
         language: consent_text_current(newsletter=newsletter, language=language)
         for language in {row.language for row in rows}
     }
     if any(text is None for text in texts.values()):
         report.file_error = _("Für diesen Newsletter ist keine Einwilligungserklärung hinterlegt.")
-        return report
+        return checked
+    checked.rows = rows
+    checked.texts = texts
+    return checked
+
+
+def subscription_import_write(
+    *, newsletter: Newsletter, checked: ImportChecked, actor: AbstractBaseUser | None
+) -> ImportReport:
+    """Write a checked file in the caller's transaction: new addresses only, never one on the
+    suppression list; the ledger in one chained bulk append; mails after commit."""
+    report, rows, texts = checked.report, checked.rows, checked.texts
+    keys = [row.key for row in rows]
     now = timezone.now()
     frequency = Frequency.DAILY if newsletter.offers_daily else Frequency.WEEKLY
     source = clean_line(f"import: {report.file_name}", 80)
-    with transaction.atomic():
-        existing = set(
-            Subscription.objects.filter(newsletter=newsletter, address_hmac__in=keys)
+    suppressed: set[str] = set()
+    existing: set[str] = set()
+    for start in range(0, len(keys), 10_000):
+        chunk = keys[start : start + 10_000]
+        suppressed.update(
+            Suppression.objects.filter(address_hmac__in=chunk).values_list(
+                "address_hmac", flat=True
+            )
+        )
+        existing.update(
+            Subscription.objects.filter(newsletter=newsletter, address_hmac__in=chunk)
             .select_for_update()
             .values_list("address_hmac", flat=True)
         )
-        new = []
-        for row in rows:
-            if row.key in suppressed:
-                report.suppressed += 1
-            elif row.key in existing:
-                report.existing += 1
-            else:
-                new.append(row)
-        # One INSERT for all subscriptions; the unique constraints still guard each row.
-        created = Subscription.objects.bulk_create(
-            [
-                _subscription(newsletter=newsletter, row=row, frequency=frequency, now=now)
-                for row in new
-            ],
-            batch_size=2000,
-        )
-        for row, subscription in zip(new, created, strict=True):
-            facts = {"file": report.file_name, "line": row.line}
-            if row.proof is None:
-                event_record(
+    new = []
+    for row in rows:
+        if row.key in suppressed:
+            report.suppressed += 1
+        elif row.key in existing:
+            report.existing += 1
+        else:
+            new.append(row)
+    # One INSERT per 2,000 subscriptions; the unique constraints still guard each row.
+    created = Subscription.objects.bulk_create(
+        [
+            _subscription(newsletter=newsletter, row=row, frequency=frequency, now=now)
+            for row in new
+        ],
+        batch_size=2000,
+    )
+    events = []
+    # The text each proof names, looked up once per (language, version), not once per row.
+    named: dict[tuple[str, str], ConsentText | None] = {}
+    for row, subscription in zip(new, created, strict=True):
+        facts = {"file": report.file_name, "line": row.line}
+        if row.proof is None:
+            events.append(
+                ConsentEvent(
                     subscription=subscription,
+                    newsletter_id=newsletter.pk,
+                    address_hmac=subscription.address_hmac,
                     kind=ConsentEventKind.REQUESTED,
                     at=now,
                     form=source,
@@ -275,19 +351,36 @@ def subscription_import(
                     actor=actor,
                     data=facts,
                 )
-                task_enqueue_on_commit(CONFIRMATION_SEND, subscription.id)
-                report.pending += 1
-            else:
-                _proof_record(
+            )
+            task_enqueue_on_commit(CONFIRMATION_SEND, subscription.id)
+            report.pending += 1
+        else:
+            events.append(
+                _proof_event(
                     newsletter=newsletter,
                     subscription=subscription,
                     row=row,
                     now=now,
                     facts=facts,
                     actor=actor,
+                    named=named,
                 )
-                report.confirmed += 1
+            )
+            report.confirmed += 1
+    chain_append_many(events=events)
     return report
+
+
+def subscription_import(
+    *, newsletter: Newsletter, file_name: str, data: bytes, actor: AbstractBaseUser | None
+) -> ImportReport:
+    """Import a CSV file of at most IMPORT_MAX_ROWS rows whole or not at all (see module doc);
+    confirmation mails of the rows without proof go out after commit."""
+    checked = subscription_import_check(newsletter=newsletter, file_name=file_name, data=data)
+    if not checked.report.imported:
+        return checked.report
+    with transaction.atomic():
+        return subscription_import_write(newsletter=newsletter, checked=checked, actor=actor)
 
 
 def _subscription(
@@ -307,7 +400,7 @@ def _subscription(
     )
 
 
-def _proof_record(
+def _proof_event(
     *,
     newsletter: Newsletter,
     subscription: Subscription,
@@ -315,11 +408,17 @@ def _proof_record(
     now: datetime,
     facts: dict,
     actor: AbstractBaseUser | None,
-) -> None:
+    named: dict[tuple[str, str], ConsentText | None],
+) -> ConsentEvent:
     proof = row.proof or {}
-    consent_text = _consent_text(newsletter, row.language, proof["text_version"])
-    event_record(
+    key = (row.language, proof["text_version"])
+    if key not in named:
+        named[key] = _consent_text(newsletter, *key)
+    consent_text = named[key]
+    return ConsentEvent(
         subscription=subscription,
+        newsletter_id=newsletter.pk,
+        address_hmac=subscription.address_hmac,
         kind=ConsentEventKind.IMPORTED,
         at=now,
         ip=proof["ip"],

@@ -1,8 +1,9 @@
-"""The subscriber's own settings: the preference centre's save and "leave all", language and
-frequency, and the links that reach the centre and the data."""
+"""The subscriber's own settings: the preference centre's save and "leave all", language,
+frequency and topics, and the links that reach the centre and the data."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
@@ -63,10 +64,11 @@ def preferences_apply(
     ip: str | None,
     user_agent: str,
     url: str,
+    topic_ids: Collection[int] | None = None,
 ) -> list[Subscription]:
     """Apply the preference centre's save in one transaction: a ticked newsletter is requested
     (its own text, its own double opt-in), an unticked one revoked, and every held one gets the
-    language and frequency; an error on any row leaves none of it applied."""
+    language, frequency and topics; an error on any row leaves none of it applied."""
     with transaction.atomic():
         held = _subscriptions_locked(address_hmac)
         if not held:
@@ -95,7 +97,10 @@ def preferences_apply(
                 )
             if sub is not None:
                 subscription_preferences_change(
-                    subscription_id=sub.id, language=language, frequency=choice.frequency or None
+                    subscription_id=sub.id,
+                    language=language,
+                    frequency=choice.frequency or None,
+                    topic_ids=topic_ids,
                 )
         return list(_subscriptions_locked(address_hmac).values())
 
@@ -129,15 +134,20 @@ def data_link_request(*, subscription_id: int, purpose: str) -> None:
 
 
 def subscription_preferences_change(
-    *, subscription_id: int, language: str | None = None, frequency: str | None = None
+    *,
+    subscription_id: int,
+    language: str | None = None,
+    frequency: str | None = None,
+    topic_ids: Collection[int] | None = None,
 ) -> Subscription | None:
-    """Change language or frequency (only one the newsletter offers); records what changed."""
+    """Change language, frequency (only one the newsletter offers) or the topics the reader
+    chose; records what changed."""
     with transaction.atomic():
         subscription = subscription_locked(subscription_id)
         if subscription is None:
             return None
         newsletter = subscription.newsletter
-        changes: dict[str, dict[str, str]] = {}
+        changes: dict[str, dict] = {}
         if language is not None:
             language = language_or_default(language, fallback=subscription.language)
             if language != subscription.language:
@@ -154,6 +164,13 @@ def subscription_preferences_change(
                 )
             changes["frequency"] = {"old": subscription.frequency, "new": frequency}
             subscription.frequency = frequency
+        if topic_ids is not None:
+            before = sorted(subscription.topics.values_list("pk", flat=True))
+            after = sorted(set(topic_ids))
+            if after != before:
+                # Ids, not names: a topic renamed later must not change what the record says.
+                changes["topics"] = {"old": before, "new": after}
+                subscription.topics.set(after)
         if not changes:
             return subscription
         subscription.save(update_fields=["language", "frequency"])

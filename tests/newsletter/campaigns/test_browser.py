@@ -5,6 +5,7 @@ to /work/wt/shots when that folder exists."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -14,12 +15,13 @@ from playwright.sync_api import expect
 from newsletter.models import Campaign, Digest, DigestState
 from newsletter.services import digests
 from newsletter.services.digest_sending import digest_drain
+from tests.articles.factories import TopicFactory
 from tests.fakes.smtp import SmtpSink
 from tests.newsletter.digests.conftest import seed_subscribers
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 PASSWORD = "pw-browser-123"
-SHOTS = Path("/work/wt/shots")
+SHOTS = Path(os.environ.get("SCREENSHOT_DIR", "/work/wt/shots"))
 
 
 def shoot(page, name: str) -> None:
@@ -52,6 +54,11 @@ def test_manager_writes_tests_checks_sends_and_reads_the_report(
     newsletter.save()
     subs = seed_subscribers(newsletter, 30, language_every=3)
     english = [s for s in subs if s.language == "en"]
+    # Every English reader and five German ones chose "Märkte"; the segment asks for both.
+    markets = TopicFactory(name="Märkte")
+    TopicFactory(name="Energie")
+    for sub in english + [s for s in subs if s.language == "de"][:5]:
+        sub.topics.add(markets)
     manager = User.objects.create_user(
         "verwaltung", email="verwaltung@example.org", password=PASSWORD, is_staff=True
     )
@@ -72,6 +79,7 @@ def test_manager_writes_tests_checks_sends_and_reads_the_report(
     page.fill("#id_subject", "One year for half the price")
     page.fill("#id_body_markdown", "## Our offer\n\nRead **a whole year** for half the price.")
     page.select_option("#id_segment_language", "en")
+    page.get_by_label("Märkte").check()
     shoot(page, "form")
     page.click("input[name=_save]")
     page.wait_for_url(f"{base}/admin/newsletter/campaign/")
@@ -81,6 +89,7 @@ def test_manager_writes_tests_checks_sends_and_reads_the_report(
     page.get_by_role("link", name="Prüfen und senden").click()
     page.wait_for_url(f"**/campaign/{campaign.pk}/send/")
     assert page.locator("#check-count").inner_text() == str(len(english)) == "10"
+    assert page.locator("#check-topics").inner_text() == "Märkte"
     assert "redaktion@example.org" in page.locator("#check-sender").inner_text()
     assert not Digest.objects.exists()
 

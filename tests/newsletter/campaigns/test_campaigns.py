@@ -32,7 +32,12 @@ from newsletter.selectors.mailings import mailing_audience_of
 from newsletter.services import digests
 from newsletter.services.digests import digest_cancel, digest_fan_out, mailing_start_due
 from newsletter.services.mailings import campaign_send
-from tests.articles.factories import ArticleFactory, DraftArticleFactory, image_create
+from tests.articles.factories import (
+    ArticleFactory,
+    DraftArticleFactory,
+    TopicFactory,
+    image_create,
+)
 from tests.newsletter.factories import NewsletterFactory, SubscriptionFactory
 
 pytestmark = pytest.mark.django_db
@@ -122,6 +127,43 @@ def test_the_fan_out_writes_exactly_the_segment_the_checklist_counted(
         Delivery.objects.filter(digest=mailing).values_list("subscription_id", "language")
     )
     assert all(languages[readers[n].pk] == ("en" if n.startswith("en") else "de") for n in expected)
+
+
+def test_a_topic_segment_reaches_readers_who_chose_any_of_its_topics_once(newsletter, readers):
+    markets, energy, culture = (TopicFactory(name=n) for n in ("Märkte", "Energie", "Kultur"))
+    readers["de_old"].topics.set([markets, energy])  # both: still one delivery
+    readers["en_new"].topics.set([energy])
+    readers["de_new"].topics.set([culture])
+    readers["pending"].topics.set([markets])  # not confirmed: never
+    readers["other_list"].topics.set([markets])  # another newsletter: never
+    campaign = campaign_for(newsletter, segment_language=SegmentLanguage.ALL)
+    campaign.segment_topics.set([markets, energy])
+    draft = campaign_draft(campaign=campaign, slot=timezone.now())
+    counted = mailing_audience_of(draft).count()
+    mailing = campaign_send(campaign_id=campaign.pk)
+    assert digest_fan_out(digest_id=mailing.pk) == counted == 2
+    written = Delivery.objects.filter(digest=mailing).values_list("subscription_id", flat=True)
+    assert sorted(written) == sorted([readers["de_old"].pk, readers["en_new"].pk])
+    # Combined with the language: only the English reader of those topics.
+    english = campaign_for(newsletter, segment_language=SegmentLanguage.EN)
+    english.segment_topics.set([markets, energy])
+    audience = mailing_audience_of(campaign_draft(campaign=english, slot=timezone.now()))
+    assert list(audience.values_list("pk", flat=True)) == [readers["en_new"].pk]
+
+
+def test_the_checklist_names_the_topics_and_counts_their_readers(
+    client, manager, newsletter, readers
+):
+    markets = TopicFactory(name="Märkte")
+    readers["de_old"].topics.set([markets])
+    readers["en_old"].topics.set([markets])
+    campaign = campaign_for(newsletter)
+    campaign.segment_topics.set([markets])
+    client.force_login(manager)
+    page = client.get(reverse("admin:newsletter_campaign_send", args=[campaign.pk]))
+    html = page.content.decode()
+    assert re.search(r'id="check-count">2<', html)
+    assert '<span id="check-topics">Märkte</span>' in html
 
 
 def test_a_campaign_is_sent_once_however_often_it_is_confirmed(newsletter, readers, no_workers):

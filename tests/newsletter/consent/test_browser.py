@@ -111,3 +111,40 @@ def test_reader_erases_their_data_through_the_link_mailed_to_them(
     page.wait_for_selector("h1.nl-erased")
     assert not Subscription.objects.filter(id=sub.id).exists()
     assert ConsentEvent.objects.filter(address_hmac=sub.address_hmac, kind="erased").exists()
+
+
+def test_reader_chooses_topics_in_the_preference_centre(browser_pages, live_server):
+    """Checkboxes in the reader's language, saved on the subscription; the page fits a phone.
+    With SCREENSHOT_DIR set the page is saved at 1280 and 390 px (preferences-topics-*.png)."""
+    import os
+    from pathlib import Path
+
+    from tests.articles.factories import TopicFactory
+    from tests.newsletter.factories import SubscriptionFactory
+
+    newsletter = NewsletterFactory(slug="meinung-am-morgen", name="Meinung am Morgen")
+    consent_text_default_publish(newsletter=newsletter)
+    markets = TopicFactory(name="Märkte", name_en="Markets")
+    TopicFactory(name="Energie", name_en="Energy")
+    sub = SubscriptionFactory(newsletter=newsletter, email="themen@example.org")
+    path = reverse(
+        "newsletter_preferences",
+        kwargs={"token": tokens.make_preferences_token(sub.id, address_hmac(sub.email))},
+    )
+    shots = os.environ.get("SCREENSHOT_DIR", "")
+    for width in (1280, 390):
+        page = browser_pages(locale="de-DE", width=width)
+        page.goto(live_server.url + path)
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        if shots:
+            page.screenshot(
+                path=str(Path(shots) / f"preferences-topics-{width}.png"), full_page=True
+            )
+    page.get_by_label("Märkte").check()
+    page.get_by_role("button", name="Speichern").click()
+    page.wait_for_url("**gespeichert=1**")
+    assert list(sub.topics.all()) == [markets]
+    assert page.get_by_label("Märkte").is_checked()
+    english = browser_pages(locale="en-GB", width=390)
+    english.goto(live_server.url + path + "?lang=en")
+    assert english.get_by_label("Markets").is_checked()

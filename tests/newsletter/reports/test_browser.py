@@ -24,6 +24,7 @@ from newsletter.services.consent import (
     subscription_request,
     subscription_revoke,
 )
+from newsletter.services.stats import daily_counts_roll_up
 from tests.ops.test_browser_csp import COLLECT_VIOLATIONS
 
 from .conftest import PASSWORD
@@ -83,6 +84,7 @@ def test_manager_reads_the_dashboard_and_downloads_its_numbers(
     browser_page, live_server, newsletter, manager
 ):
     subs = seed(newsletter)
+    daily_counts_roll_up()  # as the beat does every five minutes
     page = browser_page
     page.add_init_script(COLLECT_VIOLATIONS)
     page.set_viewport_size({"width": 1280, "height": 900})
@@ -193,3 +195,67 @@ def test_manager_imports_a_csv_and_sees_what_happened(
     assert ConsentEvent.objects.filter(kind="imported").count() == 1
     assert page_width(page) <= 1280
     shoot(page, "import-done")
+
+
+def test_a_large_import_shows_its_progress_then_its_report(
+    browser_page, live_server, newsletter, manager, tmp_path
+):
+    from newsletter.models import SubscriptionImport
+
+    page = browser_page
+    page.set_viewport_size({"width": 1280, "height": 900})
+    log_in(page, live_server.url)
+    # A job a worker is checking right now: progress, and the page reloads itself.
+    running = SubscriptionImport.objects.create(
+        newsletter=newsletter,
+        file_name="messe-2025-alle-besucher.csv",
+        data=b"email\n",
+        user_name="verwaltung",
+        state="checking",
+        lines=100_000,
+        rows_checked=40_000,
+    )
+    page.goto(
+        live_server.url + reverse("admin:newsletter_subscription_import_job", args=[running.pk])
+    )
+    assert "40000 von 100000 Zeilen geprüft" in page.locator("#import-report").inner_text()
+    assert page.locator("progress#import-progress").get_attribute("value") == "40"
+    assert page_width(page) <= 1280
+    shoot(page, "import-job-progress")
+    SubscriptionImport.objects.filter(pk=running.pk).update(
+        state="refused",
+        finished_at=timezone.now(),
+        rows=100_000,
+        error_count=2,
+        errors=[
+            [7, "Bitte geben Sie eine gültige E-Mail-Adresse ein."],
+            [99_001, "Adresse doppelt (schon in Zeile 12)."],
+        ],
+    )
+    # It reloads by itself and then shows the report, with no reload any more.
+    page.wait_for_selector("text=wurde nicht importiert", timeout=10_000)
+    assert page.locator("meta[http-equiv=refresh]").count() == 0
+    shoot(page, "import-job-refused")
+
+    # Above the request's 2,000 rows the upload becomes a job (run eagerly in this test).
+    big = tmp_path / "gross.csv"
+    big.write_text(
+        "email,consent_at,ip,source,text_version\n"
+        + "".join(
+            f"leser{i}@example.org,2025-03-01T09:30:00+01:00,198.51.100.4,Messe,1\n"
+            for i in range(2_500)
+        )
+    )
+    page.goto(live_server.url + reverse("admin:newsletter_subscription_import"))
+    page.select_option("#id_newsletter", str(newsletter.pk))
+    page.set_input_files("#id_file", str(big))
+    with page.expect_navigation(timeout=120_000):
+        page.get_by_role("button", name="Importieren").click(no_wait_after=True)
+    page.wait_for_url("**/subscription/import/*/", timeout=120_000)
+    page.wait_for_selector("text=„gross.csv“ importiert", timeout=120_000)
+    assert Subscription.objects.filter(state=SubscriptionState.CONFIRMED).count() == 2_500
+    shoot(page, "import-job-done")
+    page.goto(live_server.url + reverse("admin:newsletter_subscription_import"))
+    assert page.locator("#import-jobs tbody tr").count() == 2
+    assert page_width(page) <= 1280
+    shoot(page, "import-with-jobs")
