@@ -8,6 +8,7 @@ from django import forms
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.core.files.storage import default_storage
+from django.db import transaction
 from django.db.models import F, Func, OuterRef, Q, QuerySet, Subquery
 from django.http import HttpRequest, JsonResponse
 from django.urls import path, reverse
@@ -211,9 +212,12 @@ class ImageAdmin(admin.ModelAdmin):
         image_delete(image=obj)
 
     def delete_queryset(self, request, queryset):
-        # The admin has already refused a selection with a picture in use (PROTECT).
-        for image in queryset:
-            image_delete(image=image)
+        # The admin has already refused a selection with a picture in use (PROTECT). One
+        # transaction, as the queryset.delete() this replaces: a picture put to use meanwhile
+        # keeps the whole selection, files included (they go only on commit).
+        with transaction.atomic():
+            for image in queryset:
+                image_delete(image=image)
 
     def get_urls(self):
         upload = path(

@@ -27,7 +27,8 @@ def signup_box_context(
 
     `page` and `started` stand in for the page's path and the fill-time token where the box
     is rendered into a layout for many pages and readers (see articles.layout)."""
-    newsletter, text = signup_offer(slug=slug, language=translation.get_language() or "de")
+    language = translation.get_language() or "de"
+    newsletter, text = signup_offer(slug=slug, language=language)
     if newsletter is None:
         return {"newsletter": None}
     if form is None:
@@ -41,7 +42,6 @@ def signup_box_context(
                 "started": started or form_started_token(),
             }
         )
-    language = translation.get_language() or "de"
     return {
         "newsletter": newsletter,
         "description": newsletter.description_for(language),

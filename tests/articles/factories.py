@@ -9,13 +9,14 @@ from articles.models import (
     Article,
     ArticleKind,
     ArticleStatus,
+    ArticleTranslation,
     Author,
     Disclaimer,
     DisclaimerVersion,
     Image,
     Topic,
 )
-from articles.services import image_store
+from articles.services import article_translation_save, image_store
 
 # The seed page's "Hinweis", verbatim: the default opinion disclaimer made by a migration.
 SEED_NOTE = (
@@ -111,4 +112,21 @@ def image_create(
         alt_text=alt_text,
         caption=caption,
         credit=credit,
+    )
+
+
+def english_translation_save(
+    article: Article, *, title: str, slug: str, body_markdown: str = "Text", **fields
+) -> ArticleTranslation:
+    """The article's English translation, saved as the admin saves it (body rendered,
+    pictures recorded as used)."""
+    return article_translation_save(
+        translation=ArticleTranslation(
+            article=article,
+            language="en",
+            title=title,
+            slug=slug,
+            body_markdown=body_markdown,
+            **fields,
+        )
     )

@@ -122,6 +122,23 @@ def test_a_picture_in_use_cannot_be_deleted_an_unused_one_goes_with_its_files(
     assert not any(default_storage.exists(name) for name in names)
 
 
+def test_deleting_a_selection_is_all_or_nothing(chart, django_capture_on_commit_callbacks):
+    """The library's bulk delete checks uses first; a picture put to use after that check
+    keeps the whole selection and every file (the action runs outside the admin's own
+    transaction)."""
+    from django.contrib.admin.sites import site
+
+    unused = image_create(width=600, height=400)
+    names = unused.file_names
+    _with_body(_markdown(chart, "Gold"))
+    # The unused (newer) picture first: it is gone, files and all, before the used one fails.
+    selection = Image.objects.filter(pk__in=[unused.pk, chart.pk]).order_by("-pk")
+    with django_capture_on_commit_callbacks(execute=True), pytest.raises(ProtectedError):
+        site._registry[Image].delete_queryset(None, selection)
+    assert Image.objects.filter(pk=unused.pk).exists()
+    assert all(default_storage.exists(name) for name in names)
+
+
 def test_the_library_says_where_a_picture_is_used_and_refuses_to_delete_it(admin_client, chart):
     article = _with_body(_markdown(chart, "Gold"), title="Gold im Text")
     ArticleFactory(title="Gold als Titelbild", feature_image=chart)

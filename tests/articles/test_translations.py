@@ -10,7 +10,7 @@ from django.db import IntegrityError, transaction
 
 from articles.models import ArticleTranslation
 from articles.services import article_translation_save
-from tests.articles.factories import ArticleFactory, TopicFactory
+from tests.articles.factories import ArticleFactory, TopicFactory, english_translation_save
 
 pytestmark = pytest.mark.django_db
 
@@ -24,16 +24,13 @@ def gold():
         lead="Warum Anleger Gold halten.",
         topics=[topic],
     )
-    article_translation_save(
-        translation=ArticleTranslation(
-            article=article,
-            language="en",
-            title="Gold as insurance",
-            slug="gold-as-insurance",
-            lead="Why investors hold gold.",
-            body_markdown="## Heading\n\nThe English text.",
-            meta_description="Gold, explained.",
-        )
+    english_translation_save(
+        article,
+        title="Gold as insurance",
+        slug="gold-as-insurance",
+        lead="Why investors hold gold.",
+        body_markdown="## Heading\n\nThe English text.",
+        meta_description="Gold, explained.",
     )
     return article
 

@@ -11,15 +11,13 @@ from django.core import mail
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 
-from articles.models import ArticleTranslation
-from articles.services import article_translation_save
 from newsletter.emails import digest as digest_emails
 from newsletter.models import Campaign, Digest
 from newsletter.services import digests
 from newsletter.services.digest_sending import digest_drain
 from newsletter.services.digests import digest_fan_out
 from newsletter.services.mailings import campaign_send
-from tests.articles.factories import ArticleFactory
+from tests.articles.factories import ArticleFactory, english_translation_save
 from tests.newsletter.factories import NewsletterFactory, SubscriptionFactory
 
 pytestmark = pytest.mark.django_db
@@ -51,15 +49,8 @@ def readers(newsletter):
 @pytest.fixture
 def article():
     article = ArticleFactory(title="Zinsen steigen", lead="Warum das gut ist.")
-    article_translation_save(
-        translation=ArticleTranslation(
-            article=article,
-            language="en",
-            title="Rates are rising",
-            slug="rates-are-rising",
-            lead="Why that is good.",
-            body_markdown="Text",
-        )
+    english_translation_save(
+        article, title="Rates are rising", slug="rates-are-rising", lead="Why that is good."
     )
     return article
 

@@ -9,14 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from articles.models import ArticleTranslation
-from articles.services import article_translation_save
 from newsletter.models import Subscription, SubscriptionState
 from newsletter.services import digests
 from newsletter.services.consent import consent_text_default_publish
 from newsletter.services.digest_sending import digest_drain
 from newsletter.services.digests import digest_fan_out, digest_start_now
-from tests.articles.factories import ArticleFactory
+from tests.articles.factories import ArticleFactory, english_translation_save
 from tests.newsletter.factories import NewsletterFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -93,15 +91,12 @@ def site(settings, smtp_sink, live_server, monkeypatch):
     article = ArticleFactory(
         title="Gold als Versicherung", slug="gold-als-versicherung", lead="Warum Gold."
     )
-    article_translation_save(
-        translation=ArticleTranslation(
-            article=article,
-            language="en",
-            title="Gold as insurance",
-            slug="gold-as-insurance",
-            lead="Why gold.",
-            body_markdown="The English text.",
-        )
+    english_translation_save(
+        article,
+        title="Gold as insurance",
+        slug="gold-as-insurance",
+        lead="Why gold.",
+        body_markdown="The English text.",
     )
     return newsletter
 

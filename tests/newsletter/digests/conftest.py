@@ -37,18 +37,14 @@ def newsletter_with_articles(db):
 @pytest.fixture
 def rates_in_english(newsletter_with_articles):
     """The English translation of one of the two articles; the other stays German only."""
-    from articles.models import Article, ArticleTranslation
-    from articles.services import article_translation_save
+    from articles.models import Article
+    from tests.articles.factories import english_translation_save
 
-    return article_translation_save(
-        translation=ArticleTranslation(
-            article=Article.objects.get(title="Zinsen steigen"),
-            language="en",
-            title="Rates are rising",
-            slug="rates-are-rising",
-            lead="Why that is good.",
-            body_markdown="Text",
-        )
+    return english_translation_save(
+        Article.objects.get(title="Zinsen steigen"),
+        title="Rates are rising",
+        slug="rates-are-rising",
+        lead="Why that is good.",
     )
 
 

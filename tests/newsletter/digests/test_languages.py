@@ -75,21 +75,9 @@ def test_the_german_subject_stays_the_digests_stored_one(digest):
     assert digest.subject == "Meinung am Morgen: 2 neue Artikel vom 30.11.2026"
 
 
-def test_the_english_digest_uses_english_translations_and_marks_the_rest_german(digest):
-    from articles.models import Article, ArticleTranslation
-    from articles.services import article_translation_save
-
-    translated = Article.objects.get(title="Zinsen steigen")
-    article_translation_save(
-        translation=ArticleTranslation(
-            article=translated,
-            language="en",
-            title="Rates are rising",
-            slug="rates-are-rising",
-            lead="Why that is good.",
-            body_markdown="Text",
-        )
-    )
+def test_the_english_digest_uses_english_translations_and_marks_the_rest_german(
+    digest, rates_in_english
+):
     from newsletter.emails import digest as digest_emails
 
     digest_emails._cached_render.cache_clear()
