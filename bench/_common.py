@@ -175,7 +175,15 @@ def consent_chain_link() -> None:
             "personal_digest = l.pd FROM links l WHERE e.chain_seq = l.seq"
         )
         cursor.execute("DROP TABLE links")
-        cursor.execute("VACUUM (ANALYZE) newsletter_consentevent")
+        # The UPDATE wrote the new row versions in its join's order. event_record appends
+        # rows in chain order, so put them back in that order (and drop the dead versions):
+        # the verifier's ordered walk then reads the table as production would.
+        cursor.execute(
+            "SELECT indexname FROM pg_indexes WHERE tablename = 'newsletter_consentevent' "
+            "AND indexdef LIKE 'CREATE UNIQUE INDEX %% (chain_seq)'"
+        )
+        cursor.execute(f'CLUSTER newsletter_consentevent USING "{cursor.fetchone()[0]}"')
+        cursor.execute("ANALYZE newsletter_consentevent")
     ChainHead.objects.update_or_create(id=1, defaults={"seq": last, "row_hash": prev})
 
 

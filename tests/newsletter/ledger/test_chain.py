@@ -205,7 +205,13 @@ def test_chain_stays_intact_after_erasure(ledger, capsys):
     assert erased.chain_seq == ChainHead.objects.get().seq
 
 
-def test_chain_stays_intact_after_retention_deletes_old_events(ledger, signup, settings, capsys):
+@pytest.mark.parametrize("window", [None, 2], ids=["one-window", "windows-of-two"])
+def test_chain_stays_intact_after_retention_deletes_old_events(
+    ledger, signup, settings, capsys, monkeypatch, window
+):
+    if window:
+        # Pruned links and events then meet at window borders too (see _chain_rows_windowed).
+        monkeypatch.setattr(ledger_service, "CHAIN_WINDOW", window)
     revoked = _event(ledger, "revoked")
     long_ago = timezone.now() - timedelta(days=settings.NEWSLETTER_RETENTION_DAYS + 1)
     revoked.subscription.__class__.objects.filter(id=revoked.subscription_id).update(
@@ -231,6 +237,8 @@ def test_chain_stays_intact_after_retention_deletes_old_events(ledger, signup, s
     assert code == 0, output
     assert f"{len(deleted)} pruned links" in output
     assert ChainHead.objects.get().seq == retention.chain_seq + 1
+    streamed = list(ledger_service._chain_rows_windowed(0, None))
+    assert streamed == list(ledger_service._chain_rows_portable(0, None))
 
 
 def test_a_deleted_row_posing_as_pruned_is_named(ledger, capsys):
@@ -305,7 +313,7 @@ def test_an_archived_head_no_longer_matching_is_named(ledger, capsys):
 def test_the_portable_walk_reads_the_same_links_as_copy(ledger):
     """The local run's SQLite has no COPY: its walk, built from the ORM, must hand the
     verifier exactly the rows PostgreSQL streams, or a local verify would report breaks."""
-    streamed = list(ledger_service._chain_rows(ledger_service._sql_chain(0, None)))
+    streamed = list(ledger_service._chain_rows_windowed(0, None))
     portable = list(ledger_service._chain_rows_portable(0, None))
     assert portable == streamed
     assert len(portable) == len(ledger)
