@@ -45,7 +45,13 @@ STANDINS = {
     "redis-cache": ("localhost/meinung-standin-redis:7", "redis.Containerfile"),
 }
 CACHE = Path(os.environ.get("IMAGE_TEST_CACHE", "/var/cache/meinung-image"))
-TOOLS = {"podman": "podman", "debootstrap": "debootstrap", "docker-compose": "docker-compose"}
+TOOLS = {
+    "podman": "podman",
+    "runc": "runc",
+    "iptables": "iptables",
+    "debootstrap": "debootstrap",
+    "docker-compose": "docker-compose",
+}
 # Containers and compose projects of this run only (several suites may share the machine).
 PREFIX = f"meinung-imgtest-{uuid.uuid4().hex[:6]}"
 
@@ -102,8 +108,12 @@ def _get(url: str, timeout: float = 5) -> tuple[int, bytes]:
 
 @pytest.fixture(scope="module")
 def podman_env(tmp_path_factory) -> dict[str, str]:
-    """podman's environment: a containers.conf whose default ulimits this machine grants, and
-    an image store of the test's own under the cache directory.
+    """podman's environment: a containers.conf with runc and default ulimits this machine
+    grants, and an image store of the test's own under the cache directory.
+
+    runc, not crun: on a machine whose cgroups are mounted in hybrid mode (v1 controllers
+    beside an empty v2 tree, as on some CI hosts) crun refuses every container with "cgroups
+    in hybrid mode not supported", while runc runs them.
 
     podman's defaults ask runc for open-file and process limits above the hard limits here,
     and root in this sandbox lacks CAP_SYS_RESOURCE to raise them: every container then fails
@@ -127,6 +137,7 @@ def podman_env(tmp_path_factory) -> dict[str, str]:
     conf = folder / "containers.conf"
     conf.write_text(
         f'[containers]\ndefault_ulimits = ["nofile={nofile}:{nofile}", "nproc={nproc}:{nproc}"]\n'
+        '[engine]\nruntime = "runc"\n'
     )
     # One run-time directory per store: two stores must never share its locks and mounts.
     runroot = Path("/run/meinung-image-test") / str(CACHE).strip("/").replace("/", "-")
