@@ -38,6 +38,13 @@ def article_list_live(*, now: datetime | None = None) -> QuerySet[Article]:
     return Article.objects.filter(live_article_filter(now=now)).order_by("-published_at", "-id")
 
 
+def article_list_by_ids(ids: list[int], *, live_only: bool = False) -> QuerySet[Article]:
+    """Articles by id, with what a mail shows of them: only the live ones (the web archive)
+    or every one that still exists (a mail, rendered as it was sent)."""
+    articles = article_list_live() if live_only else Article.objects.all()
+    return articles.filter(pk__in=ids).select_related("disclaimer_version", "feature_image")
+
+
 def article_list_published_between(*, start: datetime, end: datetime) -> list[Article]:
     """Articles that went live in [start, end), oldest first, with what a digest shows."""
     return list(

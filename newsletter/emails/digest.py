@@ -27,9 +27,8 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext
 
 from articles.markdown import render_markdown
-from articles.models import Article
 from articles.pictures import BodyPictures, picture_file, pictures_flattened
-from articles.selectors import articles_localize
+from articles.selectors import article_list_by_ids, articles_localize
 from articles.templatetags.article_tags import byline_time
 from newsletter.emails.consent import legal_links
 from newsletter.emails.layout import brand_context, html_inline
@@ -151,7 +150,7 @@ def digest_subjects_localize(digests: list[Digest], *, language: str) -> list[Di
     firsts = {
         article.pk: article
         for article in articles_localize(
-            Article.objects.filter(pk__in=[d.article_ids[0] for d in legacy]) if legacy else [],
+            article_list_by_ids([d.article_ids[0] for d in legacy]) if legacy else [],
             language=language,
         )
     }

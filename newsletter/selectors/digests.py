@@ -5,8 +5,7 @@ from __future__ import annotations
 from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
-from articles.models import Article
-from articles.selectors import article_list_live
+from articles.selectors import article_list_by_ids
 from newsletter.models import (
     Batch,
     BatchState,
@@ -100,11 +99,5 @@ def digest_list_archive() -> QuerySet[Digest]:
 def digest_articles(*, digest: Digest, live_only: bool = True) -> list:
     """The digest's article snapshot in the digest's order: what is still live (the web
     archive), or everything that still exists (the mail, rendered as it was sent)."""
-    articles = article_list_live() if live_only else Article.objects.all()
-    by_id = {
-        a.pk: a
-        for a in articles.filter(pk__in=digest.article_ids).select_related(
-            "disclaimer_version", "feature_image"
-        )
-    }
+    by_id = {a.pk: a for a in article_list_by_ids(digest.article_ids, live_only=live_only)}
     return [by_id[pk] for pk in digest.article_ids if pk in by_id]
