@@ -269,6 +269,9 @@ class Subscription(models.Model):
             models.Index(fields=["address_hmac"], name="sub_address_hmac_idx"),
             models.Index(fields=["state", "requested_at"], name="sub_state_requested_idx"),
             models.Index(fields=["newsletter", "state", "frequency", "id"], name="sub_fanout_idx"),
+            # A mailing's claims walk its confirmed readers by id (a campaign, or a digest of a
+            # newsletter with one frequency, names no frequency).
+            models.Index(fields=["newsletter", "state", "id"], name="sub_audience_idx"),
             models.Index(fields=["email"], name="sub_email_idx"),
             # The admin's search by the start of an address (LIKE 'abc%') on PostgreSQL.
             models.Index(

@@ -1,9 +1,9 @@
-"""Who a mailing goes to: one definition for the checklist's count and the fan-out's INSERT.
+"""Who a mailing goes to: one definition for the checklist's count and the claims' INSERT.
 
 A digest goes to a newsletter's confirmed readers (of its frequency, where the newsletter
 offers both); a campaign to the confirmed readers of its segment. The checklist counts this
-queryset and the fan-out inserts from its SQL, so the number a manager confirms is the number
-the fan-out writes (give or take readers who confirm or leave in between).
+queryset and each claim inserts its next readers from its SQL, so the number a manager
+confirms is the number that is sent (give or take readers who confirm or leave in between).
 """
 
 from __future__ import annotations
@@ -81,6 +81,24 @@ def mailing_audience_of(digest: Digest) -> QuerySet[Subscription]:
     )
 
 
+def mailing_audience_snapshot(digest: Digest) -> QuerySet[Subscription]:
+    """The audience as it stood when the mailing started: readers confirmed by then, with a
+    subscription that existed by then. Claims take their readers from it as they go, so a
+    reader who leaves before their turn is never written down, and one who joins later is
+    never added."""
+    return mailing_audience_of(digest).filter(
+        id__lte=digest.audience_last_id or 0, confirmed_at__lte=digest.fanned_out_at
+    )
+
+
+def mailing_audience_next(digest: Digest, *, language: str, limit: int) -> QuerySet:
+    """(id, mail language) of the next `limit` readers of one mail language after that
+    language's claim cursor, in id order (a range scan of sub_audience_idx)."""
+    after = digest.audience_cursors.get(language, 0)
+    rows = mailing_audience_rows(mailing_audience_snapshot(digest).filter(id__gt=after))
+    return rows.filter(mail_language=language).order_by("id")[:limit]
+
+
 def mailing_audience_rows(audience: QuerySet[Subscription]) -> QuerySet:
     """(subscription id, mail language) per reader: emails.digest.digest_language in SQL."""
     return audience.annotate(
@@ -92,6 +110,10 @@ def mailing_audience_rows(audience: QuerySet[Subscription]) -> QuerySet:
     ).values_list("id", "mail_language")
 
 
+# The languages mails are written in (mailing_audience_rows maps every reader to one).
+MAIL_LANGUAGES = ("de", "en")
+
+
 def mailing_audience_languages(audience: QuerySet[Subscription]) -> dict[str, int]:
     """How many readers of the audience get the mailing in each mail language (one query)."""
     counts = dict(
@@ -101,4 +123,4 @@ def mailing_audience_languages(audience: QuerySet[Subscription]) -> dict[str, in
         .annotate(n=Count("id"))
         .values_list("mail_language", "n")
     )
-    return {"de": counts.get("de", 0), "en": counts.get("en", 0)}
+    return {language: counts.get(language, 0) for language in MAIL_LANGUAGES}

@@ -1,8 +1,8 @@
-"""Digest lifecycle: create once per slot, fan out set-based, pause/resume/cancel, finish.
+"""Digest lifecycle: create once per slot, start (fix the audience), pause/resume/cancel.
 
 The database is the source of truth; Celery messages only wake workers up. Every service here
-is safe to run twice: creation is guarded by the digest_once_per_slot constraint, fan-out by
-ON CONFLICT DO NOTHING under the digest row lock, state changes by conditional updates.
+is safe to run twice: creation is guarded by the digest_once_per_slot constraint, the start by
+the digest row lock and its state, state changes by conditional updates.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
+from django.db.models import Max
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -21,15 +22,15 @@ from newsletter.enqueue import DIGEST_DRAIN, DIGEST_FAN_OUT, task_enqueue_on_com
 from newsletter.models import (
     Batch,
     BatchState,
-    Delivery,
     Digest,
     DigestState,
     Frequency,
     MailingKind,
     Newsletter,
+    Subscription,
 )
 from newsletter.schedule import newsletter_due_slots, newsletter_frequencies
-from newsletter.selectors.mailings import mailing_audience_of, mailing_audience_rows
+from newsletter.selectors.mailings import MAIL_LANGUAGES, mailing_audience_snapshot
 from newsletter.services.digest_sending import digest_finish_check, digest_reconcile
 
 # A mailing can be cancelled until it is final.
@@ -118,10 +119,12 @@ def digest_start_now(
 
 
 def digest_fan_out(*, digest_id: int) -> int:
-    """Write one delivery per subscription of the mailing's audience (a digest's readers or a
-    campaign's segment, selectors.mailings) in one INSERT … SELECT (repeatable), then move the
-    mailing to sending and enqueue its drains; returns the number of recipients."""
-    delivery_table = Delivery._meta.db_table
+    """Start sending: fix the mailing's audience (selectors.mailings.mailing_audience_snapshot:
+    the highest subscription id and the time now), count it for the progress page, move the
+    mailing to sending and enqueue its drains; returns the number of recipients counted.
+
+    Nothing is written per reader here: each claim writes the delivery rows of the readers it
+    takes (digest_sending.claim). Repeatable: a second call finds the mailing sending."""
     with transaction.atomic():
         digest = (
             Digest.objects.select_for_update(skip_locked=True, of=("self",))
@@ -130,35 +133,13 @@ def digest_fan_out(*, digest_id: int) -> int:
             .first()
         )
         if digest is None:
-            # Already fanned out, cancelled, or another worker is fanning out right now.
+            # Already started, cancelled, or another worker is starting it right now.
             return 0
-        audience, params = (
-            mailing_audience_rows(mailing_audience_of(digest)).order_by().query.sql_with_params()
-        )
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"""
-                INSERT INTO {delivery_table} (digest_id, subscription_id, language, state, reason)
-                SELECT %s, a.id, a.mail_language, NULL, ''
-                FROM ({audience}) a
-                ORDER BY 3, 2
-                ON CONFLICT (digest_id, subscription_id) DO NOTHING
-                """,
-                [digest.pk, *params],
-            )
-            cursor.execute(
-                f"SELECT count(*), max(id) FROM {delivery_table} WHERE digest_id = %s",
-                [digest.pk],
-            )
-            count, last_id = cursor.fetchone()
-            # Claims walk this digest's rows by id with a LIMIT. Planned on statistics from
-            # before these rows existed, PostgreSQL sorts every remaining row for each claim
-            # (0.5 s per batch at a million recipients, measured by bench/digest.py); fresh
-            # statistics keep it on an index scan.
-            cursor.execute(f"ANALYZE {delivery_table}")
-        digest.recipients = count
-        digest.last_delivery_id = last_id
         digest.fanned_out_at = timezone.now()
+        digest.audience_last_id = Subscription.objects.aggregate(last=Max("id"))["last"] or 0
+        digest.audience_cursors = dict.fromkeys(MAIL_LANGUAGES, 0)
+        count = mailing_audience_snapshot(digest).count()
+        digest.recipients = count
         if count:
             digest.state = DigestState.SENDING
             _enqueue_drains(digest.pk)
@@ -168,7 +149,8 @@ def digest_fan_out(*, digest_id: int) -> int:
         digest.save(
             update_fields=[
                 "recipients",
-                "last_delivery_id",
+                "audience_last_id",
+                "audience_cursors",
                 "fanned_out_at",
                 "state",
                 "finished_at",
@@ -249,9 +231,12 @@ def digest_kick_stalled(*, now: datetime | None = None) -> list[int]:
         digest_reconcile(digest_id=digest.pk, now=now)
         if digest_finish_check(digest_id=digest.pk):
             continue
-        claimable = (digest.last_delivery_id or 0) > digest.cursor or Batch.objects.filter(
-            digest_id=digest.pk, state=BatchState.RETRY, next_attempt_at__lte=now
-        ).exists()
+        claimable = (
+            bool(digest.audience_languages_open())
+            or Batch.objects.filter(
+                digest_id=digest.pk, state=BatchState.RETRY, next_attempt_at__lte=now
+            ).exists()
+        )
         if not claimable:
             continue
         live = Batch.objects.filter(

@@ -2,10 +2,11 @@
 
 The batch is the unit of claiming, sending, retrying and recording (docs/design.md, "Digest
 delivery"). On the happy path a batch costs one claim transaction, one read (re-check), one
-provider call and one UPDATE of its own row; delivery rows are only written for exceptions.
+provider call and one UPDATE of its own row. The claim writes the batch's delivery rows (one
+INSERT … SELECT of the audience's next readers); later they are only written for exceptions.
 
-The package is cut by purpose: ``claim`` (ranges and leases), ``recheck`` (who may still get
-it), ``provider`` (the connection and how its errors are read), ``send`` (one batch),
+The package is cut by purpose: ``claim`` (readers, ranges and leases), ``recheck`` (who may
+still get it), ``provider`` (the connection and how its errors are read), ``send`` (one batch),
 ``record`` (its outcome), ``reconcile`` (leases, uncertain batches) and ``drain`` (the loop).
 """
 

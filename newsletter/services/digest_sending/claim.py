@@ -1,4 +1,4 @@
-"""Claiming: the next id range after a digest's cursor, or a due retry, under a lease.
+"""Claiming: a due retry, or the next readers after a language's cursor, under a lease.
 
 Each claim takes the batch's next attempt number, the fencing token every later write for
 the batch is checked against (fence.py)."""
@@ -9,10 +9,11 @@ import logging
 from datetime import datetime
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from newsletter.models import Batch, BatchState, Delivery, Digest, DigestState
+from newsletter.selectors.mailings import mailing_audience_next
 from newsletter.services.digest_sending.lease import lease_end
 from newsletter.services.digest_sending.provider import provider_name
 
@@ -34,14 +35,15 @@ def _claimed(batch: Batch) -> Batch:
 
 
 def batch_claim(*, digest_id: int, now: datetime | None = None) -> Batch | None:
-    """Take the next id range after the digest's cursor (or a due retry) under the digest row
-    lock, with a lease; two workers never get the same range, a repeat finds nothing."""
+    """Take a due retry, or the next readers of the mailing's audience as a new batch, under
+    the digest row lock, with a lease; two workers never get the same readers, and a repeat
+    finds nothing."""
     now = now or timezone.now()
     with transaction.atomic():
         digest = (
-            Digest.objects.select_for_update()
+            Digest.objects.select_for_update(of=("self",))
+            .select_related("newsletter", "campaign")
             .filter(pk=digest_id)
-            .only("pk", "state", "cursor", "last_delivery_id")
             .first()
         )
         if digest is None or digest.state != DigestState.SENDING:
@@ -68,32 +70,56 @@ def batch_claim(*, digest_id: int, now: datetime | None = None) -> Batch | None:
                 retry.lease_until, retry.call_started_at = lease_end(now), None
                 retry.esp = provider_name()
                 return _claimed(retry)
-        if digest.last_delivery_id is None or digest.cursor >= digest.last_delivery_id:
-            return None
-        rows = list(
-            Delivery.objects.filter(digest_id=digest_id, pk__gt=digest.cursor)
-            .order_by("pk")
-            .values_list("pk", "language")[: settings.NEWSLETTER_BATCH_SIZE]
+        while languages := digest.audience_languages_open():
+            batch = _batch_from_next_readers(digest, language=languages[0], now=now)
+            if batch is not None:
+                return _claimed(batch)
+        return None
+
+
+def _batch_from_next_readers(digest: Digest, *, language: str, now: datetime) -> Batch | None:
+    """Write the delivery rows of the language's next readers and make them one batch; the
+    cursor moves past them in the same transaction (the caller holds the digest row lock).
+
+    Rows are written here, a batch at a time, rather than all before the first send: at ten
+    million readers one INSERT of every row took minutes before anything was sent."""
+    size = settings.NEWSLETTER_BATCH_SIZE
+    readers_sql, params = mailing_audience_next(
+        digest, language=language, limit=size
+    ).query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            WITH chunk AS ({readers_sql}),
+            written AS (
+                INSERT INTO {Delivery._meta.db_table}
+                    (digest_id, subscription_id, language, state, reason)
+                SELECT %s, chunk.id, %s, NULL, '' FROM chunk ORDER BY chunk.id
+                ON CONFLICT (digest_id, subscription_id) DO NOTHING
+                RETURNING id
+            )
+            SELECT (SELECT count(*) FROM chunk), (SELECT max(id) FROM chunk),
+                   count(*), min(id), max(id)
+            FROM written
+            """,
+            [*params, digest.pk, language],
         )
-        if not rows:
-            digest.cursor = digest.last_delivery_id
-            digest.save(update_fields=["cursor"])
-            return None
-        language = rows[0][1]
-        # One body per provider call: a batch stops where the language changes.
-        cut = next((i for i, (_pk, lang) in enumerate(rows) if lang != language), len(rows))
-        ids = [pk for pk, _lang in rows[:cut]]
-        batch = Batch.objects.create(
-            digest_id=digest_id,
-            first_delivery_id=ids[0],
-            last_delivery_id=ids[-1],
-            size=len(ids),
-            language=language,
-            state=BatchState.SENDING,
-            esp=provider_name(),
-            lease_until=lease_end(now),
-            attempts=1,
-        )
-        digest.cursor = ids[-1]
-        digest.save(update_fields=["cursor"])
-        return _claimed(batch)
+        readers, last_reader, written, first_id, last_id = cursor.fetchone()
+    # A short chunk is the language's last one.
+    cursors = dict(digest.audience_cursors)
+    cursors[language] = last_reader if readers == size else digest.audience_last_id
+    digest.audience_cursors = cursors
+    digest.save(update_fields=["audience_cursors"])
+    if not written:
+        return None
+    return Batch.objects.create(
+        digest_id=digest.pk,
+        first_delivery_id=first_id,
+        last_delivery_id=last_id,
+        size=written,
+        language=language,
+        state=BatchState.SENDING,
+        esp=provider_name(),
+        lease_until=lease_end(now),
+        attempts=1,
+    )

@@ -6,6 +6,7 @@ lifecycle services (newsletter.services.digests) read it, so imports run one way
 from __future__ import annotations
 
 from django.db import transaction
+from django.db.models import Sum
 from django.utils import timezone
 
 from newsletter.models import Batch, BatchState, Delivery, DeliveryState, Digest, DigestState
@@ -14,7 +15,9 @@ ACTIVE_BATCH_STATES = (BatchState.SENDING, BatchState.RETRY, BatchState.UNCERTAI
 
 
 def digest_finish_check(*, digest_id: int) -> bool:
-    """Mark the digest done once its cursor passed the last delivery and no batch is in flight.
+    """Mark the digest done once every reader of its audience is in a batch and no batch is
+    in flight; its recipients become the readers actually claimed (readers who left before
+    their turn were never written down).
 
     The digest row is locked first, as every claim does: the batch check below then runs in a
     new statement that sees any batch a concurrent claim created (a single UPDATE … NOT EXISTS
@@ -24,15 +27,16 @@ def digest_finish_check(*, digest_id: int) -> bool:
         digest = (
             Digest.objects.select_for_update()
             .filter(pk=digest_id, state=DigestState.SENDING)
-            .only("pk", "cursor", "last_delivery_id")
+            .only("pk", "audience_cursors", "audience_last_id")
             .first()
         )
-        if digest is None or digest.cursor < (digest.last_delivery_id or 0):
+        if digest is None or digest.audience_languages_open():
             return False
         if Batch.objects.filter(digest_id=digest_id, state__in=ACTIVE_BATCH_STATES).exists():
             return False
+        claimed = Batch.objects.filter(digest_id=digest_id).aggregate(n=Sum("size"))["n"]
         Digest.objects.filter(pk=digest_id).update(
-            state=DigestState.DONE, finished_at=timezone.now()
+            state=DigestState.DONE, finished_at=timezone.now(), recipients=claimed or 0
         )
     return True
 

@@ -38,6 +38,7 @@ from tests.articles.factories import (
     TopicFactory,
     image_create,
 )
+from tests.newsletter.digests.conftest import claims_all
 from tests.newsletter.factories import NewsletterFactory, SubscriptionFactory
 
 pytestmark = pytest.mark.django_db
@@ -121,6 +122,7 @@ def test_the_fan_out_writes_exactly_the_segment_the_checklist_counted(
     mailing = campaign_send(campaign_id=campaign.pk)
     assert mailing.kind == MailingKind.CAMPAIGN and mailing.state == DigestState.FANNING_OUT
     assert digest_fan_out(digest_id=mailing.pk) == counted == len(expected)
+    claims_all(mailing.pk)
     written = set(Delivery.objects.filter(digest=mailing).values_list("subscription_id", flat=True))
     assert written == {readers[name].pk for name in expected}
     languages = dict(
@@ -142,6 +144,7 @@ def test_a_topic_segment_reaches_readers_who_chose_any_of_its_topics_once(newsle
     counted = mailing_audience_of(draft).count()
     mailing = campaign_send(campaign_id=campaign.pk)
     assert digest_fan_out(digest_id=mailing.pk) == counted == 2
+    claims_all(mailing.pk)
     written = Delivery.objects.filter(digest=mailing).values_list("subscription_id", flat=True)
     assert sorted(written) == sorted([readers["de_old"].pk, readers["en_new"].pk])
     # Combined with the language: only the English reader of those topics.

@@ -10,7 +10,9 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from newsletter.models import Digest, DigestState, Subscription, SubscriptionState
+from newsletter.models import Delivery, Digest, DigestState, Subscription, SubscriptionState
+from newsletter.selectors.mailings import mailing_audience_rows, mailing_audience_snapshot
+from newsletter.services.digest_sending import batch_claim
 from tests.articles.factories import ArticleFactory
 from tests.fakes.mailgun import FakeMailgun
 from tests.newsletter.factories import NewsletterFactory
@@ -165,3 +167,23 @@ def mailgun_in_process(fake_mailgun, settings) -> FakeMailgun:
     provider._connections.clear()
     yield fake_mailgun
     provider._connections.clear()
+
+
+def deliveries_write(digest) -> list[int]:
+    """Delivery rows for the digest's whole audience at once, without batches: for tests that
+    build batches by hand (claims write the rows of the readers they take)."""
+    digest.refresh_from_db()
+    rows = mailing_audience_rows(mailing_audience_snapshot(digest)).order_by("id")
+    created = Delivery.objects.bulk_create(
+        Delivery(digest=digest, subscription_id=pk, language=language) for pk, language in rows
+    )
+    return [delivery.pk for delivery in created]
+
+
+def claims_all(digest_id: int) -> list:
+    """Claim batches until nothing is left (without sending them): every reader of the
+    audience then has their delivery row."""
+    batches = []
+    while (batch := batch_claim(digest_id=digest_id)) is not None:
+        batches.append(batch)
+    return batches

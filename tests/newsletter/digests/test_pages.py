@@ -16,7 +16,7 @@ from articles.services import article_purge, article_withdraw
 from newsletter.models import Batch, BatchState, Delivery, DeliveryState, Digest, DigestState
 from newsletter.services.digests import digest_start_now
 
-from .conftest import seed_subscribers
+from .conftest import deliveries_write, seed_subscribers
 
 pytestmark = pytest.mark.django_db
 
@@ -30,7 +30,7 @@ def digest(newsletter_with_articles, monkeypatch):
     subs = seed_subscribers(newsletter_with_articles, 30, language_every=2)
     digest = digest_start_now(newsletter=newsletter_with_articles).digest
     digests.digest_fan_out(digest_id=digest.pk)
-    ids = list(Delivery.objects.filter(digest=digest).order_by("pk").values_list("pk", flat=True))
+    ids = deliveries_write(digest)
     Batch.objects.create(
         digest=digest,
         first_delivery_id=ids[0],

@@ -14,10 +14,16 @@ from newsletter.models import (
     Digest,
     DigestState,
     Frequency,
+    Subscription,
     SubscriptionState,
 )
 from newsletter.services.consent import subscription_revoke
-from newsletter.services.digest_sending import batch_claim, batch_send, digest_drain
+from newsletter.services.digest_sending import (
+    batch_claim,
+    batch_send,
+    digest_drain,
+    digest_finish_check,
+)
 from newsletter.services.digests import (
     digest_create,
     digest_fan_out,
@@ -27,7 +33,7 @@ from newsletter.services.digests import (
 from tests.articles.factories import ArticleFactory
 from tests.newsletter.factories import NewsletterFactory, SubscriptionFactory
 
-from .conftest import seed_subscribers
+from .conftest import claims_all, seed_subscribers
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -82,29 +88,73 @@ def test_second_digest_covers_only_articles_since_the_first(newsletter_with_arti
     assert second.article_ids == [later.pk]
 
 
-def test_fan_out_writes_each_confirmed_subscription_once(newsletter_with_articles, settings):
-    seed_subscribers(newsletter_with_articles, 120)
+def _daily_digest(newsletter, **fields) -> Digest:
+    return Digest.objects.create(
+        newsletter=newsletter,
+        frequency=Frequency.DAILY,
+        slot=timezone.now(),
+        state=DigestState.FANNING_OUT,
+        period_start=newsletter.starts_at,
+        period_end=timezone.now(),
+        **{"article_ids": [1], **fields},
+    )
+
+
+def test_start_counts_the_audience_and_claims_write_each_reader_once(
+    newsletter_with_articles, settings
+):
+    settings.NEWSLETTER_BATCH_SIZE = 25
+    seed_subscribers(newsletter_with_articles, 120, language_every=3)
     SubscriptionFactory(
         newsletter=newsletter_with_articles, state=SubscriptionState.PENDING, confirmed_at=None
     )
     SubscriptionFactory(newsletter=newsletter_with_articles, state=SubscriptionState.UNSUBSCRIBED)
-    digest = Digest.objects.create(
-        newsletter=newsletter_with_articles,
-        frequency=Frequency.DAILY,
-        slot=timezone.now(),
-        state=DigestState.FANNING_OUT,
-        period_start=newsletter_with_articles.starts_at,
-        period_end=timezone.now(),
-        article_ids=[1],
-    )
+    digest = _daily_digest(newsletter_with_articles)
     assert digest_fan_out(digest_id=digest.pk) == 120
-    # A repeated fan-out (e.g. a redelivered message) adds nothing.
-    Digest.objects.filter(pk=digest.pk).update(state=DigestState.FANNING_OUT)
-    assert digest_fan_out(digest_id=digest.pk) == 120
-    assert Delivery.objects.filter(digest=digest).count() == 120
+    # A repeated start (e.g. a redelivered message) changes nothing.
+    assert digest_fan_out(digest_id=digest.pk) == 0
     digest.refresh_from_db()
-    assert digest.state == DigestState.SENDING
-    assert digest.recipients == 120
+    assert digest.state == DigestState.SENDING and digest.recipients == 120
+    # Nothing is written per reader at the start: each claim writes its own readers.
+    assert not Delivery.objects.filter(digest=digest).exists()
+    batches = claims_all(digest.pk)
+    rows = Delivery.objects.filter(digest=digest)
+    assert rows.count() == 120 == sum(b.size for b in batches)
+    assert rows.values("subscription").distinct().count() == 120
+    for batch in batches:
+        in_batch = rows.filter(pk__gte=batch.first_delivery_id, pk__lte=batch.last_delivery_id)
+        assert in_batch.count() == batch.size <= 25
+        assert set(in_batch.values_list("language", flat=True)) == {batch.language}
+    assert batch_claim(digest_id=digest.pk) is None
+
+
+def test_the_audience_is_fixed_when_sending_starts(newsletter_with_articles, settings):
+    """Readers who confirm or sign up after the start are not added; readers who leave
+    before their turn are never written down; a reader's turn comes once."""
+    settings.NEWSLETTER_BATCH_SIZE = 10
+    subs = seed_subscribers(newsletter_with_articles, 40)
+    waiting = SubscriptionFactory(
+        newsletter=newsletter_with_articles, state=SubscriptionState.PENDING, confirmed_at=None
+    )
+    digest = _daily_digest(newsletter_with_articles)
+    digest_fan_out(digest_id=digest.pk)
+    first = batch_claim(digest_id=digest.pk)
+    Subscription.objects.filter(pk=waiting.pk).update(
+        state=SubscriptionState.CONFIRMED, confirmed_at=timezone.now()
+    )
+    late = SubscriptionFactory(newsletter=newsletter_with_articles)
+    leaving = subs[-1]
+    subscription_revoke(subscription_id=leaving.pk, channel="link")
+    claims_all(digest.pk)
+    written = set(Delivery.objects.filter(digest=digest).values_list("subscription", flat=True))
+    assert written == {s.pk for s in subs[:-1]}
+    assert first.size == 10 and late.pk not in written and waiting.pk not in written
+    Digest.objects.filter(pk=digest.pk).update(state=DigestState.SENDING)
+    Batch.objects.filter(digest=digest).update(state=BatchState.SENT)
+    assert digest_finish_check(digest_id=digest.pk)
+    digest.refresh_from_db()
+    # The report's recipients are the readers actually written down.
+    assert digest.recipients == 39
 
 
 def _fanned_out(newsletter, n, **kwargs) -> Digest:
@@ -209,8 +259,11 @@ def test_batch_goes_out_in_one_call_with_personal_headers(
 def test_revoked_before_send_is_skipped_not_mailed(newsletter_with_articles, mailgun_in_process):
     fake = mailgun_in_process
     digest = _fanned_out(newsletter_with_articles, 20)
+    claimed = batch_claim(digest_id=digest.pk)
+    # Claimed, not yet sent: the re-check at send time leaves the reader out.
     gone = Delivery.objects.filter(digest=digest).order_by("pk")[5]
     subscription_revoke(subscription_id=gone.subscription_id, channel="link")
+    batch_send(batch_id=claimed.pk, token=claimed.attempts)
     digest_drain(digest_id=digest.pk)
     gone.refresh_from_db()
     assert gone.state == DeliveryState.SKIPPED

@@ -36,8 +36,8 @@ from newsletter.models import (
 )
 from newsletter.ratelimit_send import send_slot_wait
 from newsletter.services.consent import subscription_revoke
-from newsletter.services.digest_sending import digest_reconcile
-from newsletter.services.digests import digest_start_now, digest_tick
+from newsletter.services.digest_sending import batch_claim, digest_reconcile
+from newsletter.services.digests import digest_fan_out, digest_start_now, digest_tick
 from newsletter.services.mailings import campaign_send
 from tests.fakes.smtp import SmtpSink
 
@@ -286,20 +286,27 @@ def test_broker_flushed_mid_digest(newsletter_with_articles, fake_mailgun, worke
 
 def test_unsubscribed_while_queued_is_never_mailed(newsletter_with_articles, fake_mailgun, workers):
     subs = seed_subscribers(newsletter_with_articles, 500)
-    # Fan-out happens with no worker running: the digest is queued, deliveries exist.
-    from newsletter.services.digests import digest_fan_out
-
+    # The digest starts with no worker running; one batch is claimed (its readers written
+    # down) and then lost with its worker, so its lease runs out unsent.
     digest = digest_start_now(newsletter=newsletter_with_articles).digest
     digest_fan_out(digest_id=digest.pk)
-    assert Delivery.objects.filter(digest=digest).count() == 500
+    claimed = batch_claim(digest_id=digest.pk)
+    Batch.objects.filter(pk=claimed.pk).update(lease_until=timezone.now())
+    in_claimed = set(
+        Delivery.objects.filter(digest=digest).values_list("subscription_id", flat=True)
+    )
     leaving = subs[::50]
     for sub in leaving:
         subscription_revoke(subscription_id=sub.pk, channel="link")
     workers(count=2)
     digest = run_until_final(digest.pk)
     assert_exactly_once(fake_mailgun, digest, _emails(subs) - _emails(leaving))
+    # Readers who left after their batch was claimed are skipped at send time; the others
+    # were never written down at all.
     skipped = Delivery.objects.filter(digest=digest, state=DeliveryState.SKIPPED)
-    assert {d.subscription_id for d in skipped} == {s.pk for s in leaving}
+    assert {d.subscription_id for d in skipped} == {s.pk for s in leaving} & in_claimed != set()
+    written = Delivery.objects.filter(digest=digest, subscription__in=leaving)
+    assert written.count() == len({s.pk for s in leaving} & in_claimed)
 
 
 def test_smtp_path_one_message_per_recipient(newsletter_with_articles, celery_workers, settings):
