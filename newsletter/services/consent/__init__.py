@@ -20,6 +20,7 @@ from newsletter.services.consent.importing import (
     IMPORT_MAX_BYTES,
     IMPORT_MAX_ROWS,
     ImportReport,
+    import_confirmations_send,
     subscription_import,
 )
 from newsletter.services.consent.preferences import (
@@ -66,6 +67,7 @@ __all__ = [
     "LAPSED_STATES",
     "PreferenceChoice",
     "consent_retention_run",
+    "import_confirmations_send",
     "consent_text_default_publish",
     "consent_text_publish",
     "data_link_request",
