@@ -15,6 +15,7 @@ from django.db import transaction
 
 SIGNUP_REQUEST_APPLY = "newsletter.tasks.consent.signup_request_apply_task"
 CONFIRMATION_SEND = "newsletter.tasks.consent.subscription_confirmation_send_task"
+IMPORT_CONFIRMATIONS_SEND = "newsletter.tasks.consent.import_confirmations_send_task"
 WELCOME_SEND = "newsletter.tasks.consent.subscription_welcome_send_task"
 PREFERENCES_LINK_SEND = "newsletter.tasks.consent.preferences_link_send_task"
 DATA_LINK_SEND = "newsletter.tasks.consent.data_link_send_task"

@@ -3,6 +3,7 @@
 Each takes ids and calls one service; the services' state checks make a repeat harmless.
 """
 
+from datetime import datetime
 from smtplib import SMTPException
 
 from celery import shared_task
@@ -18,6 +19,20 @@ TRANSIENT = (OSError, SMTPException)
 )
 def subscription_confirmation_send_task(subscription_id: int) -> bool:
     return services.subscription_confirmation_send(subscription_id=subscription_id)
+
+
+@shared_task(
+    autoretry_for=TRANSIENT, retry_backoff=30, retry_backoff_max=1800, max_retries=8, acks_late=True
+)
+def import_confirmations_send_task(
+    newsletter_id: int, requested_at: str, first_id: int, last_id: int
+) -> int:
+    return services.import_confirmations_send(
+        newsletter_id=newsletter_id,
+        requested_at=datetime.fromisoformat(requested_at),
+        first_id=first_id,
+        last_id=last_id,
+    )
 
 
 @shared_task(acks_late=True)

@@ -20,6 +20,7 @@ from newsletter.services.consent.importing import (
     IMPORT_MAX_BYTES,
     IMPORT_MAX_ROWS,
     ImportReport,
+    import_confirmations_send,
     subscription_import,
 )
 from newsletter.services.consent.preferences import (
@@ -70,6 +71,7 @@ __all__ = [
     "consent_text_publish",
     "data_link_request",
     "data_link_send",
+    "import_confirmations_send",
     "newsletter_texts_save",
     "preferences_apply",
     "preferences_link_request",

@@ -3,7 +3,10 @@
 A row that carries proof (time, IP, source and version of the text the person agreed to)
 becomes a confirmed subscription with an `imported` consent event naming the file and the
 importing user; a row without proof becomes pending, with a `requested` event naming the file,
-the user and the text the confirmation mail asks about, and gets that mail after commit.
+the user and the text the confirmation mail asks about, and gets that mail after commit:
+not one task per row, but one per IMPORT_CONFIRMATION_CHUNK pending rows, each naming only
+its newsletter, the import's request time and an id range (a 100,000-row file queues 100
+messages, not 100,000, and none of them carries a list of ids).
 Suppressed addresses and addresses the newsletter already knows are never re-added.
 The file is checked whole before anything is written, and written in one transaction: a file
 with a single bad row imports nothing and answers with every problem by line. Up to
@@ -16,6 +19,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -29,7 +33,7 @@ from django.utils.translation import gettext as _
 
 from newsletter.addresses import address_hmac, address_validate
 from newsletter.csvcells import FORMULA_PREFIXES
-from newsletter.enqueue import CONFIRMATION_SEND, task_enqueue_on_commit
+from newsletter.enqueue import IMPORT_CONFIRMATIONS_SEND, task_enqueue_on_commit
 from newsletter.models import (
     ConsentEvent,
     ConsentEventKind,
@@ -46,7 +50,10 @@ from newsletter.services.consent.events import (
     clean_line,
     language_or_default,
 )
+from newsletter.services.consent.signup import subscription_confirmation_send
 from newsletter.services.ledger import chain_append_many
+
+logger = logging.getLogger(__name__)
 
 BERLIN = ZoneInfo("Europe/Berlin")
 # Within the request up to this many rows; a larger file goes to a worker as a job, up to
@@ -61,6 +68,9 @@ ERRORS_SHOWN = 200
 FORMULA_STARTS = tuple(p for p in FORMULA_PREFIXES if p.strip())
 PROOF_COLUMNS = ("consent_at", "ip", "source", "text_version")
 KNOWN_COLUMNS = ("email", "language", *PROOF_COLUMNS)
+# Pending rows per confirmation task: a few minutes of sending, well inside the broker's
+# visibility timeout, and few enough messages for the largest file.
+IMPORT_CONFIRMATION_CHUNK = 1_000
 
 
 @dataclass
@@ -333,6 +343,7 @@ def subscription_import_write(
         batch_size=2000,
     )
     events = []
+    pending_ids: list[int] = []
     # The text each proof names, looked up once per (language, version), not once per row.
     named: dict[tuple[str, str], ConsentText | None] = {}
     for row, subscription in zip(new, created, strict=True):
@@ -352,7 +363,7 @@ def subscription_import_write(
                     data=facts,
                 )
             )
-            task_enqueue_on_commit(CONFIRMATION_SEND, subscription.id)
+            pending_ids.append(subscription.id)
             report.pending += 1
         else:
             events.append(
@@ -368,7 +379,45 @@ def subscription_import_write(
             )
             report.confirmed += 1
     chain_append_many(events=events)
+    for start in range(0, len(pending_ids), IMPORT_CONFIRMATION_CHUNK):
+        chunk = pending_ids[start : start + IMPORT_CONFIRMATION_CHUNK]
+        # min/max, not first/last: ids of one INSERT need not come back ascending.
+        task_enqueue_on_commit(
+            IMPORT_CONFIRMATIONS_SEND, newsletter.pk, now.isoformat(), min(chunk), max(chunk)
+        )
     return report
+
+
+def import_confirmations_send(
+    *, newsletter_id: int, requested_at: datetime, first_id: int, last_id: int
+) -> int:
+    """Send the double-opt-in mail to every subscription an import left pending in an id
+    range; returns how many went out. The import's request time tells its rows from any other
+    signup whose id fell in the range. Each row goes through subscription_confirmation_send,
+    so the ledger event, the resend limits and the guard are those of a single signup: a
+    repeated run sends nothing that was sent. A row that fails does not hold up the rest of
+    the range; the first failure is raised at the end, so a retry can pick up what failed."""
+    pending = (
+        Subscription.objects.filter(
+            newsletter_id=newsletter_id,
+            id__range=(first_id, last_id),
+            state=SubscriptionState.PENDING,
+            requested_at=requested_at,
+        )
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
+    sent = 0
+    failure: Exception | None = None
+    for subscription_id in list(pending):
+        try:
+            sent += subscription_confirmation_send(subscription_id=subscription_id)
+        except Exception as exc:
+            logger.warning("confirmation mail of subscription %s failed: %r", subscription_id, exc)
+            failure = failure or exc
+    if failure is not None:
+        raise failure
+    return sent
 
 
 def subscription_import(

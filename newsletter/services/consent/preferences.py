@@ -67,8 +67,9 @@ def preferences_apply(
     topic_ids: Collection[int] | None = None,
 ) -> list[Subscription]:
     """Apply the preference centre's save in one transaction: a ticked newsletter is requested
-    (its own text, its own double opt-in), an unticked one revoked, and every held one gets the
-    language, frequency and topics; an error on any row leaves none of it applied."""
+    (its own text, its own double opt-in), an unticked one revoked, and every held one, as well
+    as one requested here for the first time, gets the language, frequency and topics; an
+    error on any row leaves none of it applied."""
     with transaction.atomic():
         held = _subscriptions_locked(address_hmac)
         if not held:
@@ -78,7 +79,7 @@ def preferences_apply(
             sub = held.get(choice.newsletter.id)
             active = sub is not None and sub.state in ACTIVE_STATES
             if choice.wanted and not active:
-                subscription_request(
+                requested = subscription_request(
                     address=email,
                     newsletter=choice.newsletter,
                     ip=ip,
@@ -88,6 +89,11 @@ def preferences_apply(
                     language=language,
                     consent_text=choice.consent_text,
                 )
+                if sub is None:
+                    # A newsletter first subscribed to from the centre starts pending with the
+                    # topics, language and frequency of the same save, recorded as for any
+                    # held one, and keeps them once confirmed.
+                    sub = requested
             elif active and not choice.wanted:
                 subscription_revoke(
                     subscription_id=sub.id,

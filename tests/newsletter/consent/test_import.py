@@ -3,6 +3,8 @@ suppressed and known addresses never re-added, and hostile files refused whole."
 
 import csv
 import io
+import math
+from smtplib import SMTPServerDisconnected
 
 import pytest
 from django.contrib.auth.models import Group, User
@@ -20,9 +22,14 @@ from newsletter.models import (
 )
 from newsletter.services.consent import (
     IMPORT_MAX_ROWS,
+    import_confirmations_send,
+    importing,
     subscription_import,
+    subscription_import_queue,
+    subscription_import_run,
     subscription_suppress,
 )
+from newsletter.services.consent.importing import IMPORT_CONFIRMATION_CHUNK
 from tests.newsletter.factories import SubscriptionFactory
 
 pytestmark = pytest.mark.django_db
@@ -300,3 +307,71 @@ def test_import_form_without_a_file_says_so(manager_client, newsletter):
     response = manager_client.post(URL, {"newsletter": newsletter.pk})
     assert response.status_code == 400
     assert "Dieses Feld ist zwingend erforderlich." in response.content.decode()
+
+
+def test_confirmation_mails_of_a_large_import_are_a_few_range_tasks_safe_to_repeat(
+    newsletter, django_capture_on_commit_callbacks
+):
+    """2,500 rows without proof (and 500 with) queue three messages, not 2,500; running them
+    sends exactly one confirmation per pending row, each recorded as a single signup's is,
+    and running them again sends nothing."""
+    user = User.objects.create_user("importeur")
+    rows = [
+        f"p{i}@example.org,de,2025-03-01T09:30:00,198.51.100.4,web,1\n"
+        if i % 6 == 0
+        else f"p{i}@example.org,de,,,,\n"
+        for i in range(3000)
+    ]
+    # Another signup of the newsletter, pending, is no row of the import: not mailed by it.
+    other = SubscriptionFactory(newsletter=newsletter, state=SubscriptionState.PENDING)
+    job = subscription_import_queue(
+        newsletter=newsletter, file_name="p.csv", data=(HEADER + "".join(rows)).encode(), user=user
+    )
+    with django_capture_on_commit_callbacks() as enqueued:
+        assert subscription_import_run(import_id=job.pk) == "imported"
+    job.refresh_from_db()
+    assert (job.confirmed, job.pending) == (500, 2500)
+    assert len(enqueued) == math.ceil(2500 / IMPORT_CONFIRMATION_CHUNK) == 3
+    mail.outbox.clear()
+
+    for send in enqueued:  # eagerly, in this process, as a worker would
+        send()
+    pending = Subscription.objects.filter(newsletter=newsletter, state=SubscriptionState.PENDING)
+    assert sorted(m.to[0] for m in mail.outbox) == sorted(
+        pending.exclude(pk=other.pk).values_list("email", flat=True)
+    )
+    assert len(mail.outbox) == 2500
+    sent = ConsentEvent.objects.filter(kind=ConsentEventKind.CONFIRMATION_SENT)
+    assert sent.count() == 2500 and not sent.filter(subscription=other).exists()
+    assert set(pending.exclude(pk=other.pk).values_list("confirmation_sends", flat=True)) == {1}
+
+    for send in enqueued:  # a message delivered twice
+        send()
+    assert len(mail.outbox) == 2500 and sent.count() == 2500
+
+
+def test_a_confirmation_that_fails_does_not_hold_up_the_rest_of_its_range(newsletter, monkeypatch):
+    content = "email\n" + "".join(f"r{i}@example.org\n" for i in range(5))
+    subscription_import(newsletter=newsletter, file_name="r.csv", data=content.encode(), actor=None)
+    ids = sorted(Subscription.objects.values_list("pk", flat=True))
+    requested_at = Subscription.objects.get(pk=ids[0]).requested_at
+    real_send = importing.subscription_confirmation_send
+
+    def flaky(*, subscription_id):
+        if subscription_id == ids[1]:
+            raise SMTPServerDisconnected("relay gone")
+        return real_send(subscription_id=subscription_id)
+
+    monkeypatch.setattr(importing, "subscription_confirmation_send", flaky)
+    range_of_import = {
+        "newsletter_id": newsletter.pk,
+        "requested_at": requested_at,
+        "first_id": ids[0],
+        "last_id": ids[-1],
+    }
+    with pytest.raises(SMTPServerDisconnected):
+        import_confirmations_send(**range_of_import)
+    assert len(mail.outbox) == 4  # the others went out; the task's retry picks up the one
+    monkeypatch.setattr(importing, "subscription_confirmation_send", real_send)
+    assert import_confirmations_send(**range_of_import) == 1
+    assert len(mail.outbox) == 5

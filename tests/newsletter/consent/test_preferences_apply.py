@@ -17,8 +17,10 @@ from newsletter.services.consent import (
     PreferenceChoice,
     consent_text_default_publish,
     preferences_apply,
+    subscription_confirm,
     subscription_revoke_all,
 )
+from tests.articles.factories import TopicFactory
 from tests.newsletter.factories import NewsletterFactory, SubscriptionFactory
 
 pytestmark = pytest.mark.django_db
@@ -115,6 +117,51 @@ def test_a_save_applies_every_row_with_its_events(reader, django_capture_on_comm
         "language": {"old": "de", "new": "en"},
     }
     assert len(mail.outbox) == 1  # the third newsletter's own confirmation request
+
+
+def test_a_newsletter_subscribed_from_the_centre_gets_the_topics_ticked_in_the_same_save(
+    reader, django_capture_on_commit_callbacks
+):
+    markets, crypto, _unticked = TopicFactory(), TopicFactory(), TopicFactory()
+    choices = [
+        PreferenceChoice(newsletter=reader["both"], wanted=True),
+        PreferenceChoice(newsletter=reader["weekly"], wanted=True),
+        PreferenceChoice(
+            newsletter=reader["other"],
+            wanted=True,
+            frequency="weekly",
+            consent_text=reader["other"].consent_texts.get(language="de"),
+        ),
+    ]
+    with django_capture_on_commit_callbacks(execute=True):
+        preferences_apply(
+            address_hmac=reader["first"].address_hmac,
+            language="de",
+            choices=choices,
+            topic_ids=[crypto.pk, markets.pk],
+            **EVIDENCE,
+        )
+    third = Subscription.objects.get(newsletter=reader["other"])
+    assert third.state == SubscriptionState.PENDING and third.frequency == "weekly"
+    assert set(third.topics.values_list("pk", flat=True)) == {markets.pk, crypto.pk}
+    # Recorded as every topic change is (ids), after the request that created the row and
+    # before the confirmation mail, which goes out after commit.
+    events = ConsentEvent.objects.filter(subscription=third).order_by("id")
+    assert list(events.values_list("kind", flat=True)) == [
+        ConsentEventKind.REQUESTED,
+        ConsentEventKind.PREFERENCES_CHANGED,
+        ConsentEventKind.CONFIRMATION_SENT,
+    ]
+    change = ConsentEvent.objects.get(subscription=third, kind=ConsentEventKind.PREFERENCES_CHANGED)
+    assert change.data == {
+        "frequency": {"old": "daily", "new": "weekly"},
+        "topics": {"old": [], "new": sorted([markets.pk, crypto.pk])},
+    }
+    confirmed = subscription_confirm(
+        subscription_id=third.pk, confirm_round=third.confirm_round, ip=None, user_agent=""
+    )
+    assert confirmed.state == SubscriptionState.CONFIRMED
+    assert set(confirmed.topics.values_list("pk", flat=True)) == {markets.pk, crypto.pk}
 
 
 def test_leave_all_revokes_every_live_subscription_once(reader):

@@ -370,6 +370,7 @@ def test_every_task_a_service_names_is_a_task_of_that_name():
     from newsletter import enqueue
 
     paths = [value for key, value in vars(enqueue).items() if key.isupper()]
-    # signup, confirmation, welcome, preference and data links, import; digest fan-out and drain
-    assert len(paths) == 8
+    # signup, confirmation, welcome, preference and data links, import and its confirmations;
+    # digest fan-out and drain
+    assert len(paths) == 9
     assert all(enqueue.task_by_path(path).name == path for path in paths), paths
