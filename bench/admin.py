@@ -4,8 +4,10 @@ Seeds, in a database of its own, N subscriptions (80 % confirmed, 10 % pending, 
 unsubscribed, signed up over three years) and about 5N consent and provider events with
 set-based SQL (generate_series), then requests each page ROUNDS times as a logged-in
 superuser through Django's test client with production settings (DEBUG off) and prints
-p50/p95 and the number of SQL queries of each page, the time of the dashboard's daily
-roll-up and of one campaign's fan-out to every confirmed reader, as one JSON line on stdout.
+p50/p95 and the number of SQL queries of each page and the time of the dashboard's daily
+roll-up; then it sends one campaign to every confirmed reader through two real Celery
+workers and the fake provider, and checks that each was mailed exactly once. One JSON line
+on stdout.
 
     .venv/bin/python bench/admin.py --n 1000000
     .venv/bin/python bench/admin.py            # N = 10,000,000 (disk: about 25 GB)
@@ -29,11 +31,16 @@ from bench._common import (  # noqa: E402
     consent_chain_link,
     db_recreate,
     log,
+    machine_info,
     redis_flush,
     secondary_indexes_set_aside,
+    stop,
 )
+from bench.digest import Bench  # noqa: E402
+from bench.digest import parse_args as digest_args  # noqa: E402
 
 HMAC_KEY = "bench-only-address-key"
+QUEUE = "bench-admin"
 # Their indexes are set aside while the seed writes and built once afterwards.
 SEEDED_TABLES = (
     "newsletter_subscription",
@@ -54,7 +61,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--reuse", action="store_true", help="measure an already seeded database again"
     )
     parser.add_argument(
-        "--no-fan-out", action="store_true", help="skip the campaign fan-out measurement"
+        "--no-campaign", action="store_true", help="skip sending the campaign to every reader"
     )
     parser.add_argument(
         "--seed-only", action="store_true", help="seed and stop (measure later with --reuse)"
@@ -259,36 +266,50 @@ def roll_up() -> dict:
     return {"first_run_seconds": round(first, 2), "tick_seconds": round(tick, 2), "rows": rows}
 
 
-def campaign_fan_out(newsletter_id: int) -> dict:
-    """Confirm a campaign to every confirmed reader and time its fan-out (the one INSERT …
-    SELECT that writes a delivery per recipient); its deliveries are removed afterwards so
-    that a --reuse run measures the same pages again."""
-    from django.db import connection
+def campaign_send(newsletter_id: int, *, database_url: str, redis_url: str) -> dict:
+    """Confirm a campaign to every confirmed reader as the admin does and send it through two
+    real workers and the fake provider (bench/digest.py's machinery, attached to this
+    database): the start (audience fixed and counted) in seconds, the send rate, worker peak
+    memory, and what the provider accepted against who was entitled."""
+    from newsletter.models import Newsletter
 
-    from newsletter.models import Campaign, Delivery, Digest
-    from newsletter.services import digests
-    from newsletter.services.digests import digest_fan_out
-    from newsletter.services.mailings import campaign_send
-
-    # Measured without workers: the drains it would wake are not part of the fan-out.
-    digests._enqueue_drains = lambda *args, **kwargs: None
-    digests._enqueue_fan_out = lambda *args, **kwargs: None
-    campaign = Campaign.objects.create(
-        newsletter_id=newsletter_id, name="Bench", subject="Bench", body_markdown="Bench"
+    bench = Bench(
+        digest_args(
+            ["--campaign", "--workers", "2", "--redis-db", redis_url.rsplit("/", 1)[-1]]
+            + ["--timeout", "7200", "--provider-nice", "19"]
+        )
     )
-    mailing = campaign_send(campaign_id=campaign.pk)
-    t0 = time.monotonic()
-    recipients = digest_fan_out(digest_id=mailing.pk)
-    seconds = time.monotonic() - t0
-    log(f"campaign fan-out: {recipients} recipients in {seconds:.1f}s")
-    with connection.cursor() as cursor:
-        cursor.execute(f"DELETE FROM {Delivery._meta.db_table} WHERE digest_id = %s", [mailing.pk])
-    Digest.objects.filter(pk=mailing.pk).delete()
-    campaign.delete()
+    # This process enqueues the campaign's tasks on its own default queue.
+    bench.queue = QUEUE
+    bench.attach(database_url=database_url, redis_url=redis_url)
+    # The mail's footer names the publisher (a seed from before this step has none).
+    Newsletter.objects.filter(pk=newsletter_id, imprint_text="").update(
+        imprint_text="Verlag Beispiel GmbH, Musterstraße 1, 10115 Berlin",
+        imprint_url="https://zeitung.example/impressum/",
+        privacy_url="https://zeitung.example/datenschutz/",
+    )
+    try:
+        newsletter = Newsletter.objects.get(pk=newsletter_id)
+        result = bench.wait_and_count(bench.trigger(newsletter), newsletter_id)
+    finally:
+        bench.stop_workers()
+        stop(bench.provider)
+    log(f"campaign: {json.dumps(result)}")
     return {
-        "recipients": recipients,
-        "seconds": round(seconds, 1),
-        "rows_per_second": round(recipients / seconds) if seconds else None,
+        key: result[key]
+        for key in (
+            "n",
+            "state",
+            "fanout_s",
+            "total_s",
+            "recipients_per_s",
+            "worker_peak_rss_mb",
+            "accepted",
+            "duplicates",
+            "missing",
+            "unconfirmed",
+            "loadavg",
+        )
     }
 
 
@@ -303,7 +324,7 @@ def main(argv: list[str] | None = None) -> dict:
     env = base_env(
         database_url=database_url,
         redis_url=redis_url,
-        queue="bench-admin",
+        queue=QUEUE,
         NEWSLETTER_ADDRESS_HMAC_KEY=HMAC_KEY,
     )
     os.environ.update(env)
@@ -361,9 +382,12 @@ def main(argv: list[str] | None = None) -> dict:
             {"dashboard_rebuilt": pages["dashboard"]}, max(3, args.rounds // 4), cold=True
         ),
     }
-    if not args.no_fan_out:
-        result["campaign_fan_out"] = campaign_fan_out(ids["newsletter"])
+    if not args.no_campaign:
+        result["campaign"] = campaign_send(
+            ids["newsletter"], database_url=database_url, redis_url=redis_url
+        )
     result["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
+    result["machine"] = machine_info(redis_url=redis_url)
     print(json.dumps(result))
     return result
 
