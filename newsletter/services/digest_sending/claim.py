@@ -10,6 +10,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Count, Max, Min, QuerySet
 from django.utils import timezone
 
 from newsletter.models import Batch, BatchState, Delivery, Digest, DigestState
@@ -84,9 +85,42 @@ def _batch_from_next_readers(digest: Digest, *, language: str, now: datetime) ->
     Rows are written here, a batch at a time, rather than all before the first send: at ten
     million readers one INSERT of every row took minutes before anything was sent."""
     size = settings.NEWSLETTER_BATCH_SIZE
-    readers_sql, params = mailing_audience_next(
-        digest, language=language, limit=size
-    ).query.sql_with_params()
+    readers = mailing_audience_next(digest, language=language, limit=size)
+    write = (
+        _deliveries_write_postgresql
+        if connection.vendor == "postgresql"
+        else _deliveries_write_portable
+    )
+    count, last_reader, written, first_id, last_id = write(
+        digest, readers=readers, language=language
+    )
+    # A short chunk is the language's last one.
+    cursors = dict(digest.audience_cursors)
+    cursors[language] = last_reader if count == size else digest.audience_last_id
+    digest.audience_cursors = cursors
+    digest.save(update_fields=["audience_cursors"])
+    if not written:
+        return None
+    return Batch.objects.create(
+        digest_id=digest.pk,
+        first_delivery_id=first_id,
+        last_delivery_id=last_id,
+        size=written,
+        language=language,
+        state=BatchState.SENDING,
+        esp=provider_name(),
+        lease_until=lease_end(now),
+        attempts=1,
+    )
+
+
+# (readers taken, the last one's subscription id, rows written, first and last delivery id)
+Written = tuple[int, int | None, int, int | None, int | None]
+
+
+def _deliveries_write_postgresql(digest: Digest, *, readers: QuerySet, language: str) -> Written:
+    """One statement: the readers are read, written and counted in the database."""
+    readers_sql, params = readers.query.sql_with_params()
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
@@ -104,22 +138,18 @@ def _batch_from_next_readers(digest: Digest, *, language: str, now: datetime) ->
             """,
             [*params, digest.pk, language],
         )
-        readers, last_reader, written, first_id, last_id = cursor.fetchone()
-    # A short chunk is the language's last one.
-    cursors = dict(digest.audience_cursors)
-    cursors[language] = last_reader if readers == size else digest.audience_last_id
-    digest.audience_cursors = cursors
-    digest.save(update_fields=["audience_cursors"])
-    if not written:
-        return None
-    return Batch.objects.create(
-        digest_id=digest.pk,
-        first_delivery_id=first_id,
-        last_delivery_id=last_id,
-        size=written,
-        language=language,
-        state=BatchState.SENDING,
-        esp=provider_name(),
-        lease_until=lease_end(now),
-        attempts=1,
+        return cursor.fetchone()
+
+
+def _deliveries_write_portable(digest: Digest, *, readers: QuerySet, language: str) -> Written:
+    """The same in three statements, for the local run's SQLite (which has no INSERT in a
+    WITH clause); the caller's lock on the digest row keeps them together."""
+    ids = [pk for pk, _language in readers]
+    Delivery.objects.bulk_create(
+        [Delivery(digest=digest, subscription_id=pk, language=language) for pk in ids],
+        ignore_conflicts=True,
     )
+    rows = Delivery.objects.filter(digest=digest, subscription_id__in=ids).aggregate(
+        n=Count("id"), first=Min("id"), last=Max("id")
+    )
+    return len(ids), max(ids, default=None), rows["n"], rows["first"], rows["last"]
