@@ -129,8 +129,9 @@ SEED = [
     # Provider events: two per delivery (accepted, delivered), a bounce or complaint per 200.
     """
     INSERT INTO newsletter_providerevent (esp, event_id, event_type, recipient, delivery_id,
-        occurred_at, received_at, detail)
-    SELECT 'mailgun', d.id || '-' || k.t, k.t, '', d.id, now() - interval '1 day' * (d.id %% 90),
+        digest_id, occurred_at, received_at, detail)
+    SELECT 'mailgun', d.id || '-' || k.t, k.t, '', d.id, d.digest_id,
+           now() - interval '1 day' * (d.id %% 90),
            now() - interval '1 day' * (d.id %% 90), ''
     FROM newsletter_delivery d
     CROSS JOIN (VALUES ('queued'), ('delivered'), ('bounced'), ('complained')) AS k(t)

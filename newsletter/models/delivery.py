@@ -228,6 +228,17 @@ class ProviderEvent(models.Model):
     delivery = models.ForeignKey(
         Delivery, on_delete=models.SET_NULL, null=True, blank=True, related_name="events"
     )
+    # The delivery's mailing, kept on the event: a report counts a mailing's bounces and
+    # complaints from the (digest, event_type) index instead of looking up the delivery of
+    # each event (80,000 lookups, 0.6 s, at eight million recipients; bench/admin.py).
+    digest = models.ForeignKey(
+        Digest,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="provider_events",
+        db_index=False,
+    )
     occurred_at = models.DateTimeField(null=True, blank=True)
     received_at = models.DateTimeField(auto_now_add=True)
     detail = models.CharField(max_length=500, blank=True)
@@ -240,11 +251,16 @@ class ProviderEvent(models.Model):
         ]
         indexes = [
             models.Index(fields=["delivery"], name="provider_event_delivery_idx"),
-            # Bounces and complaints per day on the dashboard, and per mailing in its report
-            # (a mailing's deliveries are one id range).
+            # Bounces and complaints per day on the dashboard, and per mailing in its report.
             models.Index(fields=["event_type", "received_at"], name="provider_event_type_idx"),
-            models.Index(fields=["event_type", "delivery"], name="provider_event_type_dlv_idx"),
+            models.Index(fields=["digest", "event_type"], name="provider_event_digest_idx"),
         ]
 
     def __str__(self) -> str:
         return f"{self.esp}:{self.event_type}:{self.event_id}"
+
+    def save(self, *args, **kwargs) -> None:
+        # An event linked to a delivery always names the delivery's mailing.
+        if self._state.adding and self.delivery_id and not self.digest_id:
+            self.digest_id = self.delivery.digest_id
+        super().save(*args, **kwargs)

@@ -194,6 +194,7 @@ def provider_event_record(*, event: TrackingEvent) -> bool:
                     event_type=event.event_type[:40],
                     recipient=event.recipient,
                     delivery=delivery,
+                    digest_id=delivery.digest_id if delivery is not None else None,
                     occurred_at=event.occurred_at,
                     detail=event.detail,
                 )
