@@ -85,8 +85,9 @@ SEED = [
            CASE WHEN g %% 10 = 0 THEN 'pending' WHEN g %% 10 = 1 THEN 'unsubscribed'
                 ELSE 'confirmed' END,
            CASE WHEN g %% 7 = 0 THEN 'en' ELSE 'de' END, 'daily', t, t, 1,
-           CASE WHEN g %% 10 = 0 THEN NULL ELSE t + interval '1 hour' END,
-           CASE WHEN g %% 10 = 1 THEN t + interval '30 days' END, 1, 0
+           -- Never in the future: a mailing goes to readers confirmed by its start.
+           CASE WHEN g %% 10 = 0 THEN NULL ELSE LEAST(t + interval '1 hour', now()) END,
+           CASE WHEN g %% 10 = 1 THEN LEAST(t + interval '30 days', now()) END, 1, 0
     FROM (SELECT g, 'leser' || g || '@example.org' AS e,
                  now() - interval '1095 days' * (1 - g::float / %(n)s) AS t
           FROM generate_series(1, %(n)s) g) x
@@ -97,7 +98,8 @@ SEED = [
         ip, user_agent, url, channel, form, consent_text_id, text_sha256, message_id, note,
         chain_seq, prev_hash, row_hash, personal_digest, prune_digest, redacted)
     SELECT s.id, s.newsletter_id, s.address_hmac, k.kind,
-           s.created_at + k.delay, '203.0.113.1', 'Bench', '', k.channel, 'signup_box',
+           LEAST(s.created_at + k.delay, now()), '203.0.113.1', 'Bench', '', k.channel,
+           'signup_box',
            CASE WHEN k.kind = 'requested' THEN %(text)s END,
            CASE WHEN k.kind = 'requested' THEN %(sha)s ELSE '' END, '', '',
            -- chained in time order afterwards (consent_chain_link), as event_record appends
@@ -291,17 +293,20 @@ def campaign_send(newsletter_id: int, *, database_url: str, redis_url: str) -> d
     )
     try:
         newsletter = Newsletter.objects.get(pk=newsletter_id)
-        result = bench.wait_and_count(bench.trigger(newsletter), newsletter_id)
+        mailing_id = bench.trigger(newsletter)
+        result = bench.wait_and_count(mailing_id, newsletter_id)
     finally:
         bench.stop_workers()
         stop(bench.provider)
     log(f"campaign: {json.dumps(result)}")
+    mailing_remove(mailing_id)
     return {
         key: result[key]
         for key in (
             "n",
             "state",
             "fanout_s",
+            "first_send_s",
             "total_s",
             "recipients_per_s",
             "worker_peak_rss_mb",
@@ -312,6 +317,22 @@ def campaign_send(newsletter_id: int, *, database_url: str, redis_url: str) -> d
             "loadavg",
         )
     }
+
+
+def mailing_remove(mailing_id: int) -> None:
+    """Remove the campaign's mailing with its rows, so that a --reuse run measures the same
+    pages and sends to the same readers again."""
+    from django.db import connection
+
+    from newsletter.models import Batch, Campaign, Delivery, Digest
+
+    campaign_id = Digest.objects.get(pk=mailing_id).campaign_id
+    with connection.cursor() as cursor:
+        for model in (Delivery, Batch):
+            cursor.execute(f"DELETE FROM {model._meta.db_table} WHERE digest_id = %s", [mailing_id])
+        cursor.execute(f"VACUUM ANALYZE {Delivery._meta.db_table}")
+    Digest.objects.filter(pk=mailing_id).delete()
+    Campaign.objects.filter(pk=campaign_id).delete()
 
 
 def main(argv: list[str] | None = None) -> dict:
