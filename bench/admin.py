@@ -92,7 +92,8 @@ SEED = [
                  now() - interval '1095 days' * (1 - g::float / %(n)s) AS t
           FROM generate_series(1, %(n)s) g) x
     """,
-    # Ledger: a request for everyone, a confirmation for 90 %, a revocation for 10 %.
+    # Ledger: a request and a confirmation mail for everyone, a confirmation for 90 %, a
+    # revocation for 10 %, a change of preferences (language, frequency, topics) for 40 %.
     """
     INSERT INTO newsletter_consentevent (subscription_id, newsletter_id, address_hmac, kind, at,
         ip, user_agent, url, channel, form, consent_text_id, text_sha256, message_id, note,
@@ -109,11 +110,13 @@ SEED = [
     CROSS JOIN (VALUES ('requested', interval '0', ''),
                        ('confirmation_sent', interval '1 minute', ''),
                        ('confirmed', interval '1 hour', ''),
-                       ('revoked', interval '30 days', 'link')) AS k(kind, delay, channel)
+                       ('revoked', interval '30 days', 'link'),
+                       ('preferences_changed', interval '2 days', '')) AS k(kind, delay, channel)
     WHERE s.newsletter_id = %(nl)s
       AND (k.kind IN ('requested', 'confirmation_sent')
            OR (k.kind = 'confirmed' AND s.confirmed_at IS NOT NULL)
-           OR (k.kind = 'revoked' AND s.state = 'unsubscribed'))
+           OR (k.kind = 'revoked' AND s.state = 'unsubscribed')
+           OR (k.kind = 'preferences_changed' AND s.id %% 5 < 2))
     """,
     # One digest to everyone confirmed, sent in batches of 1,000.
     """

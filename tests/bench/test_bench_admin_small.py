@@ -24,8 +24,9 @@ def test_small_admin_bench_seeds_and_measures_every_page():
     )
     rows = result["rows"]
     assert rows["subscription"] == 3000
-    # A request and a confirmation mail for everyone, 2,700 confirmations, 300 revocations.
-    assert rows["consentevent"] == 3000 * 2 + 2700 + 300
+    # A request and a confirmation mail for everyone, 2,700 confirmations, 300 revocations,
+    # 1,200 changes of preferences.
+    assert rows["consentevent"] == 3000 * 2 + 2700 + 300 + 1200
     assert rows["delivery"] == 2400
     pages = result["pages"]
     assert set(pages) == {
