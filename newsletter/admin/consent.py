@@ -23,6 +23,8 @@ from newsletter.admin.lists import (
     EvidenceMediaMixin,
     LanguageFilter,
     LargeListMixin,
+    WideListMixin,
+    short_time,
 )
 from newsletter.models import (
     ConsentEvent,
@@ -202,15 +204,15 @@ class RevokeForm(forms.Form):
 
 
 @admin.register(Subscription)
-class SubscriptionAdmin(AddressSearchMixin, LargeListMixin, admin.ModelAdmin):
+class SubscriptionAdmin(AddressSearchMixin, LargeListMixin, WideListMixin, admin.ModelAdmin):
     list_display = [
         "email",
         "newsletter",
         "state",
         "language",
         "frequency",
-        "created_at",
-        "confirmed_at",
+        "created_short",
+        "confirmed_short",
     ]
     list_filter = ["newsletter", "state", LanguageFilter, "created_at", "confirmed_at"]
     # Searched through AddressSearchMixin (hash or start of the address), never LIKE '%…%'.
@@ -238,6 +240,15 @@ class SubscriptionAdmin(AddressSearchMixin, LargeListMixin, admin.ModelAdmin):
     ]
     fields = readonly_fields
     inlines = [ConsentEventInline]
+
+    @admin.display(description=_("angefragt am"), ordering="created_at")
+    def created_short(self, obj):
+        return short_time(obj.created_at)
+
+    @admin.display(description=_("bestätigt am"), ordering="confirmed_at")
+    def confirmed_short(self, obj):
+        return short_time(obj.confirmed_at)
+
     actions = ["revoke_with_note", "export_confirmed_csv", "erase_subscribers"]
 
     def has_add_permission(self, request):
@@ -402,16 +413,35 @@ class SubscriptionAdmin(AddressSearchMixin, LargeListMixin, admin.ModelAdmin):
 
 
 @admin.register(ConsentEvent)
-class ConsentEventAdmin(AddressSearchMixin, LargeListMixin, ReadOnlyMixin, admin.ModelAdmin):
-    list_display = ["at", "kind", "newsletter", "subscription", "channel", "ip", "form"]
+class ConsentEventAdmin(
+    AddressSearchMixin, LargeListMixin, WideListMixin, ReadOnlyMixin, admin.ModelAdmin
+):
+    list_display = ["at_short", "kind", "newsletter", "address", "way", "ip"]
+    list_display_links = ["at_short"]
     list_filter = ["kind", "channel", "newsletter", "at"]
     search_fields = ["address_hmac"]
     search_help_text = _("Ganze Adresse (über ihren Schlüssel-Hash) oder den Hash selbst.")
-    list_select_related = ["newsletter", "subscription__newsletter"]
+    list_select_related = ["newsletter", "subscription"]
+
+    @admin.display(description=_("Zeitpunkt"), ordering="at")
+    def at_short(self, obj):
+        return short_time(obj.at)
+
+    @admin.display(description=_("E-Mail-Adresse"))
+    def address(self, obj):
+        # The newsletter has its own column; erased evidence keeps no subscription.
+        return obj.subscription.email if obj.subscription else "–"
+
+    @admin.display(description=_("Weg"))
+    def way(self, obj):
+        # A revocation names its channel, a signup the form it came through.
+        return obj.get_channel_display() if obj.channel else obj.form or "–"
 
 
 @admin.register(Suppression)
-class SuppressionAdmin(AddressSearchMixin, LargeListMixin, ReadOnlyMixin, admin.ModelAdmin):
+class SuppressionAdmin(
+    AddressSearchMixin, LargeListMixin, WideListMixin, ReadOnlyMixin, admin.ModelAdmin
+):
     list_display = ["address_hmac", "reason", "created_at"]
     list_filter = ["reason"]
     search_fields = ["address_hmac"]

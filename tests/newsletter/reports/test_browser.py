@@ -12,6 +12,7 @@ from django.utils import timezone
 from newsletter.models import (
     Batch,
     BatchState,
+    Campaign,
     ConsentEvent,
     Delivery,
     Digest,
@@ -23,6 +24,7 @@ from newsletter.services.consent import (
     subscription_confirm,
     subscription_request,
     subscription_revoke,
+    subscription_suppress,
 )
 from newsletter.services.stats import daily_counts_roll_up
 from tests.ops.test_browser_csp import COLLECT_VIOLATIONS
@@ -150,6 +152,25 @@ def test_manager_reads_the_dashboard_and_downloads_its_numbers(
     assert rows.first.locator("td").inner_text() == "3"
     assert page_width(page) <= 1280
     shoot(page, "report")
+    # Every list a manager opens shows all its columns at 1,280 px, the admin's sidebar open,
+    # without scrolling its table either.
+    subscription_suppress(subscription_id=subs[2].id, reason="complaint", channel="webhook")
+    Campaign.objects.create(
+        newsletter=newsletter,
+        name="Sonderangebot zum Jahresende",
+        subject="Ein Jahr Meinung & Märkte zum halben Preis",
+        body_markdown="Nur bis Silvester.",
+    )
+    too_wide = {}
+    for name in ("subscription", "consentevent", "suppression", "digest", "campaign"):
+        page.goto(live_server.url + reverse(f"admin:newsletter_{name}_changelist"))
+        table = page.locator("#changelist .results")
+        overflow = table.evaluate("el => el.scrollWidth - el.clientWidth")
+        if overflow > 0:
+            too_wide[name] = overflow
+            shoot(page, f"too-wide-{name}")
+    assert too_wide == {}, "tables wider than the page at 1,280 px (px too wide)"
+    shoot(page, "campaigns")
     page.goto(live_server.url + reverse("admin:newsletter_newsletter_change", args=[newsletter.pk]))
     shoot(page, "newsletter-form")
     page.goto(live_server.url + reverse("admin:newsletter_subscription_change", args=[subs[0].pk]))
