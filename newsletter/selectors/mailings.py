@@ -11,10 +11,22 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from django.db.models import Case, CharField, Count, Exists, OuterRef, QuerySet, Value, When
+from django.db.models import (
+    Case,
+    CharField,
+    Count,
+    Exists,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
 
 from newsletter.models import (
     Campaign,
+    Delivery,
     Digest,
     MailingKind,
     Newsletter,
@@ -93,10 +105,31 @@ def mailing_audience_snapshot(digest: Digest) -> QuerySet[Subscription]:
 
 def mailing_audience_next(digest: Digest, *, language: str, limit: int) -> QuerySet:
     """(id, mail language) of the next `limit` readers of one mail language after that
-    language's claim cursor, in id order (a range scan of sub_audience_idx)."""
+    language's claim cursor, in id order (a range scan of sub_audience_idx).
+
+    A reader can change language mid-send. One whose new language's cursor has already
+    passed them, with no delivery row yet (the old language's cursor had not reached them),
+    would be passed by both cursors: the cursor that passes them last takes them, in its own
+    language, so every reader of the audience is taken once."""
     after = digest.audience_cursors.get(language, 0)
-    rows = mailing_audience_rows(mailing_audience_snapshot(digest).filter(id__gt=after))
-    return rows.filter(mail_language=language).order_by("id")[:limit]
+    # A scalar subquery (LIMIT 1), looked up per such reader through the (digest,
+    # subscription) index: as NOT EXISTS the planner hashes every row the mailing has written
+    # so far, in every claim.
+    written = Delivery.objects.filter(digest_id=digest.pk, subscription_id=OuterRef("pk"))
+    rows = mailing_audience_rows(
+        mailing_audience_snapshot(digest)
+        .filter(id__gt=after)
+        .alias(written_row=Subquery(written.values("pk")[:1]))
+    )
+    passed_unwritten = Q(
+        *[
+            Q(mail_language=other, id__lte=digest.audience_cursors.get(other, 0))
+            for other in MAIL_LANGUAGES
+            if other != language
+        ],
+        _connector=Q.OR,
+    ) & Q(written_row__isnull=True)
+    return rows.filter(Q(mail_language=language) | passed_unwritten).order_by("id")[:limit]
 
 
 def mailing_audience_rows(audience: QuerySet[Subscription]) -> QuerySet:

@@ -142,14 +142,23 @@ def _deliveries_write_postgresql(digest: Digest, *, readers: QuerySet, language:
 
 
 def _deliveries_write_portable(digest: Digest, *, readers: QuerySet, language: str) -> Written:
-    """The same in three statements, for the local run's SQLite (which has no INSERT in a
-    WITH clause); the caller's lock on the digest row keeps them together."""
+    """The same in four statements, for the local run's SQLite (which has no INSERT in a
+    WITH clause); the caller's lock on the digest row keeps them together.
+
+    Readers who already have their row (claimed in the other language before they switched)
+    are left out before the INSERT, as ON CONFLICT leaves them out of RETURNING: counted in,
+    their old rows would stretch the batch's range over other batches' rows."""
     ids = [pk for pk, _language in readers]
-    Delivery.objects.bulk_create(
-        [Delivery(digest=digest, subscription_id=pk, language=language) for pk in ids],
-        ignore_conflicts=True,
+    written_before = set(
+        Delivery.objects.filter(digest=digest, subscription_id__in=ids).values_list(
+            "subscription_id", flat=True
+        )
     )
-    rows = Delivery.objects.filter(digest=digest, subscription_id__in=ids).aggregate(
+    new = [pk for pk in ids if pk not in written_before]
+    Delivery.objects.bulk_create(
+        [Delivery(digest=digest, subscription_id=pk, language=language) for pk in new]
+    )
+    rows = Delivery.objects.filter(digest=digest, subscription_id__in=new).aggregate(
         n=Count("id"), first=Min("id"), last=Max("id")
     )
     return len(ids), max(ids, default=None), rows["n"], rows["first"], rows["last"]

@@ -383,3 +383,57 @@ def test_batch_signer_tokens_are_ordinary_tokens():
         assert token == signing.dumps(4711, salt=UNSUBSCRIBE, compress=False)
     with pytest.raises(Exception, match="ignature"):
         read_unsubscribe_token(signers.preferences.sign_object(4711, compress=False))
+
+
+def _claimed_readers(digest) -> dict[int, int]:
+    """Subscription id -> how many claimed batches cover its delivery row."""
+    covered: dict[int, int] = {}
+    for b in Batch.objects.filter(digest=digest):
+        for sub_id in Delivery.objects.filter(
+            digest=digest, pk__gte=b.first_delivery_id, pk__lte=b.last_delivery_id
+        ).values_list("subscription_id", flat=True):
+            covered[sub_id] = covered.get(sub_id, 0) + 1
+    return covered
+
+
+def test_a_reader_who_changes_language_mid_send_is_still_claimed_once(
+    newsletter_with_articles, settings
+):
+    """An English reader the German cursor has passed (not yet reached by the English one)
+    switches to German; another, already claimed as German, switches to English. Each
+    still gets exactly one delivery in exactly one batch."""
+    settings.NEWSLETTER_BATCH_SIZE = 10
+    digest = _fanned_out(newsletter_with_articles, 40, language_every=2)
+    subs = list(Subscription.objects.filter(newsletter=newsletter_with_articles).order_by("id"))
+    first = batch_claim(digest_id=digest.pk)
+    # German readers are the odd ones (1, 3, …, 19 taken); English ones wait at cursor 0.
+    assert first.language == "de" and first.size == 10
+    to_german, to_english = subs[3], subs[2]  # English #4 (untaken), German #3 (taken)
+    assert to_german.language == "en" and to_english.language == "de"
+    Subscription.objects.filter(pk=to_german.pk).update(language="de")
+    Subscription.objects.filter(pk=to_english.pk).update(language="en")
+    claims_all(digest.pk)
+    covered = _claimed_readers(digest)
+    assert covered.get(to_german.pk) == 1
+    assert covered == {s.pk: 1 for s in subs}
+
+
+def test_portable_claim_never_widens_a_batch_over_rows_already_claimed(
+    newsletter_with_articles, settings, monkeypatch
+):
+    """The local run's path (no INSERT … RETURNING in WITH): a reader already claimed as
+    German who turns English is met again by the English cursor; the conflict adds no row,
+    and the batch's range and size must not take in the old row (nor the German rows
+    around it)."""
+    from newsletter.services.digest_sending import claim
+
+    monkeypatch.setattr(claim, "_deliveries_write_postgresql", claim._deliveries_write_portable)
+    settings.NEWSLETTER_BATCH_SIZE = 10
+    digest = _fanned_out(newsletter_with_articles, 40, language_every=2)
+    subs = list(Subscription.objects.filter(newsletter=newsletter_with_articles).order_by("id"))
+    batch_claim(digest_id=digest.pk)
+    Subscription.objects.filter(pk=subs[2].pk).update(language="en")
+    claims_all(digest.pk)
+    covered = _claimed_readers(digest)
+    assert covered == {s.pk: 1 for s in subs}
+    assert sum(b.size for b in Batch.objects.filter(digest=digest)) == 40
