@@ -11,18 +11,7 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from django.db.models import (
-    Case,
-    CharField,
-    Count,
-    Exists,
-    OuterRef,
-    Q,
-    QuerySet,
-    Subquery,
-    Value,
-    When,
-)
+from django.db.models import Case, CharField, Count, Exists, OuterRef, Q, QuerySet, Value, When
 
 from newsletter.models import (
     Campaign,
@@ -112,23 +101,17 @@ def mailing_audience_next(digest: Digest, *, language: str, limit: int) -> Query
     would be passed by both cursors: the cursor that passes them last takes them, in its own
     language, so every reader of the audience is taken once."""
     after = digest.audience_cursors.get(language, 0)
-    # A scalar subquery (LIMIT 1), looked up per such reader through the (digest,
-    # subscription) index: as NOT EXISTS the planner hashes every row the mailing has written
-    # so far, in every claim.
-    written = Delivery.objects.filter(digest_id=digest.pk, subscription_id=OuterRef("pk"))
-    rows = mailing_audience_rows(
-        mailing_audience_snapshot(digest)
-        .filter(id__gt=after)
-        .alias(written_row=Subquery(written.values("pk")[:1]))
-    )
+    rows = mailing_audience_rows(mailing_audience_snapshot(digest).filter(id__gt=after))
     passed_unwritten = Q(
+        ~Exists(Delivery.objects.filter(digest_id=digest.pk, subscription_id=OuterRef("pk")))
+    ) & Q(
         *[
             Q(mail_language=other, id__lte=digest.audience_cursors.get(other, 0))
             for other in MAIL_LANGUAGES
             if other != language
         ],
         _connector=Q.OR,
-    ) & Q(written_row__isnull=True)
+    )
     return rows.filter(Q(mail_language=language) | passed_unwritten).order_by("id")[:limit]
 
 
