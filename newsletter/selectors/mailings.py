@@ -11,11 +11,10 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from django.db.models import Case, CharField, Count, Exists, OuterRef, Q, QuerySet, Value, When
+from django.db.models import Case, CharField, Count, Exists, OuterRef, QuerySet, Value, When
 
 from newsletter.models import (
     Campaign,
-    Delivery,
     Digest,
     MailingKind,
     Newsletter,
@@ -94,25 +93,10 @@ def mailing_audience_snapshot(digest: Digest) -> QuerySet[Subscription]:
 
 def mailing_audience_next(digest: Digest, *, language: str, limit: int) -> QuerySet:
     """(id, mail language) of the next `limit` readers of one mail language after that
-    language's claim cursor, in id order (a range scan of sub_audience_idx).
-
-    A reader can change language mid-send. One whose new language's cursor has already
-    passed them, with no delivery row yet (the old language's cursor had not reached them),
-    would be passed by both cursors: the cursor that passes them last takes them, in its own
-    language, so every reader of the audience is taken once."""
+    language's claim cursor, in id order (a range scan of sub_audience_idx)."""
     after = digest.audience_cursors.get(language, 0)
     rows = mailing_audience_rows(mailing_audience_snapshot(digest).filter(id__gt=after))
-    passed_unwritten = Q(
-        ~Exists(Delivery.objects.filter(digest_id=digest.pk, subscription_id=OuterRef("pk")))
-    ) & Q(
-        *[
-            Q(mail_language=other, id__lte=digest.audience_cursors.get(other, 0))
-            for other in MAIL_LANGUAGES
-            if other != language
-        ],
-        _connector=Q.OR,
-    )
-    return rows.filter(Q(mail_language=language) | passed_unwritten).order_by("id")[:limit]
+    return rows.filter(mail_language=language).order_by("id")[:limit]
 
 
 def mailing_audience_rows(audience: QuerySet[Subscription]) -> QuerySet:
