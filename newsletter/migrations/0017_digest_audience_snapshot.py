@@ -3,9 +3,6 @@
 from django.db import migrations, models
 from django.db.models import Max
 
-# Mail languages at the time of this migration (selectors.mailings.MAIL_LANGUAGES).
-MAIL_LANGUAGES = ("de", "en")
-
 
 def in_flight_mailings_continue_by_audience(apps, schema_editor):
     """A mailing sending or paused at the deploy had every delivery row written by the old
@@ -27,9 +24,7 @@ def in_flight_mailings_continue_by_audience(apps, schema_editor):
                 f"DELETE FROM {Delivery._meta.db_table} WHERE digest_id = %s AND id > %s",
                 [digest.pk, digest.cursor],
             )
-        Digest.objects.filter(pk=digest.pk).update(
-            audience_last_id=last_id, audience_cursors=dict.fromkeys(MAIL_LANGUAGES, 0)
-        )
+        Digest.objects.filter(pk=digest.pk).update(audience_last_id=last_id, audience_cursor=0)
 
 
 class Migration(migrations.Migration):
@@ -41,8 +36,8 @@ class Migration(migrations.Migration):
     operations = [
         migrations.AddField(
             model_name="digest",
-            name="audience_cursors",
-            field=models.JSONField(blank=True, default=dict, verbose_name="Fortschrittszeiger"),
+            name="audience_cursor",
+            field=models.BigIntegerField(default=0, verbose_name="Fortschrittszeiger"),
         ),
         migrations.AddField(
             model_name="digest",

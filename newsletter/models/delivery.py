@@ -55,12 +55,11 @@ class Digest(models.Model):
     # English template filled in, a campaign's English subject). Empty: they get `subject`.
     subject_en = models.CharField(_("Betreff (Englisch)"), max_length=300, blank=True)
     # The audience is fixed when sending starts (fanned_out_at): readers confirmed by then,
-    # with a subscription id up to audience_last_id. Claims walk it by subscription id, one
-    # keyset cursor per mail language ({"de": id, "en": id}); every reader at or below a
-    # language's cursor has its delivery row in a claimed batch. A cursor at audience_last_id
-    # means that language is done.
+    # with a subscription id up to audience_last_id. Claims walk it by subscription id with
+    # one keyset cursor: every reader at or below it has its delivery row in a claimed batch,
+    # in the language they had when their turn came. At audience_last_id the walk is done.
     audience_last_id = models.BigIntegerField(_("letztes Abonnement"), null=True, blank=True)
-    audience_cursors = models.JSONField(_("Fortschrittszeiger"), default=dict, blank=True)
+    audience_cursor = models.BigIntegerField(_("Fortschrittszeiger"), default=0)
     recipients = models.PositiveIntegerField(_("Empfänger"), default=0)
     created_at = models.DateTimeField(_("angelegt am"), auto_now_add=True)
     fanned_out_at = models.DateTimeField(_("vorbereitet am"), null=True, blank=True)
@@ -98,11 +97,9 @@ class Digest(models.Model):
             return f"{self.newsletter} {_('Kampagne')} {when}"
         return f"{self.newsletter} {self.get_frequency_display()} {when}"
 
-    def audience_languages_open(self) -> list[str]:
-        """Mail languages whose readers are not all claimed yet, the furthest behind first."""
-        last = self.audience_last_id or 0
-        open_ = [(at, language) for language, at in self.audience_cursors.items() if at < last]
-        return [language for _at, language in sorted(open_)]
+    def audience_open(self) -> bool:
+        """Whether readers of the audience are still waiting for their turn."""
+        return self.audience_cursor < (self.audience_last_id or 0)
 
     def subject_for(self, language: str) -> str:
         """The subject readers of `language` got: the English one where it exists."""

@@ -91,12 +91,13 @@ def mailing_audience_snapshot(digest: Digest) -> QuerySet[Subscription]:
     )
 
 
-def mailing_audience_next(digest: Digest, *, language: str, limit: int) -> QuerySet:
-    """(id, mail language) of the next `limit` readers of one mail language after that
-    language's claim cursor, in id order (a range scan of sub_audience_idx)."""
-    after = digest.audience_cursors.get(language, 0)
-    rows = mailing_audience_rows(mailing_audience_snapshot(digest).filter(id__gt=after))
-    return rows.filter(mail_language=language).order_by("id")[:limit]
+def mailing_audience_next(digest: Digest, *, limit: int) -> QuerySet:
+    """(id, mail language) of the next `limit` readers after the mailing's claim cursor, in
+    id order (a range scan of sub_audience_idx), each in the language they have now."""
+    rows = mailing_audience_rows(
+        mailing_audience_snapshot(digest).filter(id__gt=digest.audience_cursor)
+    )
+    return rows.order_by("id")[:limit]
 
 
 def mailing_audience_rows(audience: QuerySet[Subscription]) -> QuerySet:

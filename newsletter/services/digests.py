@@ -30,7 +30,7 @@ from newsletter.models import (
     Subscription,
 )
 from newsletter.schedule import newsletter_due_slots, newsletter_frequencies
-from newsletter.selectors.mailings import MAIL_LANGUAGES, mailing_audience_snapshot
+from newsletter.selectors.mailings import mailing_audience_snapshot
 from newsletter.services.digest_sending import digest_finish_check, digest_reconcile
 
 # A mailing can be cancelled until it is final.
@@ -137,7 +137,7 @@ def digest_fan_out(*, digest_id: int) -> int:
             return 0
         digest.fanned_out_at = timezone.now()
         digest.audience_last_id = Subscription.objects.aggregate(last=Max("id"))["last"] or 0
-        digest.audience_cursors = dict.fromkeys(MAIL_LANGUAGES, 0)
+        digest.audience_cursor = 0
         count = mailing_audience_snapshot(digest).count()
         digest.recipients = count
         if count:
@@ -150,7 +150,7 @@ def digest_fan_out(*, digest_id: int) -> int:
             update_fields=[
                 "recipients",
                 "audience_last_id",
-                "audience_cursors",
+                "audience_cursor",
                 "fanned_out_at",
                 "state",
                 "finished_at",
@@ -232,7 +232,7 @@ def digest_kick_stalled(*, now: datetime | None = None) -> list[int]:
         if digest_finish_check(digest_id=digest.pk):
             continue
         claimable = (
-            bool(digest.audience_languages_open())
+            digest.audience_open()
             or Batch.objects.filter(
                 digest_id=digest.pk, state=BatchState.RETRY, next_attempt_at__lte=now
             ).exists()

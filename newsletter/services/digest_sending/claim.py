@@ -6,6 +6,7 @@ the batch is checked against (fence.py)."""
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
@@ -71,55 +72,73 @@ def batch_claim(*, digest_id: int, now: datetime | None = None) -> Batch | None:
                 retry.lease_until, retry.call_started_at = lease_end(now), None
                 retry.esp = provider_name()
                 return _claimed(retry)
-        while languages := digest.audience_languages_open():
-            batch = _batch_from_next_readers(digest, language=languages[0], now=now)
+        while digest.audience_open():
+            batch = _batches_from_next_readers(digest, now=now)
             if batch is not None:
                 return _claimed(batch)
         return None
 
 
-def _batch_from_next_readers(digest: Digest, *, language: str, now: datetime) -> Batch | None:
-    """Write the delivery rows of the language's next readers and make them one batch; the
-    cursor moves past them in the same transaction (the caller holds the digest row lock).
+@dataclass(frozen=True)
+class Written:
+    """What one claim's INSERT did: the readers it took (their count and the last one's
+    subscription id, where the cursor moves) and, per mail language, the rows it wrote as
+    one contiguous id range."""
+
+    readers: int
+    last_reader: int | None
+    ranges: dict[str, tuple[int, int, int]]  # language: (rows, first id, last id)
+
+
+def _batches_from_next_readers(digest: Digest, *, now: datetime) -> Batch | None:
+    """Write the delivery rows of the audience's next readers, one contiguous id range per
+    mail language, and make each range a batch; the cursor moves past them in the same
+    transaction (the caller holds the digest row lock). The first batch is this claim's;
+    another language's is queued as due at once, for the next claim to take.
 
     Rows are written here, a batch at a time, rather than all before the first send: at ten
-    million readers one INSERT of every row took minutes before anything was sent."""
+    million readers one INSERT of every row took minutes before anything was sent. One
+    cursor for all languages, so that each reader's turn comes exactly once, in the
+    language they have when it comes."""
     size = settings.NEWSLETTER_BATCH_SIZE
-    readers = mailing_audience_next(digest, language=language, limit=size)
+    readers = mailing_audience_next(digest, limit=size)
     write = (
         _deliveries_write_postgresql
         if connection.vendor == "postgresql"
         else _deliveries_write_portable
     )
-    count, last_reader, written, first_id, last_id = write(
-        digest, readers=readers, language=language
+    written = write(digest, readers=readers)
+    # A short chunk is the audience's last one.
+    digest.audience_cursor = (
+        written.last_reader if written.readers == size else digest.audience_last_id
     )
-    # A short chunk is the language's last one.
-    cursors = dict(digest.audience_cursors)
-    cursors[language] = last_reader if count == size else digest.audience_last_id
-    digest.audience_cursors = cursors
-    digest.save(update_fields=["audience_cursors"])
-    if not written:
+    digest.save(update_fields=["audience_cursor"])
+    batches = [
+        Batch(
+            digest_id=digest.pk,
+            first_delivery_id=first_id,
+            last_delivery_id=last_id,
+            size=rows,
+            language=language,
+            esp=provider_name(),
+            state=BatchState.RETRY,
+            next_attempt_at=now,
+            attempts=0,
+        )
+        for language, (rows, first_id, last_id) in sorted(written.ranges.items())
+    ]
+    if not batches:
         return None
-    return Batch.objects.create(
-        digest_id=digest.pk,
-        first_delivery_id=first_id,
-        last_delivery_id=last_id,
-        size=written,
-        language=language,
-        state=BatchState.SENDING,
-        esp=provider_name(),
-        lease_until=lease_end(now),
-        attempts=1,
-    )
+    mine, *queued = batches
+    mine.state, mine.next_attempt_at = BatchState.SENDING, None
+    mine.lease_until, mine.attempts = lease_end(now), 1
+    Batch.objects.bulk_create(batches)
+    return mine
 
 
-# (readers taken, the last one's subscription id, rows written, first and last delivery id)
-Written = tuple[int, int | None, int, int | None, int | None]
-
-
-def _deliveries_write_postgresql(digest: Digest, *, readers: QuerySet, language: str) -> Written:
-    """One statement: the readers are read, written and counted in the database."""
+def _deliveries_write_postgresql(digest: Digest, *, readers: QuerySet) -> Written:
+    """One statement: the readers are read, written (grouped by language, so that each
+    language's rows are one id range) and counted in the database."""
     readers_sql, params = readers.query.sql_with_params()
     with connection.cursor() as cursor:
         # The planner expects few matching readers and rates the statement costly enough to
@@ -131,37 +150,48 @@ def _deliveries_write_postgresql(digest: Digest, *, readers: QuerySet, language:
             written AS (
                 INSERT INTO {Delivery._meta.db_table}
                     (digest_id, subscription_id, language, state, reason)
-                SELECT %s, chunk.id, %s, NULL, '' FROM chunk ORDER BY chunk.id
+                SELECT %s, chunk.id, chunk.mail_language, NULL, '' FROM chunk
+                ORDER BY chunk.mail_language, chunk.id
                 ON CONFLICT (digest_id, subscription_id) DO NOTHING
-                RETURNING id
+                RETURNING id, language
             )
-            SELECT (SELECT count(*) FROM chunk), (SELECT max(id) FROM chunk),
-                   count(*), min(id), max(id)
-            FROM written
+            SELECT c.n, c.last, w.language, w.n, w.first, w.last
+            FROM (SELECT count(*) AS n, max(id) AS last FROM chunk) c
+            LEFT JOIN (SELECT language, count(*) AS n, min(id) AS first, max(id) AS last
+                       FROM written GROUP BY language) w ON true
             """,
-            [*params, digest.pk, language],
+            [*params, digest.pk],
         )
-        return cursor.fetchone()
+        rows = cursor.fetchall()
+    return Written(
+        readers=rows[0][0],
+        last_reader=rows[0][1],
+        ranges={row[2]: (row[3], row[4], row[5]) for row in rows if row[2] is not None},
+    )
 
 
-def _deliveries_write_portable(digest: Digest, *, readers: QuerySet, language: str) -> Written:
-    """The same in four statements, for the local run's SQLite (which has no INSERT in a
-    WITH clause); the caller's lock on the digest row keeps them together.
-
-    Readers who already have their row (claimed in the other language before they switched)
-    are left out before the INSERT, as ON CONFLICT leaves them out of RETURNING: counted in,
-    their old rows would stretch the batch's range over other batches' rows."""
-    ids = [pk for pk, _language in readers]
+def _deliveries_write_portable(digest: Digest, *, readers: QuerySet) -> Written:
+    """The same in a few statements, for the local run's SQLite (which has no INSERT in a
+    WITH clause); the caller's lock on the digest row keeps them together. Readers who
+    already have their row are left out before the INSERT, as ON CONFLICT leaves them out of
+    RETURNING: counted in, their old rows would stretch a batch's range over other rows."""
+    taken = list(readers)
+    ids = [pk for pk, _language in taken]
     written_before = set(
         Delivery.objects.filter(digest=digest, subscription_id__in=ids).values_list(
             "subscription_id", flat=True
         )
     )
-    new = [pk for pk in ids if pk not in written_before]
+    new = sorted((language, pk) for pk, language in taken if pk not in written_before)
     Delivery.objects.bulk_create(
-        [Delivery(digest=digest, subscription_id=pk, language=language) for pk in new]
+        [Delivery(digest=digest, subscription_id=pk, language=language) for language, pk in new]
     )
-    rows = Delivery.objects.filter(digest=digest, subscription_id__in=new).aggregate(
-        n=Count("id"), first=Min("id"), last=Max("id")
-    )
-    return len(ids), max(ids, default=None), rows["n"], rows["first"], rows["last"]
+    ranges: dict[str, tuple[int, int, int]] = {}
+    for language in {language for language, _pk in new}:
+        rows = Delivery.objects.filter(
+            digest=digest,
+            language=language,
+            subscription_id__in=[pk for lang, pk in new if lang == language],
+        ).aggregate(n=Count("id"), first=Min("id"), last=Max("id"))
+        ranges[language] = (rows["n"], rows["first"], rows["last"])
+    return Written(readers=len(ids), last_reader=max(ids, default=None), ranges=ranges)

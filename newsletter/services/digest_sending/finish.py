@@ -27,10 +27,10 @@ def digest_finish_check(*, digest_id: int) -> bool:
         digest = (
             Digest.objects.select_for_update()
             .filter(pk=digest_id, state=DigestState.SENDING)
-            .only("pk", "audience_cursors", "audience_last_id")
+            .only("pk", "audience_cursor", "audience_last_id")
             .first()
         )
-        if digest is None or digest.audience_languages_open():
+        if digest is None or digest.audience_open():
             return False
         if Batch.objects.filter(digest_id=digest_id, state__in=ACTIVE_BATCH_STATES).exists():
             return False
