@@ -129,7 +129,7 @@ def _batches_from_next_readers(digest: Digest, *, now: datetime) -> Batch | None
     ]
     if not batches:
         return None
-    mine, *queued = batches
+    mine = batches[0]
     mine.state, mine.next_attempt_at = BatchState.SENDING, None
     mine.lease_until, mine.attempts = lease_end(now), 1
     Batch.objects.bulk_create(batches)
