@@ -10,7 +10,7 @@ workers and the fake provider, and checks that each was mailed exactly once. One
 on stdout.
 
     .venv/bin/python bench/admin.py --n 1000000
-    .venv/bin/python bench/admin.py            # N = 10,000,000 (disk: about 25 GB)
+    .venv/bin/python bench/admin.py            # N = 10,000,000 (disk: about 30 GB)
 """
 
 from __future__ import annotations

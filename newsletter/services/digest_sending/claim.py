@@ -11,7 +11,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, Max, Min, QuerySet
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from newsletter.models import Batch, BatchState, Delivery, Digest, DigestState
@@ -183,15 +183,12 @@ def _deliveries_write_portable(digest: Digest, *, readers: QuerySet) -> Written:
         )
     )
     new = sorted((language, pk) for pk, language in taken if pk not in written_before)
-    Delivery.objects.bulk_create(
+    created = Delivery.objects.bulk_create(
         [Delivery(digest=digest, subscription_id=pk, language=language) for language, pk in new]
     )
+    # Written in (language, id) order, so each language's new ids are one range.
     ranges: dict[str, tuple[int, int, int]] = {}
-    for language in {language for language, _pk in new}:
-        rows = Delivery.objects.filter(
-            digest=digest,
-            language=language,
-            subscription_id__in=[pk for lang, pk in new if lang == language],
-        ).aggregate(n=Count("id"), first=Min("id"), last=Max("id"))
-        ranges[language] = (rows["n"], rows["first"], rows["last"])
+    for row in created:
+        rows, first, _last = ranges.get(row.language, (0, row.pk, row.pk))
+        ranges[row.language] = (rows + 1, first, row.pk)
     return Written(readers=len(ids), last_reader=max(ids, default=None), ranges=ranges)

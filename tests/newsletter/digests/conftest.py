@@ -10,7 +10,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from newsletter.models import Delivery, Digest, DigestState, Subscription, SubscriptionState
+from newsletter.models import Batch, Delivery, Digest, DigestState, Subscription, SubscriptionState
 from newsletter.selectors.mailings import mailing_audience_rows, mailing_audience_snapshot
 from newsletter.services.digest_sending import batch_claim
 from tests.articles.factories import ArticleFactory
@@ -187,3 +187,14 @@ def claims_all(digest_id: int) -> list:
     while (batch := batch_claim(digest_id=digest_id)) is not None:
         batches.append(batch)
     return batches
+
+
+def claimed_readers(digest) -> dict[int, int]:
+    """Subscription id -> how many of the digest's batches cover its delivery row."""
+    covered: dict[int, int] = {}
+    for batch in Batch.objects.filter(digest=digest):
+        for sub_id in Delivery.objects.filter(
+            digest=digest, pk__gte=batch.first_delivery_id, pk__lte=batch.last_delivery_id
+        ).values_list("subscription_id", flat=True):
+            covered[sub_id] = covered.get(sub_id, 0) + 1
+    return covered

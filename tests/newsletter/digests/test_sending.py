@@ -33,7 +33,7 @@ from newsletter.services.digests import (
 from tests.articles.factories import ArticleFactory
 from tests.newsletter.factories import NewsletterFactory, SubscriptionFactory
 
-from .conftest import claims_all, seed_subscribers
+from .conftest import claimed_readers, claims_all, seed_subscribers
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -159,16 +159,7 @@ def test_the_audience_is_fixed_when_sending_starts(newsletter_with_articles, set
 
 def _fanned_out(newsletter, n, **kwargs) -> Digest:
     seed_subscribers(newsletter, n, **kwargs)
-    digest = Digest.objects.create(
-        newsletter=newsletter,
-        frequency=Frequency.DAILY,
-        slot=timezone.now(),
-        state=DigestState.FANNING_OUT,
-        period_start=newsletter.starts_at,
-        period_end=timezone.now(),
-        article_ids=[],
-        subject="Betreff",
-    )
+    digest = _daily_digest(newsletter, article_ids=[], subject="Betreff")
     digest_fan_out(digest_id=digest.pk)
     digest.refresh_from_db()
     return digest
@@ -385,17 +376,6 @@ def test_batch_signer_tokens_are_ordinary_tokens():
         read_unsubscribe_token(signers.preferences.sign_object(4711, compress=False))
 
 
-def _claimed_readers(digest) -> dict[int, int]:
-    """Subscription id -> how many claimed batches cover its delivery row."""
-    covered: dict[int, int] = {}
-    for b in Batch.objects.filter(digest=digest):
-        for sub_id in Delivery.objects.filter(
-            digest=digest, pk__gte=b.first_delivery_id, pk__lte=b.last_delivery_id
-        ).values_list("subscription_id", flat=True):
-            covered[sub_id] = covered.get(sub_id, 0) + 1
-    return covered
-
-
 def test_a_reader_who_changes_language_mid_send_is_still_claimed_once(
     newsletter_with_articles, settings
 ):
@@ -417,7 +397,7 @@ def test_a_reader_who_changes_language_mid_send_is_still_claimed_once(
     Subscription.objects.filter(pk=ahead.pk).update(language="de")
     Subscription.objects.filter(pk=behind.pk).update(language="en")
     claims_all(digest.pk)
-    covered = _claimed_readers(digest)
+    covered = claimed_readers(digest)
     assert covered == {s.pk: 1 for s in subs}
     languages = dict(Delivery.objects.filter(digest=digest).values_list("subscription", "language"))
     assert (languages[ahead.pk], languages[behind.pk]) == ("de", "de")
@@ -443,6 +423,6 @@ def test_portable_claim_never_widens_a_batch_over_rows_already_claimed(
     batch_claim(digest_id=digest.pk)
     Subscription.objects.filter(pk=subs[2].pk).update(language="en")
     claims_all(digest.pk)
-    covered = _claimed_readers(digest)
+    covered = claimed_readers(digest)
     assert covered == {s.pk: 1 for s in subs}
     assert sum(b.size for b in Batch.objects.filter(digest=digest)) == 40
