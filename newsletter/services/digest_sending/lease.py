@@ -62,19 +62,22 @@ class _Heartbeat:
     def _run(self) -> None:
         while True:
             self.idle.wait(settings.NEWSLETTER_HEARTBEAT_SECONDS)
+            # The renewal runs under the lock, so release() returns only once no renewal of
+            # that batch is still on its way: a beat landing after the release pushed a
+            # given-up batch's lease ahead once more (seen in the suite's heartbeat test).
             with self.lock:
                 self.idle.clear()
                 held = list(self.held.items())
-            if not held:
-                # Nothing held: keep no idle connection (a test database must be droppable).
-                connection.close()
-                continue
-            try:
-                batch_lease_renew(claims=held)
-            except Exception:  # noqa: BLE001 - a missed beat only shortens the lease
-                logger.warning("lease heartbeat failed", exc_info=True)
-                with contextlib.suppress(Exception):
+                if not held:
+                    # Nothing held: keep no idle connection (a test database must be droppable).
                     connection.close()
+                    continue
+                try:
+                    batch_lease_renew(claims=held)
+                except Exception:  # noqa: BLE001 - a missed beat only shortens the lease
+                    logger.warning("lease heartbeat failed", exc_info=True)
+                    with contextlib.suppress(Exception):
+                        connection.close()
 
 
 _heartbeat = _Heartbeat()
